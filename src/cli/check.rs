@@ -1,0 +1,20 @@
+use crate::config::Config;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, short)]
+    config: PathBuf,
+}
+
+pub fn run(a: Args) -> Result<(), String> {
+    let cfg = Config::load(&a.config).map_err(|e| e.to_string())?;
+    println!(
+        "{}: ok ({} apis, {} clients, {} users)",
+        a.config.display(),
+        cfg.apis.len(),
+        cfg.clients.len(),
+        cfg.users.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Command line: one file per subcommand.
+
+mod check;
+mod keygen;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "API gateway and OAuth 2.0 / OpenID Connect authorization server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (no --config: the embedded demo).
+    Serve(serve::Args),
+    /// Generate a signing key pair: private.pem, public.pem, public.jwk.json.
+    Keygen(keygen::Args),
+    /// Validate a config file; exit 1 with file:line and the reason.
+    Check(check::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Keygen(a) => keygen::run(a),
+        Command::Check(a) => check::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

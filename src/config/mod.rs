@@ -1,0 +1,225 @@
+//! Configuration: TOML (SPEC §3) with environment overrides, validated into
+//! types that cannot hold an invalid setting. Every error names file:line.
+
+mod duration;
+mod error;
+mod raw;
+mod validate;
+
+pub use duration::{parse as parse_duration, Dur};
+pub use error::{line_col, ConfigError};
+
+use crate::keys::{PublicKeySet, SigningAlg};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The embedded demo configuration used by `gatehouse serve` without `--config`.
+pub const DEMO_TOML: &str = include_str!("demo.toml");
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (None: the embedded demo).
+    pub source: Option<PathBuf>,
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub store: StoreSettings,
+    pub tokens: TokenSettings,
+    pub keys_dir: PathBuf,
+    pub gateway: GatewaySettings,
+    pub log: LogSettings,
+    pub clients: Vec<ClientSpec>,
+    pub users: Vec<UserSpec>,
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    pub saml_idps: Vec<SamlIdp>,
+    pub apis: Vec<ApiSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub url: String,
+    pub cache_entries: u64,
+    pub purge_every: Duration,
+    pub revocation_staleness: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessFormat {
+    Jwt,
+    Opaque,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_format: AccessFormat,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub code_ttl: Duration,
+    pub id_token_ttl: Duration,
+    pub signing_alg: SigningAlg,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// Longer tokens are refused before any parsing.
+    pub max_token_bytes: usize,
+    pub token_cache_entries: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub json: bool,
+    pub level: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum SecretSpec {
+    /// Given in clear in the file; hashed before it is stored.
+    Plain(String),
+    /// Already hashed (argon2id PHC string).
+    Hash(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    pub id: String,
+    pub name: Option<String>,
+    /// None for public clients.
+    pub secret: Option<SecretSpec>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub audience: Vec<String>,
+    pub access_ttl: Option<Duration>,
+    pub refresh_ttl: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    pub username: String,
+    pub password: SecretSpec,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Static(Arc<PublicKeySet>),
+    Remote { uri: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    pub keys: KeySource,
+    pub audience: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SamlIdp {
+    pub entity_id: String,
+    pub certificate_pem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSpec {
+    pub name: Arc<str>,
+    /// Normalised prefix: starts with '/', no trailing '/' (except "/").
+    pub path: String,
+    /// None: every method.
+    pub methods: Option<Vec<Method>>,
+    pub auth: AuthSpec,
+    pub backend: BackendSpec,
+}
+
+#[derive(Debug, Clone)]
+pub enum AuthSpec {
+    None,
+    Jwt(JwtSpec),
+    OAuth2 { scopes: Vec<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSpec {
+    pub keys: KeySource,
+    pub issuer: Option<String>,
+    pub audience: Vec<String>,
+    pub location: TokenLocation,
+    pub leeway: Duration,
+    /// Least time between two JWKS fetches triggered by an unknown `kid`.
+    pub jwks_min_refresh: Duration,
+    /// Claim name → request header sent to the upstream.
+    pub forward_claims: Vec<(String, HeaderName)>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLocation {
+    Header(HeaderName),
+    Query(String),
+    Cookie(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum BackendSpec {
+    Mock(MockSpec),
+    Upstream(UpstreamSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct MockSpec {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    /// scheme://authority[/base-path]
+    pub base: Uri,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub strip_prefix: bool,
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths in it are taken
+    /// from the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: label.clone(),
+            line: 0,
+            col: 0,
+            reason: format!("cannot read: {e}"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut cfg = Self::parse(&text, &label, &base, &std::env::vars().collect::<Vec<_>>())?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// The embedded demo (`gatehouse serve` with no config).
+    pub fn demo() -> Result<Config, ConfigError> {
+        Self::parse(
+            DEMO_TOML,
+            "<embedded demo config>",
+            Path::new("."),
+            &std::env::vars().collect::<Vec<_>>(),
+        )
+    }
+
+    /// Parses TOML text; `env` holds the environment overrides to apply.
+    pub fn parse(text: &str, label: &str, base_dir: &Path, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        validate::parse(text, label, base_dir, env)
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}

@@ -1,0 +1,190 @@
+//! The config file exactly as written: serde types that keep spans where a
+//! later check must point at a line. Validation turns these into `super` types.
+
+use super::duration::Dur;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub issuer: Option<Spanned<String>>,
+    pub listen: Option<Spanned<String>>,
+    pub store: RawStore,
+    pub tokens: RawTokens,
+    pub keys: RawKeys,
+    pub gateway: RawGateway,
+    pub log: RawLog,
+    pub clients: Vec<RawClient>,
+    pub users: Vec<RawUser>,
+    pub trusted_issuers: Vec<RawTrustedIssuer>,
+    pub saml_idps: Vec<RawSamlIdp>,
+    pub apis: Vec<RawApi>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub url: Option<Spanned<String>>,
+    pub cache: RawCache,
+    pub purge_every: Option<Dur>,
+    /// How stale a cached "not revoked" answer may be (SPEC §5 bound).
+    pub revocation_staleness: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCache {
+    pub max_entries: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTokens {
+    pub access_format: Option<Spanned<String>>,
+    pub access_ttl: Option<Dur>,
+    pub refresh_ttl: Option<Dur>,
+    pub code_ttl: Option<Dur>,
+    pub id_token_ttl: Option<Dur>,
+    pub signing_alg: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKeys {
+    pub dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawGateway {
+    pub connect_timeout: Option<Dur>,
+    pub timeout: Option<Dur>,
+    pub max_token_bytes: Option<usize>,
+    pub token_cache_entries: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: Option<Spanned<String>>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub secret: Option<String>,
+    pub secret_hash: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub audience: Option<Vec<String>>,
+    pub access_ttl: Option<Dur>,
+    pub refresh_ttl: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub username: Spanned<String>,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrustedIssuer {
+    pub issuer: Spanned<String>,
+    pub jwks: Option<Spanned<toml::Value>>,
+    pub jwks_uri: Option<Spanned<String>>,
+    pub jwks_file: Option<Spanned<String>>,
+    pub audience: Option<StringOrList>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSamlIdp {
+    pub entity_id: Spanned<String>,
+    pub certificate: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub name: Option<String>,
+    pub path: Spanned<String>,
+    pub methods: Option<Spanned<Vec<String>>>,
+    pub auth: Option<Spanned<RawAuth>>,
+    pub backend: Spanned<RawBackend>,
+}
+
+/// One flat table for every auth kind, so spans survive; `kind` picks which
+/// fields are meaningful and validation rejects the rest.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub kind: String,
+    // jwt
+    pub jwk: Option<toml::Value>,
+    pub jwks: Option<toml::Value>,
+    pub jwks_file: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub trusted_issuer: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<StringOrList>,
+    pub location: Option<String>,
+    pub name: Option<String>,
+    pub leeway: Option<Dur>,
+    pub jwks_min_refresh: Option<Dur>,
+    #[serde(default)]
+    pub forward_claims: BTreeMap<String, String>,
+    // jwt and oauth2
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => vec![s],
+            StringOrList::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    pub upstream: Option<String>,
+    pub mock: Option<RawMock>,
+    pub connect_timeout: Option<Dur>,
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub strip_prefix: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMock {
+    pub status: Option<u16>,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+}

@@ -1,0 +1,607 @@
+//! Raw TOML → validated `Config`. Each check reports the span it is about.
+
+use super::error::{At, Source};
+use super::raw::*;
+use super::*;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+pub const KNOWN_GRANTS: [&str; 7] = [
+    "authorization_code",
+    "refresh_token",
+    "password",
+    "client_credentials",
+    "implicit",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    "urn:ietf:params:oauth:grant-type:saml2-bearer",
+];
+
+fn span<T>(s: &toml::Spanned<T>) -> At {
+    At::Span(s.span())
+}
+
+/// A value that may come from the file or be overridden by the environment.
+fn overridden(
+    env: &HashMap<&str, &str>,
+    var: &'static str,
+    file: Option<&toml::Spanned<String>>,
+) -> Option<(String, At)> {
+    match env.get(var) {
+        Some(v) => Some((v.to_string(), At::Env(var))),
+        None => file.map(|s| (s.get_ref().clone(), span(s))),
+    }
+}
+
+pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]) -> Result<Config, ConfigError> {
+    let src = Source { label, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(At::File, At::Span);
+        src.err(at, e.message().trim().to_string())
+    })?;
+    let env: HashMap<&str, &str> = env_vars
+        .iter()
+        .filter(|(k, _)| k.starts_with("GATEHOUSE_"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let resolve = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+
+    let (listen_s, listen_at) =
+        overridden(&env, "GATEHOUSE_LISTEN", raw.listen.as_ref()).unwrap_or((DEFAULT_LISTEN.into(), At::File));
+    let listen: SocketAddr = listen_s.parse().map_err(|_| {
+        src.err(
+            listen_at,
+            format!("listen: {listen_s:?} is not an address like \"127.0.0.1:8080\""),
+        )
+    })?;
+
+    let issuer = match overridden(&env, "GATEHOUSE_ISSUER", raw.issuer.as_ref()) {
+        Some((i, at)) => {
+            let u = url::Url::parse(&i).map_err(|e| src.err(at.clone(), format!("issuer: {e}")))?;
+            if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
+                return Err(src.err(at, "issuer must be an http(s) URL without query or fragment"));
+            }
+            i.trim_end_matches('/').to_string()
+        }
+        None => format!("http://{listen}"),
+    };
+
+    // [store]
+    let (mut store_url, store_at) = overridden(&env, "GATEHOUSE_STORE_URL", raw.store.url.as_ref())
+        .unwrap_or(("sqlite://gatehouse-data/gatehouse.db".into(), At::File));
+    if let Some(rest) = store_url.strip_prefix("sqlite://") {
+        if rest.is_empty() {
+            return Err(src.err(store_at, "store.url: sqlite:// needs a file path"));
+        }
+        store_url = format!("sqlite://{}", resolve(rest).display());
+    } else if !(store_url.starts_with("memory://")
+        || store_url.starts_with("postgres://")
+        || store_url.starts_with("postgresql://"))
+    {
+        return Err(src.err(
+            store_at,
+            format!("store.url: {store_url:?} is not sqlite://…, postgres://… or memory://"),
+        ));
+    }
+    let store = StoreSettings {
+        url: store_url,
+        cache_entries: raw.store.cache.max_entries.unwrap_or(100_000),
+        purge_every: raw.store.purge_every.map_or(Duration::from_secs(60), |d| d.0),
+        revocation_staleness: raw.store.revocation_staleness.map_or(Duration::from_secs(5), |d| d.0),
+    };
+
+    // [tokens]
+    let access_format = match overridden(
+        &env,
+        "GATEHOUSE_TOKENS_ACCESS_FORMAT",
+        raw.tokens.access_format.as_ref(),
+    ) {
+        None => AccessFormat::Jwt,
+        Some((f, at)) => match f.as_str() {
+            "jwt" => AccessFormat::Jwt,
+            "opaque" => AccessFormat::Opaque,
+            _ => return Err(src.err(at, format!("tokens.access_format: {f:?} is not \"jwt\" or \"opaque\""))),
+        },
+    };
+    let signing_alg = match overridden(&env, "GATEHOUSE_TOKENS_SIGNING_ALG", raw.tokens.signing_alg.as_ref()) {
+        None => SigningAlg::Rs256,
+        Some((a, at)) => SigningAlg::from_str(&a).map_err(|e| src.err(at, format!("tokens.signing_alg: {e}")))?,
+    };
+    let env_dur = |var: &'static str, file: Option<Dur>, default: u64| -> Result<Duration, ConfigError> {
+        match env.get(var) {
+            Some(v) => parse_duration(v).map_err(|e| src.err(At::Env(var), e)),
+            None => Ok(file.map_or(Duration::from_secs(default), |d| d.0)),
+        }
+    };
+    let tokens = TokenSettings {
+        access_format,
+        access_ttl: env_dur("GATEHOUSE_TOKENS_ACCESS_TTL", raw.tokens.access_ttl, 3600)?,
+        refresh_ttl: env_dur("GATEHOUSE_TOKENS_REFRESH_TTL", raw.tokens.refresh_ttl, 30 * 86400)?,
+        code_ttl: env_dur("GATEHOUSE_TOKENS_CODE_TTL", raw.tokens.code_ttl, 60)?,
+        id_token_ttl: raw.tokens.id_token_ttl.map_or(Duration::from_secs(3600), |d| d.0),
+        signing_alg,
+    };
+
+    let keys_dir = match env.get("GATEHOUSE_KEYS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => resolve(raw.keys.dir.as_deref().unwrap_or("gatehouse-data/keys")),
+    };
+
+    let gateway = GatewaySettings {
+        connect_timeout: raw.gateway.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
+        timeout: raw.gateway.timeout.map_or(Duration::from_secs(60), |d| d.0),
+        max_token_bytes: raw.gateway.max_token_bytes.unwrap_or(16 * 1024),
+        token_cache_entries: raw.gateway.token_cache_entries.unwrap_or(100_000),
+    };
+
+    let log = LogSettings {
+        json: match overridden(&env, "GATEHOUSE_LOG_FORMAT", raw.log.format.as_ref()) {
+            None => false,
+            Some((f, at)) => match f.as_str() {
+                "text" => false,
+                "json" => true,
+                _ => return Err(src.err(at, format!("log.format: {f:?} is not \"text\" or \"json\""))),
+            },
+        },
+        level: env
+            .get("GATEHOUSE_LOG_LEVEL")
+            .map(|s| s.to_string())
+            .or(raw.log.level)
+            .unwrap_or_else(|| "info".into()),
+    };
+
+    let clients = raw
+        .clients
+        .into_iter()
+        .map(|c| client(&src, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = HashMap::new();
+    for c in &clients {
+        if seen.insert(c.id.clone(), ()).is_some() {
+            return Err(src.err(At::File, format!("client id {:?} is declared twice", c.id)));
+        }
+    }
+    let users = raw
+        .users
+        .into_iter()
+        .map(|u| user(&src, u))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut trusted_issuers = Vec::new();
+    for t in raw.trusted_issuers {
+        let at = span(&t.issuer);
+        let keys = key_source(
+            &src,
+            &resolve,
+            at,
+            None,
+            t.jwks.map(|j| j.into_inner()),
+            t.jwks_file.map(|f| f.into_inner()),
+            t.jwks_uri.map(|u| u.into_inner()),
+        )?;
+        trusted_issuers.push(TrustedIssuer {
+            issuer: t.issuer.into_inner(),
+            keys,
+            audience: t.audience.map(StringOrList::into_vec).unwrap_or_default(),
+        });
+    }
+
+    let mut saml_idps = Vec::new();
+    for s in raw.saml_idps {
+        let path = resolve(s.certificate.get_ref());
+        let certificate_pem = std::fs::read_to_string(&path).map_err(|e| {
+            src.err(
+                span(&s.certificate),
+                format!("certificate file {}: {e}", path.display()),
+            )
+        })?;
+        saml_idps.push(SamlIdp {
+            entity_id: s.entity_id.into_inner(),
+            certificate_pem,
+        });
+    }
+
+    let mut apis: Vec<ApiSpec> = Vec::new();
+    for a in raw.apis {
+        let path_at = span(&a.path);
+        let api = api(&src, &resolve, &trusted_issuers, a)?;
+        if apis.iter().any(|x| x.path == api.path) {
+            return Err(src.err(path_at, format!("duplicate api path {:?}", api.path)));
+        }
+        apis.push(api);
+    }
+
+    Ok(Config {
+        source: None,
+        issuer,
+        listen,
+        store,
+        tokens,
+        keys_dir,
+        gateway,
+        log,
+        clients,
+        users,
+        trusted_issuers,
+        saml_idps,
+        apis,
+    })
+}
+
+fn client(src: &Source, c: RawClient) -> Result<ClientSpec, ConfigError> {
+    let at = span(&c.id);
+    let secret = match (c.public, c.secret, c.secret_hash) {
+        (true, None, None) => None,
+        (true, _, _) => return Err(src.err(at, "a public client has no secret")),
+        (false, Some(s), None) if !s.is_empty() => Some(SecretSpec::Plain(s)),
+        (false, None, Some(h)) if h.starts_with("$argon2") => Some(SecretSpec::Hash(h)),
+        (false, None, Some(_)) => return Err(src.err(at, "secret_hash must be an argon2 PHC string ($argon2id$…)")),
+        (false, _, _) => {
+            return Err(src.err(
+                at,
+                "a confidential client needs exactly one of secret or secret_hash (or public = true)",
+            ))
+        }
+    };
+    let mut grant_types = Vec::new();
+    for g in &c.grant_types {
+        if !KNOWN_GRANTS.contains(&g.get_ref().as_str()) {
+            return Err(src.err(
+                span(g),
+                format!(
+                    "unknown grant type {:?}; known: {}",
+                    g.get_ref(),
+                    KNOWN_GRANTS.join(", ")
+                ),
+            ));
+        }
+        grant_types.push(g.get_ref().clone());
+    }
+    if grant_types.is_empty() {
+        grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    }
+    for r in &c.redirect_uris {
+        let u = url::Url::parse(r).map_err(|e| src.err(at.clone(), format!("redirect_uri {r:?}: {e}")))?;
+        if u.fragment().is_some() {
+            return Err(src.err(at, format!("redirect_uri {r:?} must not contain a fragment")));
+        }
+    }
+    Ok(ClientSpec {
+        id: c.id.into_inner(),
+        name: c.name,
+        secret,
+        redirect_uris: c.redirect_uris,
+        grant_types,
+        scopes: c.scopes,
+        audience: c.audience.unwrap_or_default(),
+        access_ttl: c.access_ttl.map(|d| d.0),
+        refresh_ttl: c.refresh_ttl.map(|d| d.0),
+    })
+}
+
+fn user(src: &Source, u: RawUser) -> Result<UserSpec, ConfigError> {
+    let at = span(&u.username);
+    let password = match (u.password, u.password_hash) {
+        (Some(p), None) if !p.is_empty() => SecretSpec::Plain(p),
+        (None, Some(h)) if h.starts_with("$argon2") => SecretSpec::Hash(h),
+        _ => {
+            return Err(src.err(
+                at,
+                "a user needs exactly one of password or password_hash ($argon2id$…)",
+            ))
+        }
+    };
+    Ok(UserSpec {
+        username: u.username.into_inner(),
+        password,
+        name: u.name,
+        email: u.email,
+    })
+}
+
+fn toml_to_json(v: toml::Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(v).map_err(|e| e.to_string())
+}
+
+/// Exactly one way of naming keys: inline JWK(S), a file, or a URL.
+fn key_source(
+    src: &Source,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    at: At,
+    jwk: Option<toml::Value>,
+    jwks: Option<toml::Value>,
+    jwks_file: Option<String>,
+    jwks_uri: Option<String>,
+) -> Result<KeySource, ConfigError> {
+    let given = [jwk.is_some(), jwks.is_some(), jwks_file.is_some(), jwks_uri.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given != 1 {
+        return Err(src.err(
+            at,
+            "name the verification key exactly once: jwk, jwks, jwks_file or jwks_uri",
+        ));
+    }
+    let from_file = |p: &str| -> Result<KeySource, ConfigError> {
+        let path = resolve(p);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| src.err(at.clone(), format!("key file {}: {e}", path.display())))?;
+        let set = PublicKeySet::from_json(&text)
+            .map_err(|e| src.err(at.clone(), format!("key file {}: {e}", path.display())))?;
+        Ok(KeySource::Static(Arc::new(set)))
+    };
+    let inline = |v: toml::Value| -> Result<KeySource, ConfigError> {
+        let json = toml_to_json(v).map_err(|e| src.err(at.clone(), e))?;
+        let set = PublicKeySet::from_value(&json).map_err(|e| src.err(at.clone(), e))?;
+        Ok(KeySource::Static(Arc::new(set)))
+    };
+    match (jwk, jwks, jwks_file, jwks_uri) {
+        (Some(toml::Value::String(p)), ..) => from_file(&p),
+        (Some(v @ toml::Value::Table(_)), ..) => inline(v),
+        (Some(_), ..) => Err(src.err(at, "jwk must be a file path or an inline JWK table")),
+        (_, Some(v), ..) => inline(v),
+        (_, _, Some(f), _) => from_file(&f),
+        (_, _, _, Some(u)) => {
+            let parsed = url::Url::parse(&u).map_err(|e| src.err(at.clone(), format!("jwks_uri {u:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(src.err(at, format!("jwks_uri {u:?} must be http(s)")));
+            }
+            Ok(KeySource::Remote { uri: u })
+        }
+        _ => Err(src.err(at, "no verification key given")),
+    }
+}
+
+fn api(
+    src: &Source,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    trusted: &[TrustedIssuer],
+    a: RawApi,
+) -> Result<ApiSpec, ConfigError> {
+    let path_at = span(&a.path);
+    let raw_path = a.path.get_ref();
+    if !raw_path.starts_with('/') || raw_path.contains(['?', '#']) {
+        return Err(src.err(
+            path_at,
+            format!("api path {raw_path:?} must start with '/' and have no query"),
+        ));
+    }
+    let path = match raw_path.trim_end_matches('/') {
+        "" => "/".to_string(),
+        p => p.to_string(),
+    };
+    let name: Arc<str> = a.name.unwrap_or_else(|| path.clone()).into();
+
+    let methods = match &a.methods {
+        None => None,
+        Some(m) => {
+            let mut out = Vec::new();
+            for s in m.get_ref() {
+                let up = s.to_ascii_uppercase();
+                let method = Method::from_bytes(up.as_bytes())
+                    .map_err(|_| src.err(span(m), format!("bad HTTP method {s:?}")))?;
+                out.push(method);
+            }
+            if out.is_empty() {
+                return Err(src.err(
+                    span(m),
+                    "methods must not be empty (leave it out to allow every method)",
+                ));
+            }
+            Some(out)
+        }
+    };
+
+    let auth = match a.auth {
+        None => AuthSpec::None,
+        Some(sp) => {
+            let at = span(&sp);
+            let r = sp.into_inner();
+            match r.kind.as_str() {
+                "none" => AuthSpec::None,
+                "oauth2" => AuthSpec::OAuth2 { scopes: r.scopes },
+                "jwt" => AuthSpec::Jwt(jwt_spec(src, resolve, trusted, at, r)?),
+                k => return Err(src.err(at, format!("auth kind {k:?} is not \"none\", \"jwt\" or \"oauth2\""))),
+            }
+        }
+    };
+
+    let backend_at = span(&a.backend);
+    let b = a.backend.into_inner();
+    let backend = match (b.upstream, b.mock) {
+        (Some(u), None) => {
+            let base: Uri = u
+                .parse()
+                .map_err(|e| src.err(backend_at.clone(), format!("upstream {u:?}: {e}")))?;
+            let ok_scheme = matches!(base.scheme_str(), Some("http" | "https"));
+            if !ok_scheme || base.authority().is_none() || base.query().is_some() {
+                return Err(src.err(
+                    backend_at,
+                    format!("upstream {u:?} must be http(s)://host[:port][/path]"),
+                ));
+            }
+            BackendSpec::Upstream(UpstreamSpec {
+                base,
+                connect_timeout: b.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
+                timeout: b.timeout.map_or(Duration::from_secs(60), |d| d.0),
+                strip_prefix: b.strip_prefix,
+            })
+        }
+        (None, Some(m)) => {
+            let status = StatusCode::from_u16(m.status.unwrap_or(200))
+                .map_err(|_| src.err(backend_at.clone(), "mock status must be 100..=999"))?;
+            let mut headers = HeaderMap::new();
+            for (k, v) in m.headers {
+                let name = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| src.err(backend_at.clone(), format!("bad header name {k:?}")))?;
+                let value = v
+                    .parse()
+                    .map_err(|_| src.err(backend_at.clone(), format!("bad value for header {k:?}")))?;
+                headers.insert(name, value);
+            }
+            if !headers.contains_key(http::header::CONTENT_TYPE) {
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+            }
+            let body = Bytes::from(m.body.unwrap_or_else(|| "hello world".into()));
+            BackendSpec::Mock(MockSpec { status, headers, body })
+        }
+        _ => {
+            return Err(src.err(
+                backend_at,
+                "backend needs exactly one of upstream = \"http://…\" or mock = { … }",
+            ))
+        }
+    };
+
+    Ok(ApiSpec {
+        name,
+        path,
+        methods,
+        auth,
+        backend,
+    })
+}
+
+fn jwt_spec(
+    src: &Source,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    trusted: &[TrustedIssuer],
+    at: At,
+    r: RawAuth,
+) -> Result<JwtSpec, ConfigError> {
+    let (keys, issuer, default_aud) = match &r.trusted_issuer {
+        Some(name) => {
+            if r.jwk.is_some() || r.jwks.is_some() || r.jwks_file.is_some() || r.jwks_uri.is_some() {
+                return Err(src.err(
+                    at,
+                    "trusted_issuer already names the keys; drop jwk/jwks/jwks_file/jwks_uri",
+                ));
+            }
+            let t = trusted.iter().find(|t| &t.issuer == name).ok_or_else(|| {
+                src.err(
+                    at.clone(),
+                    format!("trusted_issuer {name:?} is not declared in [[trusted_issuers]]"),
+                )
+            })?;
+            (t.keys.clone(), Some(t.issuer.clone()), t.audience.clone())
+        }
+        None => (
+            key_source(src, resolve, at.clone(), r.jwk, r.jwks, r.jwks_file, r.jwks_uri)?,
+            r.issuer.clone(),
+            Vec::new(),
+        ),
+    };
+    let location = match r.location.as_deref().unwrap_or("header") {
+        "header" => {
+            let n = r.name.as_deref().unwrap_or("authorization");
+            TokenLocation::Header(
+                HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| src.err(at.clone(), format!("bad header name {n:?}")))?,
+            )
+        }
+        "query" => TokenLocation::Query(r.name.clone().unwrap_or_else(|| "access_token".into())),
+        "cookie" => TokenLocation::Cookie(r.name.clone().unwrap_or_else(|| "access_token".into())),
+        l => return Err(src.err(at, format!("token location {l:?} is not header, query or cookie"))),
+    };
+    let mut forward_claims = Vec::new();
+    for (claim, header) in r.forward_claims {
+        let h = HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes())
+            .map_err(|_| src.err(at.clone(), format!("forward_claims: bad header name {header:?}")))?;
+        forward_claims.push((claim, h));
+    }
+    Ok(JwtSpec {
+        keys,
+        issuer: r.issuer.or(issuer),
+        audience: r.audience.map(StringOrList::into_vec).unwrap_or(default_aud),
+        location,
+        leeway: r.leeway.map_or(Duration::from_secs(30), |d| d.0),
+        jwks_min_refresh: r.jwks_min_refresh.map_or(Duration::from_secs(10), |d| d.0),
+        forward_claims,
+        scopes: r.scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(t: &str) -> Result<Config, ConfigError> {
+        parse(t, "test.toml", Path::new("/nonexistent"), &[])
+    }
+
+    #[test]
+    fn empty_config_has_sane_defaults() {
+        let c = parse_str("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.tokens.code_ttl, Duration::from_secs(60));
+        assert_eq!(c.tokens.signing_alg, SigningAlg::Rs256);
+        assert_eq!(c.tokens.access_format, AccessFormat::Jwt);
+        assert!(c.apis.is_empty());
+    }
+
+    #[test]
+    fn unknown_field_names_line() {
+        let e = parse_str("listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("test.toml", 2));
+        assert!(e.reason.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_names_line() {
+        let e = parse_str("[tokens]\n\naccess_ttl = \"forever\"\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.reason.contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_path_names_second_declaration() {
+        let t = "[[apis]]\npath = \"/a\"\nbackend = { mock = {} }\n[[apis]]\npath = \"/a/\"\nbackend = { mock = {} }\n";
+        let e = parse_str(t).unwrap_err();
+        assert_eq!(e.line, 5);
+        assert!(e.reason.contains("duplicate api path"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file_values() {
+        let env = vec![
+            ("GATEHOUSE_LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+            ("GATEHOUSE_STORE_URL".into(), "memory://".into()),
+        ];
+        let c = parse("listen = \"127.0.0.1:1\"", "t", Path::new("."), &env).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.store.url, "memory://");
+        let bad = vec![("GATEHOUSE_TOKENS_ACCESS_TTL".to_string(), "soon".to_string())];
+        let e = parse("", "t", Path::new("."), &bad).unwrap_err();
+        assert!(e.file.contains("GATEHOUSE_TOKENS_ACCESS_TTL"), "{e}");
+    }
+
+    #[test]
+    fn mock_defaults_to_hello_world() {
+        let c = parse_str("[[apis]]\npath = \"/hello\"\nbackend = { mock = {} }\n").unwrap();
+        match &c.apis[0].backend {
+            BackendSpec::Mock(m) => {
+                assert_eq!(m.status, StatusCode::OK);
+                assert_eq!(&m.body[..], b"hello world");
+            }
+            other => panic!("expected mock, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn embedded_demo_parses() {
+        Config::demo().unwrap();
+    }
+}

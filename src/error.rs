@@ -1,0 +1,189 @@
+//! Error enums of the gateway layer and their one mapping to HTTP
+//! (RFC 6750 for token problems, JSON bodies with no internals).
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use std::sync::Arc;
+
+/// Why a presented token was not accepted. `label` feeds metrics and logs;
+/// `description` goes to the client and reveals nothing about keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidToken {
+    Malformed,
+    TooLarge,
+    Expired,
+    NotYetValid,
+    BadSignature,
+    AlgorithmNotAllowed,
+    UnknownKey,
+    WrongIssuer,
+    WrongAudience,
+    MissingClaim,
+    Revoked,
+    Unknown,
+}
+
+impl InvalidToken {
+    pub fn label(self) -> &'static str {
+        match self {
+            InvalidToken::Malformed => "malformed",
+            InvalidToken::TooLarge => "too_large",
+            InvalidToken::Expired => "expired",
+            InvalidToken::NotYetValid => "not_yet_valid",
+            InvalidToken::BadSignature => "bad_signature",
+            InvalidToken::AlgorithmNotAllowed => "algorithm_not_allowed",
+            InvalidToken::UnknownKey => "unknown_kid",
+            InvalidToken::WrongIssuer => "wrong_issuer",
+            InvalidToken::WrongAudience => "wrong_audience",
+            InvalidToken::MissingClaim => "missing_claim",
+            InvalidToken::Revoked => "revoked",
+            InvalidToken::Unknown => "unknown_token",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            InvalidToken::Malformed => "the access token is malformed",
+            InvalidToken::TooLarge => "the access token is too large",
+            InvalidToken::Expired => "the access token expired",
+            InvalidToken::NotYetValid => "the access token is not valid yet",
+            InvalidToken::BadSignature => "the access token signature is invalid",
+            InvalidToken::AlgorithmNotAllowed => "the access token algorithm is not allowed",
+            InvalidToken::UnknownKey => "the access token was signed by an unknown key",
+            InvalidToken::WrongIssuer => "the access token issuer is not accepted",
+            InvalidToken::WrongAudience => "the access token audience is not accepted",
+            InvalidToken::MissingClaim => "the access token lacks a required claim",
+            InvalidToken::Revoked => "the access token was revoked",
+            InvalidToken::Unknown => "the access token is not known",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No credentials at all: RFC 6750 §3.1 says no error code then.
+    Missing,
+    Invalid(InvalidToken),
+    /// Space-separated scopes the route needs.
+    InsufficientScope(Arc<str>),
+    /// Keys could not be fetched (JWKS endpoint down): not the client's fault.
+    KeysUnavailable,
+}
+
+impl AuthError {
+    pub fn label(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Invalid(r) => r.label(),
+            AuthError::InsufficientScope(_) => "insufficient_scope",
+            AuthError::KeysUnavailable => "keys_unavailable",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum GatewayError {
+    NoRoute,
+    MethodNotAllowed(HeaderValue),
+    Auth(AuthError),
+    UpstreamUnavailable,
+    UpstreamTimeout,
+}
+
+pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({"error": error, "error_description": description}).to_string();
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn www_authenticate(error: Option<&str>, description: Option<&str>, scope: Option<&str>) -> HeaderValue {
+    let mut v = String::from("Bearer realm=\"gatehouse\"");
+    for (k, val) in [("error", error), ("error_description", description), ("scope", scope)] {
+        if let Some(val) = val {
+            v.push_str(", ");
+            v.push_str(k);
+            v.push_str("=\"");
+            // Values are our own static texts or scope tokens (no quotes or
+            // backslashes by RFC 6749 §3.3), so no escaping is needed.
+            v.push_str(val);
+            v.push('"');
+        }
+    }
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer realm=\"gatehouse\""))
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let (mut resp, header) = match &self {
+            AuthError::Missing => (
+                json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_request",
+                    "an access token is required",
+                ),
+                www_authenticate(None, None, None),
+            ),
+            AuthError::Invalid(r) => (
+                json_error(StatusCode::UNAUTHORIZED, "invalid_token", r.description()),
+                www_authenticate(Some("invalid_token"), Some(r.description()), None),
+            ),
+            AuthError::InsufficientScope(scope) => (
+                json_error(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "the access token lacks a required scope",
+                ),
+                www_authenticate(
+                    Some("insufficient_scope"),
+                    Some("the access token lacks a required scope"),
+                    Some(scope),
+                ),
+            ),
+            AuthError::KeysUnavailable => {
+                let r = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "token verification keys are unavailable",
+                );
+                return r;
+            }
+        };
+        resp.headers_mut().insert(WWW_AUTHENTICATE, header);
+        resp
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        match self {
+            GatewayError::NoRoute => json_error(StatusCode::NOT_FOUND, "not_found", "no API matches this path"),
+            GatewayError::MethodNotAllowed(allow) => {
+                let mut r = json_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this API does not accept the method",
+                );
+                r.headers_mut().insert(ALLOW, allow);
+                r
+            }
+            GatewayError::Auth(a) => a.into_response(),
+            GatewayError::UpstreamUnavailable => json_error(
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                "the upstream service is unavailable",
+            ),
+            GatewayError::UpstreamTimeout => json_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "gateway_timeout",
+                "the upstream service did not answer in time",
+            ),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Proxy to a real upstream over pooled connections. Bodies stream both ways
+//! (never buffered whole); hop-by-hop headers are dropped; X-Forwarded-* set.
+
+use crate::config::UpstreamSpec;
+use crate::error::GatewayError;
+use crate::net::{self, HttpClient};
+use axum::body::Body;
+use axum::response::Response;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Request, Uri};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub struct Upstream {
+    client: HttpClient,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    host_header: HeaderValue,
+    base_path: String,
+    strip_prefix: bool,
+    timeout: Duration,
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// RFC 9110 §7.6.1 hop-by-hop fields, plus any the Connection header names.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ] {
+        h.remove(n);
+    }
+}
+
+impl Upstream {
+    pub fn new(spec: &UpstreamSpec) -> Result<Self, String> {
+        let parts = spec.base.clone().into_parts();
+        let scheme = parts.scheme.ok_or("upstream has no scheme")?;
+        let authority = parts.authority.ok_or("upstream has no host")?;
+        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        let base_path = spec.base.path().trim_end_matches('/').to_string();
+        Ok(Upstream {
+            client: net::client(spec.connect_timeout),
+            scheme,
+            authority,
+            host_header,
+            base_path,
+            strip_prefix: spec.strip_prefix,
+            timeout: spec.timeout,
+        })
+    }
+
+    fn target(&self, uri: &Uri, route_prefix: &str) -> Result<Uri, GatewayError> {
+        let mut path = uri.path();
+        if self.strip_prefix && route_prefix != "/" {
+            path = path.strip_prefix(route_prefix).unwrap_or(path);
+        }
+        let mut pq =
+            String::with_capacity(self.base_path.len() + path.len() + uri.query().map_or(0, |q| q.len() + 1) + 1);
+        pq.push_str(&self.base_path);
+        if !path.starts_with('/') {
+            pq.push('/');
+        }
+        pq.push_str(path);
+        if let Some(q) = uri.query() {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|_| GatewayError::UpstreamUnavailable)
+    }
+
+    pub async fn forward(
+        &self,
+        mut parts: Parts,
+        body: Body,
+        peer: SocketAddr,
+        route_prefix: &str,
+    ) -> Result<Response, GatewayError> {
+        parts.uri = self.target(&parts.uri, route_prefix)?;
+        parts.version = http::Version::HTTP_11;
+        let h = &mut parts.headers;
+        strip_hop_by_hop(h);
+        if let Some(host) = h.remove(header::HOST) {
+            h.insert(&X_FORWARDED_HOST, host);
+        }
+        h.insert(header::HOST, self.host_header.clone());
+        let ip = peer.ip().to_string();
+        let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {ip}"),
+            None => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            h.insert(&X_FORWARDED_FOR, v);
+        }
+        h.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+
+        let req = Request::from_parts(parts, body);
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => return Err(GatewayError::UpstreamTimeout),
+            Ok(Err(e)) => {
+                let timeout = net::is_timeout(&e);
+                tracing::warn!(upstream = %self.authority, error = %e, "upstream request failed");
+                return Err(if timeout {
+                    GatewayError::UpstreamTimeout
+                } else {
+                    GatewayError::UpstreamUnavailable
+                });
+            }
+            Ok(Ok(r)) => r,
+        };
+        let (mut parts, incoming) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(incoming)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_connection_named_ones_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn target_joins_base_path_and_can_strip_the_route_prefix() {
+        let spec = |strip| UpstreamSpec {
+            base: "http://10.0.0.1:81/base/".parse().unwrap(),
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            strip_prefix: strip,
+        };
+        let uri: Uri = "/api/x?y=1".parse().unwrap();
+        let u = Upstream::new(&spec(false)).unwrap();
+        assert_eq!(
+            u.target(&uri, "/api").unwrap().to_string(),
+            "http://10.0.0.1:81/base/api/x?y=1"
+        );
+        let u = Upstream::new(&spec(true)).unwrap();
+        assert_eq!(
+            u.target(&uri, "/api").unwrap().to_string(),
+            "http://10.0.0.1:81/base/x?y=1"
+        );
+    }
+}

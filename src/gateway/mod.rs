@@ -1,0 +1,169 @@
+//! The gateway: route → auth policy → backend, as phases in one handler.
+
+pub mod backend;
+pub mod policy;
+pub mod routing;
+
+use crate::config::{AuthSpec, Config, KeySource};
+use crate::error::GatewayError;
+use crate::net;
+use crate::ops::metrics;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use backend::Backend;
+use http::{HeaderValue, Method};
+use policy::jwks::{KeyProvider, RemoteJwks};
+use policy::{JwtPolicy, Policy};
+use routing::RouteTable;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Route {
+    pub name: Arc<str>,
+    pub prefix: String,
+    methods: Option<Vec<Method>>,
+    allow: HeaderValue,
+    pub policy: Policy,
+    backend: Backend,
+}
+
+pub struct Gateway {
+    routes: RouteTable,
+}
+
+impl Gateway {
+    pub fn build(cfg: &Config) -> Result<Self, String> {
+        // One fetcher per JWKS URL, shared by every route that trusts it.
+        let mut remotes: HashMap<String, Arc<RemoteJwks>> = HashMap::new();
+        let jwks_client = net::client(cfg.gateway.connect_timeout);
+        let mut routes = Vec::with_capacity(cfg.apis.len());
+        for api in &cfg.apis {
+            let policy = match &api.auth {
+                AuthSpec::None => Policy::None,
+                AuthSpec::Jwt(spec) => {
+                    let keys = match &spec.keys {
+                        KeySource::Static(set) => KeyProvider::Static(set.clone()),
+                        KeySource::Remote { uri } => KeyProvider::Remote(
+                            remotes
+                                .entry(uri.clone())
+                                .or_insert_with(|| {
+                                    Arc::new(RemoteJwks::new(uri.clone(), jwks_client.clone(), spec.jwks_min_refresh))
+                                })
+                                .clone(),
+                        ),
+                    };
+                    Policy::Jwt(Box::new(JwtPolicy::new(
+                        spec,
+                        keys,
+                        cfg.gateway.token_cache_entries,
+                        cfg.gateway.max_token_bytes,
+                    )))
+                }
+                AuthSpec::OAuth2 { .. } => {
+                    return Err(format!(
+                        "api {:?}: auth kind \"oauth2\" needs the authorization server",
+                        api.name
+                    ));
+                }
+            };
+            let allow = match &api.methods {
+                Some(m) => m.iter().map(Method::as_str).collect::<Vec<_>>().join(", "),
+                None => String::new(),
+            };
+            routes.push(Arc::new(Route {
+                name: api.name.clone(),
+                prefix: api.path.clone(),
+                methods: api.methods.clone(),
+                allow: HeaderValue::from_str(&allow).map_err(|e| e.to_string())?,
+                policy,
+                backend: Backend::build(&api.backend).map_err(|e| format!("api {:?}: {e}", api.name))?,
+            }));
+        }
+        Ok(Gateway {
+            routes: RouteTable::new(routes),
+        })
+    }
+
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    async fn dispatch(&self, req: Request, peer: SocketAddr) -> (Option<Arc<str>>, Result<Response, GatewayError>) {
+        let (mut parts, body) = req.into_parts();
+        let Some(route) = self.routes.find(parts.uri.path()) else {
+            return (None, Err(GatewayError::NoRoute));
+        };
+        let name = Some(route.name.clone());
+        if let Some(m) = &route.methods {
+            if !m.contains(&parts.method) {
+                return (name, Err(GatewayError::MethodNotAllowed(route.allow.clone())));
+            }
+        }
+        let principal = match route.policy.authorize(&parts).await {
+            Ok(p) => p,
+            Err(e) => {
+                metrics::auth_failure(&route.name, e.label());
+                return (name, Err(GatewayError::Auth(e)));
+            }
+        };
+        // Identity headers come only from us: drop any the client sent.
+        for (_, h) in route.policy.forwarded_headers() {
+            parts.headers.remove(h);
+        }
+        if let Some(v) = principal {
+            for (h, val) in &v.forward {
+                parts.headers.insert(h.clone(), val.clone());
+            }
+        }
+        (name, route.backend.call(parts, body, peer, &route.prefix).await)
+    }
+}
+
+/// axum fallback handler: everything that is not an authorization-server
+/// or operations endpoint goes through the gateway.
+pub async fn handle(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request<Body>,
+) -> Response {
+    let start = Instant::now();
+    let rid = request_id(&mut req);
+    let (route, result) = gw.dispatch(req, peer).await;
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    let status = resp.status();
+    let elapsed = start.elapsed();
+    metrics::request(route.as_ref(), status, elapsed);
+    let route_name = route.as_deref().unwrap_or("-");
+    if status.is_server_error() {
+        tracing::warn!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request failed");
+    } else {
+        tracing::debug!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request");
+    }
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), rid);
+    resp
+}
+
+static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+/// The caller's X-Request-Id if sane, else a new one; forwarded upstream.
+fn request_id(req: &mut Request<Body>) -> HeaderValue {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if let Some(v) = req.headers().get(&X_REQUEST_ID) {
+        if !v.is_empty() && v.len() <= 128 {
+            return v.clone();
+        }
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let v = HeaderValue::from_str(&format!("{:08x}-{n:012x}", process_tag())).unwrap_or(HeaderValue::from_static("0"));
+    req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
+    v
+}
+
+fn process_tag() -> u32 {
+    static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *TAG.get_or_init(rand::random)
+}

@@ -1,0 +1,142 @@
+//! Where verification keys come from: fixed at start (inline or file), or a
+//! JWKS URL fetched on first use, refreshed when stale, and refetched when a
+//! token names an unknown `kid` (at most once per `min_refresh`, so garbage
+//! kids cannot make us hammer the key server).
+
+use crate::keys::PublicKeySet;
+use crate::net::HttpClient;
+use axum::body::Body;
+use http_body_util::{BodyExt, Limited};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// JWKS documents larger than this are refused.
+const MAX_JWKS_BYTES: usize = 1 << 20;
+/// Even without unknown kids, keys are refetched this often.
+const MAX_AGE: Duration = Duration::from_secs(300);
+
+pub enum KeyProvider {
+    Static(Arc<PublicKeySet>),
+    Remote(Arc<RemoteJwks>),
+}
+
+impl KeyProvider {
+    /// The current key set; for a remote set, fetched if never fetched or stale.
+    pub async fn current(&self) -> Result<Arc<PublicKeySet>, ()> {
+        match self {
+            KeyProvider::Static(k) => Ok(k.clone()),
+            KeyProvider::Remote(r) => r.current().await,
+        }
+    }
+
+    /// Called when a token names a kid we lack: true when a refetch happened.
+    pub async fn refresh_for_unknown_kid(&self) -> bool {
+        match self {
+            KeyProvider::Static(_) => false,
+            KeyProvider::Remote(r) => r.refresh_if_allowed().await,
+        }
+    }
+}
+
+pub struct RemoteJwks {
+    uri: String,
+    client: HttpClient,
+    min_refresh: Duration,
+    keys: RwLock<Option<Arc<PublicKeySet>>>,
+    /// When we last tried a fetch (success or not).
+    last_attempt: Mutex<Option<Instant>>,
+    last_success: Mutex<Option<Instant>>,
+    /// One fetch at a time; waiters reuse its result.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl RemoteJwks {
+    pub fn new(uri: String, client: HttpClient, min_refresh: Duration) -> Self {
+        RemoteJwks {
+            uri,
+            client,
+            min_refresh,
+            keys: RwLock::new(None),
+            last_attempt: Mutex::new(None),
+            last_success: Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self) -> Option<Arc<PublicKeySet>> {
+        self.keys.read().ok().and_then(|k| k.clone())
+    }
+
+    fn fresh(&self) -> bool {
+        matches!(self.last_success.lock().ok().and_then(|t| *t), Some(t) if t.elapsed() < MAX_AGE)
+    }
+
+    async fn current(&self) -> Result<Arc<PublicKeySet>, ()> {
+        if let Some(k) = self.cached() {
+            if self.fresh() {
+                return Ok(k);
+            }
+        }
+        let _guard = self.fetching.lock().await;
+        if let (Some(k), true) = (self.cached(), self.fresh()) {
+            return Ok(k);
+        }
+        match self.fetch().await {
+            Ok(k) => Ok(k),
+            // A stale set is better than none while the key server is down.
+            Err(()) => self.cached().ok_or(()),
+        }
+    }
+
+    async fn refresh_if_allowed(&self) -> bool {
+        let _guard = self.fetching.lock().await;
+        let recent =
+            matches!(self.last_attempt.lock().ok().and_then(|t| *t), Some(t) if t.elapsed() < self.min_refresh);
+        if recent {
+            return false;
+        }
+        self.fetch().await.is_ok()
+    }
+
+    async fn fetch(&self) -> Result<Arc<PublicKeySet>, ()> {
+        if let Ok(mut t) = self.last_attempt.lock() {
+            *t = Some(Instant::now());
+        }
+        let set = match self.download().await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::warn!(uri = %self.uri, error = %e, "JWKS fetch failed");
+                return Err(());
+            }
+        };
+        tracing::info!(uri = %self.uri, keys = set.keys.len(), "JWKS fetched");
+        if let Ok(mut k) = self.keys.write() {
+            *k = Some(set.clone());
+        }
+        if let Ok(mut t) = self.last_success.lock() {
+            *t = Some(Instant::now());
+        }
+        Ok(set)
+    }
+
+    async fn download(&self) -> Result<PublicKeySet, String> {
+        let req = http::Request::get(&self.uri)
+            .header(http::header::ACCEPT, "application/jwk-set+json, application/json")
+            .body(Body::empty())
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("status {}", resp.status()));
+        }
+        let body = Limited::new(resp.into_body(), MAX_JWKS_BYTES)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
+        PublicKeySet::from_json(text)
+    }
+}

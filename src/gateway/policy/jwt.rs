@@ -1,0 +1,259 @@
+//! `auth = { kind = "jwt" }`: verify a JWT against trusted public keys.
+//! The algorithm comes from the key, never from the token header. Verified
+//! tokens are cached until they expire, so the hot path is a hash lookup
+//! instead of an RSA verification.
+
+use super::extract::{self, Found};
+use super::jwks::KeyProvider;
+use super::{has_scopes, AuthPolicy};
+use crate::config::{JwtSpec, TokenLocation};
+use crate::error::{AuthError, InvalidToken};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use moka::sync::Cache;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A token whose signature and claims have been checked.
+#[derive(Debug)]
+pub struct Verified {
+    pub exp: u64,
+    pub claims: Map<String, Value>,
+    pub scopes: Vec<String>,
+    /// Headers to send upstream, computed once per token.
+    pub forward: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Verified {
+    pub fn claim_str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Expire cache entries when their token expires.
+struct UntilExp;
+impl moka::Expiry<Arc<str>, Arc<Verified>> for UntilExp {
+    fn expire_after_create(&self, _k: &Arc<str>, v: &Arc<Verified>, _at: Instant) -> Option<Duration> {
+        Some(Duration::from_secs(v.exp.saturating_sub(now_secs())))
+    }
+}
+
+/// Verifies JWTs with one key provider and one set of claim rules.
+pub struct JwtVerifier {
+    keys: KeyProvider,
+    /// One `Validation` per algorithm, built once.
+    validations: Vec<(Algorithm, Validation)>,
+    leeway: u64,
+    forward: Vec<(String, HeaderName)>,
+    cache: Cache<Arc<str>, Arc<Verified>>,
+    max_token_bytes: usize,
+}
+
+const ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+pub struct VerifierRules<'a> {
+    pub issuer: Option<&'a str>,
+    pub audience: &'a [String],
+    pub leeway: Duration,
+    pub forward: Vec<(String, HeaderName)>,
+    pub cache_entries: u64,
+    pub max_token_bytes: usize,
+    /// `typ` header values accepted (empty: any).
+    pub required_claims: &'a [&'a str],
+}
+
+impl JwtVerifier {
+    pub fn new(keys: KeyProvider, rules: VerifierRules<'_>) -> Self {
+        let validations = ASYMMETRIC
+            .iter()
+            .map(|alg| {
+                let mut v = Validation::new(*alg);
+                v.leeway = rules.leeway.as_secs();
+                v.validate_nbf = true;
+                v.validate_exp = true;
+                v.set_required_spec_claims(rules.required_claims);
+                if let Some(iss) = rules.issuer {
+                    v.set_issuer(&[iss]);
+                }
+                if rules.audience.is_empty() {
+                    v.validate_aud = false;
+                } else {
+                    v.set_audience(rules.audience);
+                }
+                (*alg, v)
+            })
+            .collect();
+        JwtVerifier {
+            keys,
+            validations,
+            leeway: rules.leeway.as_secs(),
+            forward: rules.forward,
+            cache: Cache::builder()
+                .max_capacity(rules.cache_entries)
+                .expire_after(UntilExp)
+                .build(),
+            max_token_bytes: rules.max_token_bytes,
+        }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+        if token.len() > self.max_token_bytes {
+            return Err(AuthError::Invalid(InvalidToken::TooLarge));
+        }
+        if let Some(v) = self.cache.get(token) {
+            if v.exp + self.leeway >= now_secs() {
+                return Ok(v);
+            }
+            self.cache.invalidate(token);
+            return Err(AuthError::Invalid(InvalidToken::Expired));
+        }
+        let verified = Arc::new(self.verify_uncached(token).await?);
+        self.cache.insert(Arc::from(token), verified.clone());
+        Ok(verified)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Verified, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid(InvalidToken::Malformed))?;
+        let mut keys = self.keys.current().await.map_err(|()| AuthError::KeysUnavailable)?;
+        if let Some(kid) = header.kid.as_deref() {
+            if !keys.has_kid(kid) {
+                if self.keys.refresh_for_unknown_kid().await {
+                    keys = self.keys.current().await.map_err(|()| AuthError::KeysUnavailable)?;
+                }
+                if !keys.has_kid(kid) {
+                    return Err(AuthError::Invalid(InvalidToken::UnknownKey));
+                }
+            }
+        }
+        let mut last = InvalidToken::UnknownKey;
+        for key in keys.candidates(header.kid.as_deref(), header.alg) {
+            // The key decides the algorithm; a header that disagrees is refused.
+            if key.alg != header.alg {
+                last = InvalidToken::AlgorithmNotAllowed;
+                continue;
+            }
+            let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == key.alg) else {
+                last = InvalidToken::AlgorithmNotAllowed;
+                continue;
+            };
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
+                Ok(data) => return Ok(self.accept(data.claims)),
+                Err(e) => {
+                    last = match e.kind() {
+                        ErrorKind::ExpiredSignature => return Err(AuthError::Invalid(InvalidToken::Expired)),
+                        ErrorKind::ImmatureSignature => return Err(AuthError::Invalid(InvalidToken::NotYetValid)),
+                        ErrorKind::InvalidIssuer => return Err(AuthError::Invalid(InvalidToken::WrongIssuer)),
+                        ErrorKind::InvalidAudience => return Err(AuthError::Invalid(InvalidToken::WrongAudience)),
+                        ErrorKind::MissingRequiredClaim(_) => {
+                            return Err(AuthError::Invalid(InvalidToken::MissingClaim))
+                        }
+                        ErrorKind::InvalidSignature => InvalidToken::BadSignature,
+                        ErrorKind::InvalidAlgorithm => InvalidToken::AlgorithmNotAllowed,
+                        _ => InvalidToken::Malformed,
+                    }
+                }
+            }
+        }
+        // No key without a kid matched the header's algorithm: the token
+        // asked for an algorithm none of our keys uses.
+        if header.kid.is_none() && last == InvalidToken::UnknownKey && !keys.keys.is_empty() {
+            last = InvalidToken::AlgorithmNotAllowed;
+        }
+        Err(AuthError::Invalid(last))
+    }
+
+    fn accept(&self, claims: Map<String, Value>) -> Verified {
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
+                s.split_whitespace().map(str::to_owned).collect()
+            }
+            (None, Some(Value::Array(a))) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        let forward = self
+            .forward
+            .iter()
+            .filter_map(|(claim, header)| {
+                let text = match claims.get(claim)? {
+                    Value::String(s) => s.clone(),
+                    Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+                    other => other.to_string(),
+                };
+                Some((header.clone(), HeaderValue::from_str(&text).ok()?))
+            })
+            .collect();
+        Verified {
+            exp,
+            claims,
+            scopes,
+            forward,
+        }
+    }
+}
+
+pub struct JwtPolicy {
+    verifier: JwtVerifier,
+    location: TokenLocation,
+    scopes: Vec<String>,
+    scope_text: Arc<str>,
+}
+
+impl JwtPolicy {
+    pub fn new(spec: &JwtSpec, keys: KeyProvider, cache_entries: u64, max_token_bytes: usize) -> Self {
+        let verifier = JwtVerifier::new(
+            keys,
+            VerifierRules {
+                issuer: spec.issuer.as_deref(),
+                audience: &spec.audience,
+                leeway: spec.leeway,
+                forward: spec.forward_claims.clone(),
+                cache_entries,
+                max_token_bytes,
+                required_claims: &["exp"],
+            },
+        );
+        JwtPolicy {
+            verifier,
+            location: spec.location.clone(),
+            scopes: spec.scopes.clone(),
+            scope_text: spec.scopes.join(" ").into(),
+        }
+    }
+}
+
+impl AuthPolicy for JwtPolicy {
+    async fn authorize(&self, parts: &Parts) -> Result<Option<Arc<Verified>>, AuthError> {
+        let token = match extract::token(parts, &self.location) {
+            Found::None => return Err(AuthError::Missing),
+            Found::Unusable => return Err(AuthError::Invalid(InvalidToken::Malformed)),
+            Found::Token(t) => t,
+        };
+        let v = self.verifier.verify(&token).await?;
+        if !has_scopes(&v.scopes, &self.scopes) {
+            return Err(AuthError::InsufficientScope(self.scope_text.clone()));
+        }
+        Ok(Some(v))
+    }
+
+    fn forwarded_headers(&self) -> &[(String, HeaderName)] {
+        &self.verifier.forward
+    }
+}

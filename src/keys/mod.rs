@@ -1,0 +1,60 @@
+//! Keys: generation (`gatehouse keygen`), public JWK parsing for verifiers,
+//! and (for the authorization server) the signing key set. The only module
+//! that touches private key material.
+
+pub mod generate;
+pub mod jwk;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use jwk::{PublicJwk, PublicKeySet};
+
+/// The signing algorithms gatehouse issues with. Verification accepts more
+/// (whatever a trusted JWK declares), issuance only these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn jwt_alg(self) -> jsonwebtoken::Algorithm {
+        match self {
+            SigningAlg::Rs256 => jsonwebtoken::Algorithm::RS256,
+            SigningAlg::Es256 => jsonwebtoken::Algorithm::ES256,
+            SigningAlg::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "RS256" => Ok(SigningAlg::Rs256),
+            "ES256" => Ok(SigningAlg::Es256),
+            "EdDSA" => Ok(SigningAlg::EdDsa),
+            other => Err(format!(
+                "unsupported signing algorithm {other:?}; use RS256, ES256 or EdDSA"
+            )),
+        }
+    }
+}

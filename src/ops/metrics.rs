@@ -1,0 +1,83 @@
+//! Prometheus metrics: requests by route and status, latency histogram,
+//! auth failures by reason. One process-wide recorder.
+
+use ::metrics::{counter, histogram, SharedString};
+use axum::response::IntoResponse;
+use http::StatusCode;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the recorder once per process (tests start several servers).
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("gatehouse_request_duration_seconds".into()),
+                &LATENCY_BUCKETS,
+            )
+            .ok()?;
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        ::metrics::set_global_recorder(recorder).ok()?;
+        Some(handle)
+    });
+}
+
+pub async fn render() -> impl IntoResponse {
+    let body = HANDLE
+        .get()
+        .and_then(Option::as_ref)
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+const NO_ROUTE: &str = "<none>";
+
+fn route_label(route: Option<&Arc<str>>) -> SharedString {
+    match route {
+        Some(r) => SharedString::from(r.clone()),
+        None => SharedString::const_str(NO_ROUTE),
+    }
+}
+
+fn status_label(s: StatusCode) -> SharedString {
+    // Static labels for the common codes: no allocation per request.
+    let s: &'static str = match s.as_u16() {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        302 => "302",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        other => return SharedString::from(other.to_string()),
+    };
+    SharedString::const_str(s)
+}
+
+pub fn request(route: Option<&Arc<str>>, status: StatusCode, elapsed: Duration) {
+    let r = route_label(route);
+    counter!("gatehouse_requests_total", "route" => r.clone(), "status" => status_label(status)).increment(1);
+    histogram!("gatehouse_request_duration_seconds", "route" => r).record(elapsed.as_secs_f64());
+}
+
+pub fn auth_failure(route: &Arc<str>, reason: &'static str) {
+    counter!("gatehouse_auth_failures_total", "route" => SharedString::from(route.clone()), "reason" => reason)
+        .increment(1);
+}

@@ -1,0 +1,6 @@
+//! Operations: health, readiness, metrics, logging, shutdown.
+
+pub mod health;
+pub mod logging;
+pub mod metrics;
+pub mod shutdown;
