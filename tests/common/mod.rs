@@ -1,0 +1,129 @@
+//! Test harness: runs the real `gatehouse` binary on an ephemeral port with a
+//! config written to a temp dir, and small in-process HTTP servers that play
+//! token services and upstreams.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// What every test config starts with: an ephemeral port and no files.
+pub const PRELUDE: &str = "listen = \"127.0.0.1:0\"\n\n[store]\nurl = \"memory://\"\n\n";
+
+/// A running `gatehouse serve`; killed when dropped.
+pub struct Gatehouse {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gatehouse {
+    /// Starts gatehouse with `PRELUDE` + `body` as its config.
+    pub fn start(body: &str) -> Gatehouse {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("gatehouse.toml");
+        std::fs::write(&cfg, format!("{PRELUDE}{body}")).unwrap();
+        let log = std::fs::File::create(dir.path().join("gatehouse.log")).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .env("GATEHOUSE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining stdout after the address so the child never blocks.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("gatehouse listening on http://") {
+                    let _ = tx.send(a.trim().to_string());
+                }
+            }
+        });
+        let mut gh = Gatehouse {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            dir,
+        };
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => gh.addr = a.parse().unwrap(),
+            Err(_) => panic!("gatehouse did not start; log:\n{}", gh.log()),
+        }
+        gh
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's stderr so far (tracing logs).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gatehouse.log")).unwrap_or_default()
+    }
+
+    /// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM).
+    pub fn proc_kib(&self, field: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+}
+
+impl Drop for Gatehouse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary with `args` to completion.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+/// `gatehouse keygen --alg ALG --out DIR`, asserting success.
+pub fn keygen(alg: &str, out: &Path) -> PathBuf {
+    let o = run(&["keygen", "--alg", alg, "--out", out.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "keygen failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.to_path_buf()
+}
+
+/// Serves an axum router on 127.0.0.1:0 for the rest of the test's runtime.
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    addr
+}
+
+/// A client that never pools, never follows redirects and has a deadline.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
