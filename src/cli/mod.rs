@@ -1,8 +1,12 @@
 //! Command line: one file per subcommand.
 
 mod check;
+mod client;
+mod common;
 mod keygen;
 mod serve;
+mod token;
+mod user;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +30,12 @@ enum Command {
     Keygen(keygen::Args),
     /// Validate a config file; exit 1 with file:line and the reason.
     Check(check::Args),
+    /// Manage registered clients in the configured store.
+    Client(client::Args),
+    /// Manage resource owners in the configured store.
+    User(user::Args),
+    /// Token maintenance (purge expired rows).
+    Token(token::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -34,6 +44,9 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Keygen(a) => keygen::run(a),
         Command::Check(a) => check::run(a),
+        Command::Client(a) => client::run(a),
+        Command::User(a) => user::run(a),
+        Command::Token(a) => token::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

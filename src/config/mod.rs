@@ -8,6 +8,7 @@ mod validate;
 
 pub use duration::{parse as parse_duration, Dur};
 pub use error::{line_col, ConfigError};
+pub use validate::KNOWN_GRANTS;
 
 use crate::keys::{PublicKeySet, SigningAlg};
 use bytes::Bytes;

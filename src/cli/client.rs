@@ -1,0 +1,226 @@
+//! `gatehouse client add|list|show|remove`: client registrations in the
+//! configured store.
+
+use super::common::{print_table, read_secret_stdin, with_store, ConfigArg};
+use crate::authz::secrets;
+use crate::config::{parse_duration, KNOWN_GRANTS};
+use crate::store::{self, Client};
+use clap::Subcommand;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Register a client; a generated secret is printed once.
+    Add(AddArgs),
+    /// List clients (never secrets).
+    List(ConfigArg),
+    /// One client as JSON (never its secret).
+    Show(IdArgs),
+    /// Delete a client.
+    Remove(IdArgs),
+}
+
+#[derive(clap::Args)]
+struct AddArgs {
+    #[command(flatten)]
+    cfg: ConfigArg,
+    #[arg(long)]
+    id: String,
+    /// Display name (default: the id).
+    #[arg(long)]
+    name: Option<String>,
+    /// A public client: no secret (native and browser apps).
+    #[arg(long, conflicts_with_all = ["secret", "secret_stdin"])]
+    public: bool,
+    /// Use this secret instead of generating one (stored as argon2id).
+    /// Prefer --secret-stdin: arguments show up in process lists.
+    #[arg(long, conflicts_with = "secret_stdin")]
+    secret: Option<String>,
+    /// Read the chosen secret from the first line of stdin.
+    #[arg(long)]
+    secret_stdin: bool,
+    /// Allowed redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Allowed grant type (repeatable; default authorization_code and refresh_token).
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
+    /// Allowed scope (repeatable, or several separated by spaces).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Audience put in this client's access tokens (repeatable).
+    #[arg(long)]
+    audience: Vec<String>,
+    /// Access token lifetime for this client, e.g. 15m (default: [tokens]).
+    #[arg(long, value_parser = parse_duration)]
+    access_ttl: Option<std::time::Duration>,
+    /// Refresh token lifetime for this client, e.g. 7d (default: [tokens]).
+    #[arg(long, value_parser = parse_duration)]
+    refresh_ttl: Option<std::time::Duration>,
+}
+
+#[derive(clap::Args)]
+struct IdArgs {
+    #[command(flatten)]
+    cfg: ConfigArg,
+    id: String,
+}
+
+pub fn run(a: Args) -> Result<(), String> {
+    match a.cmd {
+        Cmd::Add(a) => add(a),
+        Cmd::List(cfg) => list(&cfg),
+        Cmd::Show(a) => show(a),
+        Cmd::Remove(a) => remove(a),
+    }
+}
+
+/// The client described by the arguments, checked the way a `[[clients]]`
+/// entry in a config file is checked.
+fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
+    if a.id.is_empty() || a.id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("invalid client id {:?}: no spaces or control characters", a.id));
+    }
+    for g in &a.grant_types {
+        if !KNOWN_GRANTS.contains(&g.as_str()) {
+            return Err(format!("unknown grant type {g:?}; known: {}", KNOWN_GRANTS.join(", ")));
+        }
+    }
+    let mut grant_types = Vec::new();
+    for g in &a.grant_types {
+        if !grant_types.contains(g) {
+            grant_types.push(g.clone());
+        }
+    }
+    if grant_types.is_empty() {
+        grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    }
+    if a.public && grant_types.iter().any(|g| g == "client_credentials") {
+        // RFC 6749 §4.4: only confidential clients may use it.
+        return Err("client_credentials needs a confidential client (drop --public)".into());
+    }
+    for r in &a.redirect_uris {
+        let u = url::Url::parse(r).map_err(|e| format!("redirect URI {r:?}: {e}"))?;
+        if u.fragment().is_some() {
+            return Err(format!("redirect URI {r:?} must not contain a fragment"));
+        }
+    }
+    let mut scopes: Vec<String> = Vec::new();
+    for s in a.scopes.iter().flat_map(|s| s.split_whitespace()) {
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    let secs = |d: Option<std::time::Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(Client {
+        id: a.id.clone(),
+        name: a.name.clone().unwrap_or_else(|| a.id.clone()),
+        secret_hash,
+        redirect_uris: a.redirect_uris.clone(),
+        grant_types,
+        scopes,
+        audience: a.audience.clone(),
+        access_ttl: secs(a.access_ttl),
+        refresh_ttl: secs(a.refresh_ttl),
+        created_at: store::now(),
+    })
+}
+
+fn add(a: AddArgs) -> Result<(), String> {
+    // Some(secret) only when we generated it and must show it.
+    let (shown, hash) = if a.public {
+        (None, None)
+    } else if let Some(s) = a.secret.clone() {
+        (None, Some(hash_chosen(&s)?))
+    } else if a.secret_stdin {
+        (None, Some(hash_chosen(&read_secret_stdin("client secret")?)?))
+    } else {
+        let (secret, hash) = secrets::new_client_secret();
+        (Some(secret), Some(hash))
+    };
+    let client = build(&a, hash)?;
+    let kind = if client.is_public() { "public" } else { "confidential" };
+    with_store(&a.cfg, |s| async move {
+        // put_client replaces; refuse instead so a typo cannot wipe a secret.
+        if s.get_client(&client.id).await.map_err(|e| e.to_string())?.is_some() {
+            return Err(format!("client {:?} already exists (remove it first)", client.id));
+        }
+        s.put_client(&client).await.map_err(|e| e.to_string())
+    })?;
+    println!("added {kind} client {:?}", a.id);
+    if let Some(secret) = shown {
+        println!("client_secret: {secret}");
+        eprintln!("warning: the client secret is shown only this once and cannot be recovered; store it now.");
+    }
+    Ok(())
+}
+
+fn hash_chosen(secret: &str) -> Result<String, String> {
+    if secret.is_empty() {
+        return Err("the client secret must not be empty".into());
+    }
+    secrets::hash_chosen_secret(secret)
+}
+
+fn list(cfg: &ConfigArg) -> Result<(), String> {
+    let clients = with_store(
+        cfg,
+        |s| async move { s.list_clients().await.map_err(|e| e.to_string()) },
+    )?;
+    let rows: Vec<Vec<String>> = clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.clone(),
+                c.name.clone(),
+                if c.is_public() { "public" } else { "confidential" }.into(),
+                c.grant_types.join(","),
+                c.scopes.join(" "),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "NAME", "TYPE", "GRANT TYPES", "SCOPES"], &rows);
+    Ok(())
+}
+
+fn show(a: IdArgs) -> Result<(), String> {
+    let id = a.id.clone();
+    let c = with_store(
+        &a.cfg,
+        |s| async move { s.get_client(&id).await.map_err(|e| e.to_string()) },
+    )?
+    .ok_or_else(|| format!("no client {:?}", a.id))?;
+    // Built field by field so the secret hash can never slip in.
+    let v = serde_json::json!({
+        "id": c.id,
+        "name": c.name,
+        "type": if c.is_public() { "public" } else { "confidential" },
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types,
+        "scopes": c.scopes,
+        "audience": c.audience,
+        "access_ttl": c.access_ttl,
+        "refresh_ttl": c.refresh_ttl,
+        "created_at": c.created_at,
+    });
+    let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn remove(a: IdArgs) -> Result<(), String> {
+    let id = a.id.clone();
+    if with_store(&a.cfg, |s| async move {
+        s.delete_client(&id).await.map_err(|e| e.to_string())
+    })? {
+        println!("removed client {:?}", a.id);
+        Ok(())
+    } else {
+        Err(format!("no client {:?}", a.id))
+    }
+}
