@@ -68,8 +68,8 @@ pub enum AuthError {
     Invalid(InvalidToken),
     /// Space-separated scopes the route needs.
     InsufficientScope(Arc<str>),
-    /// Keys could not be fetched (JWKS endpoint down): not the client's fault.
-    KeysUnavailable,
+    /// Keys or the store could not be reached: not the client's fault.
+    Unavailable,
 }
 
 impl AuthError {
@@ -78,7 +78,7 @@ impl AuthError {
             AuthError::Missing => "missing",
             AuthError::Invalid(r) => r.label(),
             AuthError::InsufficientScope(_) => "insufficient_scope",
-            AuthError::KeysUnavailable => "keys_unavailable",
+            AuthError::Unavailable => "unavailable",
         }
     }
 }
@@ -146,11 +146,11 @@ impl IntoResponse for AuthError {
                     Some(scope),
                 ),
             ),
-            AuthError::KeysUnavailable => {
+            AuthError::Unavailable => {
                 let r = json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
-                    "token verification keys are unavailable",
+                    "token verification is temporarily unavailable",
                 );
                 return r;
             }
@@ -185,5 +185,100 @@ impl IntoResponse for GatewayError {
                 "the upstream service did not answer in time",
             ),
         }
+    }
+}
+
+/// RFC 6749 §5.2 error codes (and RFC 7009/7662 additions) of the
+/// authorization server. The one place they become HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    InvalidRequest(String),
+    /// `basic`: the client tried HTTP Basic, so the answer is 401 with a
+    /// `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2).
+    InvalidClient {
+        basic: bool,
+        description: &'static str,
+    },
+    InvalidGrant(String),
+    UnauthorizedClient(&'static str),
+    UnsupportedGrantType,
+    InvalidScope(String),
+    UnsupportedTokenType,
+    /// Throttled: `invalid_grant` plus Retry-After, so nothing is revealed
+    /// about whether the password was right.
+    Throttled {
+        retry_after: u64,
+    },
+    AccessDenied(&'static str),
+    /// The store or a key failed: nothing about it goes to the client.
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient { .. } => "invalid_client",
+            OAuthError::InvalidGrant(_) | OAuthError::Throttled { .. } => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::UnsupportedTokenType => "unsupported_token_type",
+            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::ServerError => "server_error",
+            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            OAuthError::InvalidRequest(d) | OAuthError::InvalidGrant(d) | OAuthError::InvalidScope(d) => d,
+            OAuthError::InvalidClient { description, .. } => description,
+            OAuthError::UnauthorizedClient(d) | OAuthError::AccessDenied(d) => d,
+            OAuthError::UnsupportedGrantType => "the grant type is not supported",
+            OAuthError::UnsupportedTokenType => "the token type is not supported",
+            OAuthError::Throttled { .. } => "too many failed attempts; try again later",
+            OAuthError::ServerError => "the server could not complete the request",
+            OAuthError::TemporarilyUnavailable => "the server is temporarily unavailable",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        OAuthError::TemporarilyUnavailable
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut r = json_error(self.status(), self.code(), self.description());
+        r.headers_mut()
+            .insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+        match &self {
+            OAuthError::InvalidClient { basic: true, .. } => {
+                r.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"gatehouse\", charset=\"UTF-8\""),
+                );
+            }
+            OAuthError::Throttled { retry_after } => {
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        r
     }
 }

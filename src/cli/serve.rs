@@ -19,9 +19,41 @@ pub fn run(a: Args) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     ops::logging::init(a.log_json || cfg.log.json, &cfg.log.level);
+    if a.config.is_none() {
+        print_demo_guide(&cfg);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(server::run(cfg, ops::shutdown::signal()))
+}
+
+fn print_demo_guide(cfg: &Config) {
+    let i = &cfg.issuer;
+    println!(
+        r#"gatehouse demo (no --config): SQLite store {store}, signing keys in {keys}
+  client  printer / printer-demo-secret   (grants: authorization_code, refresh_token, password, client_credentials)
+  user    alice / wonderland
+  APIs    {i}/hello (open, mock "hello world"), {i}/flickr/photos (oauth2, scope "photos")
+
+Try:
+  curl {i}/hello
+  curl {i}/.well-known/openid-configuration
+  # client credentials
+  curl -u printer:printer-demo-secret -d grant_type=client_credentials -d scope=photos {i}/api/oauth/token
+  # password (resource owner credentials)
+  curl -u printer:printer-demo-secret -d grant_type=password -d username=alice -d password=wonderland -d scope=photos {i}/api/oauth/token
+  # refresh (use the refresh_token from the password grant)
+  curl -u printer:printer-demo-secret -d grant_type=refresh_token -d refresh_token=REFRESH_TOKEN {i}/api/oauth/token
+  # call the protected API
+  curl -H "Authorization: Bearer ACCESS_TOKEN" {i}/flickr/photos
+  # token info, introspection, revocation
+  curl "{i}/api/oauth/tokeninfo?access_token=ACCESS_TOKEN"
+  curl -u printer:printer-demo-secret -d token=ACCESS_TOKEN {i}/api/oauth/introspect
+  curl -u printer:printer-demo-secret -d token=ACCESS_TOKEN {i}/api/oauth/revoke
+"#,
+        store = cfg.store.url,
+        keys = cfg.keys_dir.display(),
+    );
 }

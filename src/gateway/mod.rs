@@ -35,7 +35,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn build(cfg: &Config) -> Result<Self, String> {
+    /// `authz`: the authorization server, needed by `oauth2` routes.
+    pub fn build(cfg: &Config, authz: Option<&Arc<crate::authz::AuthServer>>) -> Result<Self, String> {
         // One fetcher per JWKS URL, shared by every route that trusts it.
         let mut remotes: HashMap<String, Arc<RemoteJwks>> = HashMap::new();
         let jwks_client = net::client(cfg.gateway.connect_timeout);
@@ -62,12 +63,15 @@ impl Gateway {
                         cfg.gateway.max_token_bytes,
                     )))
                 }
-                AuthSpec::OAuth2 { .. } => {
-                    return Err(format!(
-                        "api {:?}: auth kind \"oauth2\" needs the authorization server",
-                        api.name
-                    ));
-                }
+                AuthSpec::OAuth2 { scopes } => match authz {
+                    Some(a) => Policy::OAuth2(Box::new(policy::OAuth2Policy::new(a.clone(), scopes.clone()))),
+                    None => {
+                        return Err(format!(
+                            "api {:?}: auth kind \"oauth2\" needs the authorization server",
+                            api.name
+                        ))
+                    }
+                },
             };
             let allow = match &api.methods {
                 Some(m) => m.iter().map(Method::as_str).collect::<Vec<_>>().join(", "),

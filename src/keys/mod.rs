@@ -4,6 +4,7 @@
 
 pub mod generate;
 pub mod jwk;
+pub mod signer;
 
 use std::fmt;
 use std::str::FromStr;

@@ -127,3 +127,66 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+impl Gatehouse {
+    /// Starts gatehouse with exactly `config` (no prelude) in a fresh dir.
+    pub fn start_full(config: &str) -> Gatehouse {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, config)
+    }
+
+    /// Starts gatehouse in `dir` (kept by the returned value) with `config`.
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Gatehouse {
+        std::fs::write(dir.path().join("gatehouse.toml"), config).unwrap();
+        let (child, addr) = spawn_in(dir.path());
+        Gatehouse { child, addr, dir }
+    }
+
+    /// Stops the process (SIGKILL, as a crash would) and starts it again in
+    /// the same directory with the same config.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = spawn_in(self.dir.path());
+        self.child = child;
+        self.addr = addr;
+    }
+}
+
+fn spawn_in(dir: &Path) -> (Child, SocketAddr) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gatehouse.log"))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.join("gatehouse.toml"))
+        .current_dir(dir)
+        .env("GATEHOUSE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("gatehouse listening on http://") {
+                let _ = tx.send(a.trim().to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => (child, a.parse().unwrap()),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "gatehouse did not start; log:\n{}",
+                std::fs::read_to_string(dir.join("gatehouse.log")).unwrap_or_default()
+            )
+        }
+    }
+}

@@ -53,7 +53,9 @@ pub struct JwtVerifier {
     leeway: u64,
     forward: Vec<(String, HeaderName)>,
     cache: Cache<Arc<str>, Arc<Verified>>,
-    max_token_bytes: usize,
+    pub max_token_bytes: usize,
+    /// Required `typ` header (RFC 9068 `at+jwt`); None: any.
+    typ: Option<String>,
 }
 
 const ASYMMETRIC: [Algorithm; 9] = [
@@ -75,8 +77,9 @@ pub struct VerifierRules<'a> {
     pub forward: Vec<(String, HeaderName)>,
     pub cache_entries: u64,
     pub max_token_bytes: usize,
-    /// `typ` header values accepted (empty: any).
     pub required_claims: &'a [&'a str],
+    /// `typ` header value required (`application/` prefix optional); None: any.
+    pub typ: Option<&'a str>,
 }
 
 impl JwtVerifier {
@@ -110,6 +113,7 @@ impl JwtVerifier {
                 .expire_after(UntilExp)
                 .build(),
             max_token_bytes: rules.max_token_bytes,
+            typ: rules.typ.map(str::to_owned),
         }
     }
 
@@ -118,7 +122,8 @@ impl JwtVerifier {
             return Err(AuthError::Invalid(InvalidToken::TooLarge));
         }
         if let Some(v) = self.cache.get(token) {
-            if v.exp + self.leeway >= now_secs() {
+            // saturating: a token may carry exp = u64::MAX.
+            if v.exp.saturating_add(self.leeway) >= now_secs() {
                 return Ok(v);
             }
             self.cache.invalidate(token);
@@ -131,11 +136,18 @@ impl JwtVerifier {
 
     async fn verify_uncached(&self, token: &str) -> Result<Verified, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid(InvalidToken::Malformed))?;
-        let mut keys = self.keys.current().await.map_err(|()| AuthError::KeysUnavailable)?;
+        if let Some(want) = &self.typ {
+            let got = header.typ.as_deref().unwrap_or("");
+            let got = got.strip_prefix("application/").unwrap_or(got);
+            if !got.eq_ignore_ascii_case(want) {
+                return Err(AuthError::Invalid(InvalidToken::Malformed));
+            }
+        }
+        let mut keys = self.keys.current().await.map_err(|()| AuthError::Unavailable)?;
         if let Some(kid) = header.kid.as_deref() {
             if !keys.has_kid(kid) {
                 if self.keys.refresh_for_unknown_kid().await {
-                    keys = self.keys.current().await.map_err(|()| AuthError::KeysUnavailable)?;
+                    keys = self.keys.current().await.map_err(|()| AuthError::Unavailable)?;
                 }
                 if !keys.has_kid(kid) {
                     return Err(AuthError::Invalid(InvalidToken::UnknownKey));
@@ -179,7 +191,7 @@ impl JwtVerifier {
         Err(AuthError::Invalid(last))
     }
 
-    fn accept(&self, claims: Map<String, Value>) -> Verified {
+    pub fn accept(&self, claims: Map<String, Value>) -> Verified {
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(u64::MAX);
         let scopes = match (claims.get("scope"), claims.get("scp")) {
             (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
@@ -228,6 +240,7 @@ impl JwtPolicy {
                 cache_entries,
                 max_token_bytes,
                 required_claims: &["exp"],
+                typ: None,
             },
         );
         JwtPolicy {

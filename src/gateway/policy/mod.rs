@@ -5,6 +5,7 @@
 pub mod extract;
 pub mod jwks;
 pub mod jwt;
+pub mod oauth2;
 
 use crate::error::AuthError;
 use http::request::Parts;
@@ -13,6 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use jwt::{JwtPolicy, Verified};
+pub use oauth2::OAuth2Policy;
 
 pub trait AuthPolicy {
     /// Ok(None): no credentials needed. Ok(Some): who the token speaks for.
@@ -27,6 +29,7 @@ pub trait AuthPolicy {
 pub enum Policy {
     None,
     Jwt(Box<JwtPolicy>),
+    OAuth2(Box<OAuth2Policy>),
 }
 
 impl Policy {
@@ -34,6 +37,7 @@ impl Policy {
         match self {
             Policy::None => Ok(None),
             Policy::Jwt(p) => p.authorize(parts).await,
+            Policy::OAuth2(p) => p.authorize(parts).await,
         }
     }
 
@@ -41,6 +45,7 @@ impl Policy {
         match self {
             Policy::None => &[],
             Policy::Jwt(p) => p.forwarded_headers(),
+            Policy::OAuth2(p) => p.forwarded_headers(),
         }
     }
 }

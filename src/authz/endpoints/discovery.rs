@@ -1,0 +1,67 @@
+//! Discovery (RFC 8414 and OpenID Connect Discovery) and the JWKS. The
+//! document lists only what this server actually implements.
+
+use crate::authz::client_auth::METHODS;
+use crate::authz::AuthServer;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn document(s: &AuthServer) -> Value {
+    let iss = &s.cfg.issuer;
+    let mut scopes: Vec<String> = s.cfg.clients.iter().flat_map(|c| c.scopes.iter().cloned()).collect();
+    scopes.sort();
+    scopes.dedup();
+    let alg = s.keys.alg.as_str();
+    json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}{}", super::TOKEN),
+        "jwks_uri": format!("{iss}{}", super::JWKS),
+        "revocation_endpoint": format!("{iss}{}", super::REVOKE),
+        "introspection_endpoint": format!("{iss}{}", super::INTROSPECT),
+        "grant_types_supported": s.grant_types(),
+        "token_endpoint_auth_methods_supported": METHODS,
+        "revocation_endpoint_auth_methods_supported": METHODS,
+        "introspection_endpoint_auth_methods_supported": &METHODS[..2],
+        "scopes_supported": scopes,
+        "response_types_supported": Vec::<&str>::new(),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "token_endpoint_auth_signing_alg_values_supported": Vec::<&str>::new(),
+        "access_token_signing_alg_values_supported": [alg],
+    })
+}
+
+pub fn router(doc: Arc<Value>) -> Router {
+    let d2 = doc.clone();
+    Router::new()
+        .route("/.well-known/openid-configuration", get(move || serve(doc.clone())))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(move || serve(d2.clone())),
+        )
+}
+
+async fn serve(doc: Arc<Value>) -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "application/json"),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        doc.to_string(),
+    )
+}
+
+pub async fn jwks(State(s): State<Arc<AuthServer>>) -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "application/jwk-set+json"),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        s.keys.jwks_json.clone(),
+    )
+}

@@ -1,0 +1,51 @@
+//! HTTP endpoints of the authorization server (paths per SPEC §4).
+
+mod discovery;
+mod introspect;
+mod revoke;
+mod token;
+mod tokeninfo;
+
+use super::AuthServer;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use std::sync::Arc;
+
+pub const TOKEN: &str = "/api/oauth/token";
+pub const REVOKE: &str = "/api/oauth/revoke";
+pub const INTROSPECT: &str = "/api/oauth/introspect";
+pub const TOKENINFO: &str = "/api/oauth/tokeninfo";
+pub const JWKS: &str = "/api/oauth/jwks";
+
+pub fn router(server: Arc<AuthServer>) -> Router {
+    let discovery = Arc::new(discovery::document(&server));
+    Router::new()
+        .route(TOKEN, post(token::token))
+        .route(REVOKE, post(revoke::revoke))
+        .route(INTROSPECT, post(introspect::introspect))
+        .route(TOKENINFO, get(tokeninfo::get).post(tokeninfo::post))
+        .route(JWKS, get(discovery::jwks))
+        .with_state(server)
+        .merge(discovery::router(discovery))
+}
+
+/// JSON that must never be cached (RFC 6749 §5.1).
+pub fn no_store_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut r = Response::new(Body::from(body));
+            *r.status_mut() = status;
+            let h = r.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

@@ -1,0 +1,68 @@
+//! POST /api/oauth/revoke (RFC 7009). Unknown tokens answer 200 (§2.2);
+//! only the client a token was issued to may revoke it. Revoking a refresh
+//! token revokes its whole grant (§2.1 "SHOULD").
+
+use super::no_store_json;
+use crate::authz::form::Form;
+use crate::authz::validate::looks_like_jwt;
+use crate::authz::AuthServer;
+use crate::error::{AuthError, InvalidToken, OAuthError};
+use crate::store::{hash_token, TokenKind};
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+
+pub async fn revoke(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Body) -> Response {
+    match run(&s, &headers, body).await {
+        Ok(()) => no_store_json(StatusCode::OK, &serde_json::json!({})),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn not_yours() -> OAuthError {
+    OAuthError::UnauthorizedClient("the token was not issued to this client")
+}
+
+async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<(), OAuthError> {
+    let form = Form::read(headers, body).await?;
+    let client = s.authenticate_client(headers, &form).await?;
+    let token = form.require("token")?;
+    // The hint only orders the look-ups (§2.1); every kind is tried.
+    if looks_like_jwt(token) {
+        match s.validate_access(token).await {
+            Ok(v) => {
+                if v.claim_str("client_id") != Some(client.id.as_str()) {
+                    return Err(not_yours());
+                }
+                if let Some(jti) = v.claim_str("jti") {
+                    s.store.revoke_id(jti, v.exp as i64).await?;
+                    s.forget(token, Some(jti));
+                }
+                Ok(())
+            }
+            Err(AuthError::Unavailable) => Err(OAuthError::TemporarilyUnavailable),
+            // Expired, revoked already or not ours to know: nothing to do.
+            Err(AuthError::Invalid(InvalidToken::Revoked | _)) | Err(_) => Ok(()),
+        }
+    } else {
+        let hash = hash_token(token);
+        let Some(rec) = s.store.get_token(&hash).await? else {
+            return Ok(());
+        };
+        if rec.client_id != client.id {
+            return Err(not_yours());
+        }
+        match rec.kind {
+            TokenKind::Refresh => {
+                s.store.revoke_family(&rec.family_id, rec.expires_at).await?;
+            }
+            TokenKind::Access => {
+                s.store.revoke_token(&hash).await?;
+            }
+        }
+        s.forget(token, None);
+        Ok(())
+    }
+}

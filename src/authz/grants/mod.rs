@@ -1,0 +1,45 @@
+//! Grants of the token endpoint: one file each, one line in `registry`.
+
+mod client_credentials;
+mod password;
+mod refresh_token;
+
+use super::form::Form;
+use super::issuer::TokenResponse;
+use super::AuthServer;
+use crate::error::OAuthError;
+use crate::store::Client;
+use async_trait::async_trait;
+use std::net::IpAddr;
+
+pub struct Request<'a> {
+    pub client: &'a Client,
+    pub form: &'a Form,
+    pub ip: IpAddr,
+}
+
+#[async_trait]
+pub trait Grant: Send + Sync {
+    /// The `grant_type` value this handles.
+    fn grant_type(&self) -> &'static str;
+    async fn exchange(&self, server: &AuthServer, req: Request<'_>) -> Result<TokenResponse, OAuthError>;
+}
+
+pub type Registry = Vec<Box<dyn Grant>>;
+
+pub fn registry() -> Registry {
+    vec![
+        Box::new(client_credentials::ClientCredentials),
+        Box::new(password::Password),
+        Box::new(refresh_token::RefreshToken),
+    ]
+}
+
+impl AuthServer {
+    pub fn grant(&self, grant_type: &str) -> Option<&dyn Grant> {
+        self.grants
+            .iter()
+            .find(|g| g.grant_type() == grant_type)
+            .map(|g| g.as_ref())
+    }
+}

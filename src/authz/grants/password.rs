@@ -1,0 +1,76 @@
+//! RFC 6749 §4.3: resource owner password credentials, throttled per user
+//! and per IP so it cannot be used to guess passwords.
+
+use super::{Grant, Request};
+use crate::authz::issuer::{Issue, TokenResponse};
+use crate::authz::{scope, secrets, AuthServer};
+use crate::error::OAuthError;
+use crate::store;
+use async_trait::async_trait;
+use std::sync::OnceLock;
+
+pub struct Password;
+
+/// Checked when the user does not exist, so a missing user costs the same
+/// argon2 time as a wrong password (no user enumeration by timing).
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| secrets::hash_password("gatehouse-dummy-password").unwrap_or_default())
+}
+
+impl AuthServer {
+    /// Verifies a resource owner's password with throttling; shared by the
+    /// password grant and the login page. Argon2 runs off the async workers.
+    pub async fn check_user_password(
+        &self,
+        username: &str,
+        password: &str,
+        ip: std::net::IpAddr,
+    ) -> Result<store::User, OAuthError> {
+        if let Some(retry_after) = self.throttle.check(username, ip) {
+            return Err(OAuthError::Throttled { retry_after });
+        }
+        let user = self.store.get_user(username).await?;
+        let hash = user
+            .as_ref()
+            .map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
+        let given = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&hash, &given))
+            .await
+            .map_err(|_| OAuthError::ServerError)?;
+        match user {
+            Some(u) if ok => {
+                self.throttle.success(username);
+                Ok(u)
+            }
+            _ => {
+                self.throttle.failure(username, ip);
+                Err(OAuthError::InvalidGrant("invalid resource owner credentials".into()))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Grant for Password {
+    fn grant_type(&self) -> &'static str {
+        "password"
+    }
+
+    async fn exchange(&self, server: &AuthServer, req: Request<'_>) -> Result<TokenResponse, OAuthError> {
+        let username = req.form.require("username")?;
+        let password = req.form.require("password")?;
+        let scopes = scope::grant(req.form.get("scope"), &req.client.scopes)?;
+        let user = server.check_user_password(username, password, req.ip).await?;
+        server
+            .issue(Issue {
+                client: req.client,
+                subject: Some(user.username),
+                scopes,
+                family: None,
+                refresh: req.client.allows_grant("refresh_token"),
+                auth_time: Some(store::now()),
+            })
+            .await
+    }
+}

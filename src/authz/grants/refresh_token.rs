@@ -1,0 +1,70 @@
+//! RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use returns a new
+//! refresh token; presenting a used one revokes the whole grant family.
+
+use super::{Grant, Request};
+use crate::authz::issuer::{Issue, TokenResponse};
+use crate::authz::{scope, AuthServer};
+use crate::error::OAuthError;
+use crate::store::{self, hash_token, Consume, TokenKind};
+use async_trait::async_trait;
+
+pub struct RefreshToken;
+
+fn invalid() -> OAuthError {
+    OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
+}
+
+#[async_trait]
+impl Grant for RefreshToken {
+    fn grant_type(&self) -> &'static str {
+        "refresh_token"
+    }
+
+    async fn exchange(&self, server: &AuthServer, req: Request<'_>) -> Result<TokenResponse, OAuthError> {
+        let token = req.form.require("refresh_token")?;
+        let hash = hash_token(token);
+        let rec = server.store.get_token(&hash).await?.ok_or_else(invalid)?;
+        // Checks before consuming, so another client cannot burn it.
+        if rec.kind != TokenKind::Refresh || rec.client_id != req.client.id {
+            return Err(invalid());
+        }
+        if rec.revoked || rec.expires_at <= store::now() {
+            return Err(invalid());
+        }
+        let granted = scope::split(&rec.scope);
+        // §6: the new scope may only narrow the original grant.
+        let scopes = match req.form.get("scope") {
+            None => granted,
+            Some(asked) => scope::grant(Some(asked), &granted)?,
+        };
+        let rec = match server.store.consume_refresh(&hash).await? {
+            Consume::Consumed(r) => r,
+            Consume::AlreadyUsed(r) => {
+                let until = r
+                    .expires_at
+                    .max(store::now() + server.cfg.tokens.access_ttl.as_secs() as i64);
+                let n = server.store.revoke_family(&r.family_id, until).await?;
+                tracing::warn!(client = %r.client_id, revoked = n, "refresh token reuse: grant family revoked");
+                return Err(OAuthError::InvalidGrant(
+                    "the refresh token was already used; the grant is revoked".into(),
+                ));
+            }
+            Consume::NotFound => return Err(invalid()),
+        };
+        if let Some(sub) = &rec.subject {
+            if server.store.get_user(sub).await?.is_none() {
+                return Err(invalid());
+            }
+        }
+        server
+            .issue(Issue {
+                client: req.client,
+                subject: rec.subject.clone(),
+                scopes,
+                family: Some(rec.family_id.clone()),
+                refresh: true,
+                auth_time: rec.auth_time,
+            })
+            .await
+    }
+}

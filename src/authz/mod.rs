@@ -1,0 +1,143 @@
+//! The authorization server: shared state (`AuthServer`), token issuance
+//! and validation, grants (one file each, registered in `grants/mod.rs`)
+//! and HTTP endpoints (`endpoints/`).
+
+pub mod client_auth;
+pub mod endpoints;
+pub mod form;
+pub mod grants;
+pub mod issuer;
+pub mod scope;
+pub mod secrets;
+pub mod throttle;
+pub mod validate;
+
+use crate::config::{Config, SecretSpec};
+use crate::gateway::policy::jwks::KeyProvider;
+use crate::gateway::policy::jwt::{JwtVerifier, Verified, VerifierRules};
+use crate::keys::signer::SigningKeys;
+use crate::store::{self, Client, DynStore, User};
+use http::HeaderName;
+use moka::sync::Cache;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Claims of gatehouse's own access tokens that the gateway passes
+/// upstream (Kong's names), replacing any a client sent.
+pub const FORWARDED: [(&str, &str); 3] = [
+    ("sub", "x-authenticated-userid"),
+    ("client_id", "x-authenticated-client"),
+    ("scope", "x-authenticated-scope"),
+];
+
+pub struct AuthServer {
+    pub cfg: Arc<Config>,
+    pub store: DynStore,
+    pub keys: Arc<SigningKeys>,
+    /// Clients by id; entries live for the revocation staleness bound so a
+    /// removed client stops working everywhere within it.
+    clients: Cache<String, Arc<Client>>,
+    verified_secrets: Cache<[u8; 32], ()>,
+    /// Our own JWT access tokens, verified and cached until expiry.
+    jwt: JwtVerifier,
+    /// jti → revoked?, for at most the staleness bound.
+    revoked: Cache<Arc<str>, bool>,
+    /// Opaque access token → what it grants, for at most the staleness bound.
+    opaque: Cache<Arc<str>, Arc<Verified>>,
+    pub throttle: throttle::Throttle,
+    grants: grants::Registry,
+}
+
+impl AuthServer {
+    pub fn new(cfg: Arc<Config>, store: DynStore, keys: Arc<SigningKeys>) -> Self {
+        let stale = cfg.store.revocation_staleness;
+        let entries = cfg.store.cache_entries;
+        let forward = FORWARDED
+            .iter()
+            .map(|(c, h)| (c.to_string(), HeaderName::from_static(h)))
+            .collect();
+        let issuer = cfg.issuer.clone();
+        let jwt = JwtVerifier::new(
+            KeyProvider::Static(Arc::new(keys.public.clone())),
+            VerifierRules {
+                issuer: Some(&issuer),
+                audience: &[],
+                leeway: Duration::from_secs(0),
+                forward,
+                cache_entries: entries,
+                max_token_bytes: cfg.gateway.max_token_bytes,
+                required_claims: &["exp", "iss", "jti"],
+                typ: Some("at+jwt"),
+            },
+        );
+        AuthServer {
+            clients: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
+            verified_secrets: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            jwt,
+            revoked: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
+            opaque: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
+            throttle: throttle::Throttle::new(throttle::Limits::default()),
+            grants: grants::registry(),
+            cfg,
+            store,
+            keys,
+        }
+    }
+
+    /// Grant types this server implements (for discovery).
+    pub fn grant_types(&self) -> Vec<&'static str> {
+        self.grants.iter().map(|g| g.grant_type()).collect()
+    }
+
+    /// Writes the clients and users declared in the config into the store.
+    pub async fn seed_from_config(&self) -> Result<(), String> {
+        let now = store::now();
+        for c in &self.cfg.clients {
+            let secret_hash = match &c.secret {
+                None => None,
+                Some(SecretSpec::Hash(h)) => Some(h.clone()),
+                Some(SecretSpec::Plain(p)) => Some(secrets::hash_chosen_secret(p)?),
+            };
+            let client = Client {
+                id: c.id.clone(),
+                name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+                secret_hash,
+                redirect_uris: c.redirect_uris.clone(),
+                grant_types: c.grant_types.clone(),
+                scopes: c.scopes.clone(),
+                audience: c.audience.clone(),
+                access_ttl: c.access_ttl.map(|d| d.as_secs() as i64),
+                refresh_ttl: c.refresh_ttl.map(|d| d.as_secs() as i64),
+                created_at: now,
+            };
+            self.store.put_client(&client).await.map_err(|e| e.to_string())?;
+        }
+        for u in &self.cfg.users {
+            let password_hash = match &u.password {
+                SecretSpec::Hash(h) => h.clone(),
+                SecretSpec::Plain(p) => secrets::hash_password(p)?,
+            };
+            let user = User {
+                username: u.username.clone(),
+                password_hash,
+                name: u.name.clone(),
+                email: u.email.clone(),
+                created_at: now,
+            };
+            self.store.put_user(&user).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Forget cached answers about a token at once (this instance); other
+    /// instances see the store within the staleness bound.
+    pub fn forget(&self, token: &str, jti: Option<&str>) {
+        self.opaque.invalidate(token);
+        if let Some(j) = jti {
+            self.revoked.invalidate(j);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Hashing and checking of passwords and client secrets.
+//!
+//! Passwords and hand-chosen client secrets are argon2id (slow on purpose:
+//! they may be guessable). Secrets gatehouse generates carry 256 bits of
+//! entropy, so nobody can brute-force them whatever the hash; for those a
+//! single SHA-256 is enough and keeps client authentication on the token
+//! endpoint fast (argon2 would cap it at a few hundred requests/s).
+
+use argon2::password_hash::rand_core::OsRng as PhOsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const SHA256_PREFIX: &str = "sha256$";
+
+/// 256 random bits, base64url: for tokens, codes and generated secrets.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut PhOsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash password: {e}"))
+}
+
+/// Constant-time comparison is inside argon2's verifier.
+pub fn verify_password(phc: &str, password: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A fresh client secret and the hash to store. The secret is shown once.
+pub fn new_client_secret() -> (String, String) {
+    let secret = random_token();
+    let hash = fast_hash(&secret);
+    (secret, hash)
+}
+
+fn fast_hash(secret: &str) -> String {
+    let d = Sha256::digest(secret.as_bytes());
+    format!("{SHA256_PREFIX}{}", URL_SAFE_NO_PAD.encode(d))
+}
+
+/// Hash for a secret chosen by a person (config file, CLI --secret).
+pub fn hash_chosen_secret(secret: &str) -> Result<String, String> {
+    hash_password(secret)
+}
+
+/// Checks a presented client secret against its stored hash, in constant
+/// time for the fast form (argon2 verifies in constant time itself).
+pub fn verify_client_secret(stored: &str, presented: &str) -> bool {
+    match stored.strip_prefix(SHA256_PREFIX) {
+        Some(_) => fast_hash(presented).as_bytes().ct_eq(stored.as_bytes()).into(),
+        None => verify_password(stored, presented),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_round_trip_with_argon2id() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password(&h, "correct horse"));
+        assert!(!verify_password(&h, "wrong"));
+        assert!(!verify_password("not a hash", "x"));
+    }
+
+    #[test]
+    fn generated_and_chosen_secrets_verify() {
+        let (s, h) = new_client_secret();
+        assert!(h.starts_with("sha256$") && !h.contains(&s));
+        assert!(verify_client_secret(&h, &s));
+        assert!(!verify_client_secret(&h, "nope"));
+        let h2 = hash_chosen_secret("hunter2").unwrap();
+        assert!(verify_client_secret(&h2, "hunter2"));
+        assert!(!verify_client_secret(&h2, "hunter3"));
+    }
+}

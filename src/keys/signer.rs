@@ -1,0 +1,176 @@
+//! The authorization server's signing keys: loaded from `[keys].dir`
+//! (generated there on first start), the newest key of the configured
+//! algorithm signs, and every key in the directory is published in the JWKS
+//! so tokens signed before a rotation still verify.
+//!
+//! Signing uses `ring` key pairs parsed once at start: re-parsing a private
+//! key per token (what `jsonwebtoken::encode` does) costs more than signing.
+
+use super::generate::{generate, write_to_dir, JWK_FILE, PRIVATE_FILE};
+use super::jwk::PublicKeySet;
+use super::SigningAlg;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256};
+use serde::Serialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+pub struct SigningKeys {
+    pub alg: SigningAlg,
+    pub kid: String,
+    pair: Pair,
+    rng: SystemRandom,
+    /// Public keys of every key in the directory (verification + JWKS).
+    pub public: PublicKeySet,
+    /// The JWKS document, rendered once.
+    pub jwks_json: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("cannot serialise claims: {0}")]
+    Json(String),
+    #[error("signing failed")]
+    Crypto,
+}
+
+fn pem_der(text: &str, path: &Path) -> Result<Vec<u8>, String> {
+    let p = pem::parse(text).map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
+    Ok(p.into_contents())
+}
+
+impl SigningKeys {
+    /// Loads `dir/*/` key folders; creates one for `alg` if none fits.
+    pub fn load_or_create(dir: &Path, alg: SigningAlg) -> Result<SigningKeys, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut folders: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join(PRIVATE_FILE).is_file() && p.join(JWK_FILE).is_file())
+            .filter_map(|p| Some((std::fs::metadata(p.join(PRIVATE_FILE)).ok()?.modified().ok()?, p)))
+            .collect();
+        folders.sort();
+        let mut jwks: Vec<Value> = Vec::new();
+        let mut active: Option<(String, PathBuf)> = None;
+        for (_, f) in &folders {
+            let text = std::fs::read_to_string(f.join(JWK_FILE)).map_err(|e| format!("{}: {e}", f.display()))?;
+            let jwk: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+            if jwk.get("alg").and_then(Value::as_str) == Some(alg.as_str()) {
+                let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or_default().to_string();
+                active = Some((kid, f.clone()));
+            }
+            jwks.push(jwk);
+        }
+        let (kid, folder) = match active {
+            Some(a) => a,
+            None => {
+                let key = generate(alg).map_err(|e| e.to_string())?;
+                let folder = dir.join(format!(
+                    "{}-{}",
+                    alg.as_str().to_ascii_lowercase(),
+                    &key.kid[..12.min(key.kid.len())]
+                ));
+                write_to_dir(&key, &folder, false).map_err(|e| e.to_string())?;
+                tracing::info!(kid = %key.kid, alg = %alg, dir = %folder.display(), "generated signing key");
+                jwks.push(key.jwk.clone());
+                (key.kid.clone(), folder)
+            }
+        };
+        let private_path = folder.join(PRIVATE_FILE);
+        let pem_text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(&private_path).map_err(|e| format!("{}: {e}", private_path.display()))?,
+        );
+        let der = zeroize::Zeroizing::new(pem_der(&pem_text, &private_path)?);
+        let rng = SystemRandom::new();
+        let bad = |e: ring::error::KeyRejected| format!("{}: key rejected: {e}", private_path.display());
+        let pair = match alg {
+            SigningAlg::Rs256 => Pair::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(bad)?),
+            SigningAlg::Es256 => {
+                Pair::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng).map_err(bad)?)
+            }
+            SigningAlg::EdDsa => Pair::Ed(Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(bad)?),
+        };
+        let doc = serde_json::json!({ "keys": jwks });
+        let public = PublicKeySet::from_value(&doc)?;
+        Ok(SigningKeys {
+            alg,
+            kid,
+            pair,
+            rng,
+            public,
+            jwks_json: doc.to_string(),
+        })
+    }
+
+    /// A compact JWS with header `{alg, kid, typ}` over the claims.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, SignError> {
+        let header = serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let header = serde_json::to_vec(&header).map_err(|e| SignError::Json(e.to_string()))?;
+        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Json(e.to_string()))?;
+        let mut out = String::with_capacity(header.len() * 4 / 3 + payload.len() * 4 / 3 + 360);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut out);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        let sig = self.raw_sign(out.as_bytes())?;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+        Ok(out)
+    }
+
+    fn raw_sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignError> {
+        match &self.pair {
+            Pair::Rsa(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(&RSA_PKCS1_SHA256, &self.rng, msg, &mut sig)
+                    .map_err(|_| SignError::Crypto)?;
+                Ok(sig)
+            }
+            Pair::Ec(k) => Ok(k.sign(&self.rng, msg).map_err(|_| SignError::Crypto)?.as_ref().to_vec()),
+            Pair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_once_reuses_after_and_signs_verifiable_tokens_for_each_alg() {
+        for alg in SigningAlg::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let a = SigningKeys::load_or_create(dir.path(), alg).unwrap();
+            let b = SigningKeys::load_or_create(dir.path(), alg).unwrap();
+            assert_eq!(a.kid, b.kid, "the second start reuses the key");
+            let t = a
+                .sign("at+jwt", &serde_json::json!({"sub": "x", "exp": 4102444800u64}))
+                .unwrap();
+            let h = jsonwebtoken::decode_header(&t).unwrap();
+            assert_eq!(h.kid.as_deref(), Some(a.kid.as_str()));
+            assert_eq!(h.typ.as_deref(), Some("at+jwt"));
+            let key = &b.public.keys[0];
+            let mut v = jsonwebtoken::Validation::new(alg.jwt_alg());
+            v.required_spec_claims.clear();
+            jsonwebtoken::decode::<serde_json::Value>(&t, &key.key, &v).unwrap();
+        }
+    }
+
+    #[test]
+    fn old_keys_stay_published_after_switching_algorithm() {
+        let dir = tempfile::tempdir().unwrap();
+        let rs = SigningKeys::load_or_create(dir.path(), SigningAlg::Rs256).unwrap();
+        let es = SigningKeys::load_or_create(dir.path(), SigningAlg::Es256).unwrap();
+        assert_eq!(es.public.keys.len(), 2);
+        assert!(es.public.has_kid(&rs.kid));
+        assert!(es.jwks_json.contains(&rs.kid));
+    }
+}
