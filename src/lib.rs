@@ -11,3 +11,4 @@ pub mod net;
 pub mod ops;
 pub mod server;
 pub mod store;
+pub mod web;

@@ -3,6 +3,7 @@
 use crate::authz::{endpoints, AuthServer};
 use crate::config::Config;
 use crate::gateway::{self, Gateway};
+use crate::keys::session::SessionKey;
 use crate::keys::signer::SigningKeys;
 use crate::ops;
 use crate::store::{self, DynStore};
@@ -28,10 +29,15 @@ impl App {
         let (dir, alg) = (cfg.keys_dir.clone(), cfg.tokens.signing_alg);
         // RSA key generation on first start takes a moment: keep it off the
         // async workers.
-        let keys = tokio::task::spawn_blocking(move || SigningKeys::load_or_create(&dir, alg))
-            .await
-            .map_err(|e| e.to_string())??;
-        let authz = Arc::new(AuthServer::new(cfg.clone(), store.clone(), Arc::new(keys)));
+        let (keys, session_key) = tokio::task::spawn_blocking(move || {
+            Ok::<_, String>((
+                SigningKeys::load_or_create(&dir, alg)?,
+                SessionKey::load_or_create(&dir)?,
+            ))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let authz = Arc::new(AuthServer::new(cfg.clone(), store.clone(), Arc::new(keys), session_key));
         authz.seed_from_config().await?;
         let gateway = Arc::new(Gateway::build(&cfg, Some(&authz))?);
         Ok(App { gateway, authz, store })

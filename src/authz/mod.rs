@@ -2,19 +2,23 @@
 //! and validation, grants (one file each, registered in `grants/mod.rs`)
 //! and HTTP endpoints (`endpoints/`).
 
+pub mod authorize;
 pub mod client_auth;
 pub mod endpoints;
 pub mod form;
 pub mod grants;
+pub mod id_token;
 pub mod issuer;
 pub mod scope;
 pub mod secrets;
+pub mod session;
 pub mod throttle;
 pub mod validate;
 
 use crate::config::{Config, SecretSpec};
 use crate::gateway::policy::jwks::KeyProvider;
 use crate::gateway::policy::jwt::{JwtVerifier, Verified, VerifierRules};
+use crate::keys::session::SessionKey;
 use crate::keys::signer::SigningKeys;
 use crate::store::{self, Client, DynStore, User};
 use http::HeaderName;
@@ -34,6 +38,7 @@ pub struct AuthServer {
     pub cfg: Arc<Config>,
     pub store: DynStore,
     pub keys: Arc<SigningKeys>,
+    session_key: SessionKey,
     /// Clients by id; entries live for the revocation staleness bound so a
     /// removed client stops working everywhere within it.
     clients: Cache<String, Arc<Client>>,
@@ -49,7 +54,7 @@ pub struct AuthServer {
 }
 
 impl AuthServer {
-    pub fn new(cfg: Arc<Config>, store: DynStore, keys: Arc<SigningKeys>) -> Self {
+    pub fn new(cfg: Arc<Config>, store: DynStore, keys: Arc<SigningKeys>, session_key: SessionKey) -> Self {
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;
         let forward = FORWARDED
@@ -84,6 +89,7 @@ impl AuthServer {
             cfg,
             store,
             keys,
+            session_key,
         }
     }
 

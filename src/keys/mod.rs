@@ -4,6 +4,7 @@
 
 pub mod generate;
 pub mod jwk;
+pub mod session;
 pub mod signer;
 
 use std::fmt;

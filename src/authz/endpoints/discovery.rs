@@ -1,6 +1,7 @@
 //! Discovery (RFC 8414 and OpenID Connect Discovery) and the JWKS. The
 //! document lists only what this server actually implements.
 
+use crate::authz::authorize::ResponseType;
 use crate::authz::client_auth::METHODS;
 use crate::authz::AuthServer;
 use axum::extract::State;
@@ -16,19 +17,37 @@ pub fn document(s: &AuthServer) -> Value {
     let mut scopes: Vec<String> = s.cfg.clients.iter().flat_map(|c| c.scopes.iter().cloned()).collect();
     scopes.sort();
     scopes.dedup();
+    for std in ["openid", "profile", "email"] {
+        if !scopes.iter().any(|x| x == std) {
+            scopes.push(std.to_string());
+        }
+    }
+    scopes.sort();
     let alg = s.keys.alg.as_str();
+    let mut grants = s.grant_types();
+    grants.push("implicit");
     json!({
         "issuer": iss,
+        "authorization_endpoint": format!("{iss}{}", super::AUTHORIZE),
         "token_endpoint": format!("{iss}{}", super::TOKEN),
+        "userinfo_endpoint": format!("{iss}{}", super::USERINFO),
         "jwks_uri": format!("{iss}{}", super::JWKS),
         "revocation_endpoint": format!("{iss}{}", super::REVOKE),
         "introspection_endpoint": format!("{iss}{}", super::INTROSPECT),
-        "grant_types_supported": s.grant_types(),
+        "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported": METHODS,
         "revocation_endpoint_auth_methods_supported": METHODS,
         "introspection_endpoint_auth_methods_supported": &METHODS[..2],
         "scopes_supported": scopes,
-        "response_types_supported": Vec::<&str>::new(),
+        "response_types_supported": ResponseType::SUPPORTED,
+        "response_modes_supported": ["query", "fragment"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg],
         "token_endpoint_auth_signing_alg_values_supported": Vec::<&str>::new(),

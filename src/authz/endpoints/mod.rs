@@ -1,10 +1,12 @@
 //! HTTP endpoints of the authorization server (paths per SPEC §4).
 
+mod authorize;
 mod discovery;
 mod introspect;
 mod revoke;
 mod token;
 mod tokeninfo;
+mod userinfo;
 
 use super::AuthServer;
 use axum::body::Body;
@@ -21,6 +23,8 @@ pub const REVOKE: &str = "/api/oauth/revoke";
 pub const INTROSPECT: &str = "/api/oauth/introspect";
 pub const TOKENINFO: &str = "/api/oauth/tokeninfo";
 pub const JWKS: &str = "/api/oauth/jwks";
+pub const AUTHORIZE: &str = authorize::PATH;
+pub const USERINFO: &str = userinfo::PATH;
 
 pub fn router(server: Arc<AuthServer>) -> Router {
     let discovery = Arc::new(discovery::document(&server));
@@ -30,6 +34,8 @@ pub fn router(server: Arc<AuthServer>) -> Router {
         .route(INTROSPECT, post(introspect::introspect))
         .route(TOKENINFO, get(tokeninfo::get).post(tokeninfo::post))
         .route(JWKS, get(discovery::jwks))
+        .route(authorize::PATH, get(authorize::authorize).post(authorize::authorize))
+        .route(userinfo::PATH, get(userinfo::userinfo).post(userinfo::userinfo))
         .with_state(server)
         .merge(discovery::router(discovery))
 }

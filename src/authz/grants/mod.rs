@@ -1,5 +1,6 @@
 //! Grants of the token endpoint: one file each, one line in `registry`.
 
+mod authorization_code;
 mod client_credentials;
 mod password;
 mod refresh_token;
@@ -29,6 +30,7 @@ pub type Registry = Vec<Box<dyn Grant>>;
 
 pub fn registry() -> Registry {
     vec![
+        Box::new(authorization_code::AuthorizationCode),
         Box::new(client_credentials::ClientCredentials),
         Box::new(password::Password),
         Box::new(refresh_token::RefreshToken),

@@ -1,0 +1,303 @@
+//! The authorization request (RFC 6749 §4.1.1 / §4.2.1, OIDC Core §3):
+//! validated into a typed request, or an error that says whether it may be
+//! sent back to the client (only once client and redirect URI are trusted).
+
+use super::form::Form;
+use super::{scope, AuthServer};
+use crate::store::Client;
+use std::sync::Arc;
+
+/// Which artefacts the response carries; only the combinations we support
+/// can be built (`parse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseType {
+    pub code: bool,
+    pub token: bool,
+    pub id_token: bool,
+}
+
+impl ResponseType {
+    pub const SUPPORTED: [&'static str; 4] = ["code", "token", "id_token token", "code id_token"];
+
+    pub fn parse(s: &str) -> Option<ResponseType> {
+        let mut parts: Vec<&str> = s.split_whitespace().collect();
+        parts.sort_unstable();
+        match parts.as_slice() {
+            ["code"] => Some(ResponseType {
+                code: true,
+                token: false,
+                id_token: false,
+            }),
+            ["token"] => Some(ResponseType {
+                code: false,
+                token: true,
+                id_token: false,
+            }),
+            ["id_token", "token"] => Some(ResponseType {
+                code: false,
+                token: true,
+                id_token: true,
+            }),
+            ["code", "id_token"] => Some(ResponseType {
+                code: true,
+                token: false,
+                id_token: true,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Anything beyond a bare code travels in the fragment (§4.2.2).
+    pub fn fragment(self) -> bool {
+        self.token || self.id_token
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+#[derive(Debug)]
+pub struct AuthorizeRequest {
+    pub client: Arc<Client>,
+    pub redirect_uri: String,
+    pub response: ResponseType,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub code_challenge: Option<String>,
+    /// The request's own parameters, carried through the login and consent
+    /// forms as hidden fields.
+    pub params: Vec<(String, String)>,
+}
+
+/// Parameters that make up a request (and so are carried through forms).
+const CARRIED: [&str; 11] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Client or redirect URI cannot be trusted: show a page, never redirect.
+    Page(&'static str),
+    /// Sent back to the client's redirect URI (§4.1.2.1).
+    Redirect {
+        redirect_uri: String,
+        fragment: bool,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+}
+
+fn is_pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+impl AuthServer {
+    pub async fn authorize_request(&self, form: &Form) -> Result<AuthorizeRequest, AuthorizeError> {
+        let client_id = form
+            .get("client_id")
+            .ok_or(AuthorizeError::Page("The request names no client (client_id)."))?;
+        let client = self
+            .client(client_id)
+            .await
+            .map_err(|_| AuthorizeError::Page("The server is temporarily unavailable. Try again later."))?
+            .ok_or(AuthorizeError::Page(
+                "The application is not registered here (unknown client_id).",
+            ))?;
+        let redirect_uri = match form.get("redirect_uri") {
+            Some(r) if client.redirect_uris.iter().any(|u| u == r) => r.to_string(),
+            Some(_) => {
+                return Err(AuthorizeError::Page(
+                    "The redirect URI does not match any registered for this application.",
+                ))
+            }
+            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+            None => {
+                return Err(AuthorizeError::Page(
+                    "The request has no redirect_uri and the application has none or several registered.",
+                ))
+            }
+        };
+        let state = form.get("state").map(str::to_owned);
+        let rt_raw = form.get("response_type").unwrap_or("");
+        let fragment_guess = rt_raw.contains("token");
+        let fail = |error: &'static str, description: String| AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            fragment: fragment_guess,
+            state: state.clone(),
+            error,
+            description,
+        };
+        if rt_raw.is_empty() {
+            return Err(fail("invalid_request", "missing response_type".into()));
+        }
+        let response = ResponseType::parse(rt_raw).ok_or_else(|| {
+            fail(
+                "unsupported_response_type",
+                format!("response_type {rt_raw:?} is not supported"),
+            )
+        })?;
+        if response.code && !client.allows_grant("authorization_code") {
+            return Err(fail(
+                "unauthorized_client",
+                "the client may not use the authorization code flow".into(),
+            ));
+        }
+        if (response.token || (response.id_token && !response.code)) && !client.allows_grant("implicit") {
+            return Err(fail(
+                "unauthorized_client",
+                "the client may not use the implicit flow".into(),
+            ));
+        }
+        if form.get("request").is_some() || form.get("request_uri").is_some() {
+            return Err(fail(
+                "request_not_supported",
+                "request objects are not supported".into(),
+            ));
+        }
+        let scopes = scope::grant(form.get("scope"), &client.scopes)
+            .map_err(|e| fail("invalid_scope", e.description().to_string()))?;
+        let nonce = form.get("nonce").map(str::to_owned);
+        if response.id_token {
+            if !scopes.iter().any(|s| s == "openid") {
+                return Err(fail(
+                    "invalid_scope",
+                    "an id_token response needs the openid scope".into(),
+                ));
+            }
+            if nonce.is_none() {
+                return Err(fail(
+                    "invalid_request",
+                    "nonce is required when an ID token is returned from this endpoint".into(),
+                ));
+            }
+        }
+        let code_challenge = match (form.get("code_challenge"), form.get("code_challenge_method")) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge_method without code_challenge".into(),
+                ))
+            }
+            (Some(c), Some("S256")) if is_pkce_value(c) => Some(c.to_string()),
+            (Some(_), Some("S256")) => return Err(fail("invalid_request", "code_challenge is malformed".into())),
+            // RFC 7636 defaults to "plain", which RFC 9700 §2.1.1 rules out.
+            (Some(_), _) => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge_method must be S256 (plain is not accepted)".into(),
+                ))
+            }
+        };
+        if response.code && client.is_public() && code_challenge.is_none() {
+            return Err(fail(
+                "invalid_request",
+                "PKCE (code_challenge with S256) is required for public clients".into(),
+            ));
+        }
+        let mut prompt = Prompt::default();
+        for p in form.get("prompt").unwrap_or("").split_whitespace() {
+            match p {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => {}
+                other => return Err(fail("invalid_request", format!("unknown prompt value {other:?}"))),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err(fail(
+                "invalid_request",
+                "prompt=none cannot be combined with other values".into(),
+            ));
+        }
+        let max_age = match form.get("max_age") {
+            None => None,
+            Some(m) => Some(
+                m.parse::<i64>()
+                    .ok()
+                    .filter(|v| *v >= 0)
+                    .ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer".into()))?,
+            ),
+        };
+        let params = CARRIED
+            .iter()
+            .filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string())))
+            .collect();
+        Ok(AuthorizeRequest {
+            client,
+            redirect_uri,
+            response,
+            scopes,
+            state,
+            nonce,
+            prompt,
+            max_age,
+            login_hint: form.get("login_hint").map(str::to_owned),
+            code_challenge,
+            params,
+        })
+    }
+}
+
+impl AuthorizeRequest {
+    /// The carried parameters once the user has just signed in: `prompt=login`
+    /// and `max_age` are satisfied and must not ask again.
+    pub fn params_after_login(&self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .filter(|(k, _)| k != "max_age")
+            .filter_map(|(k, v)| {
+                if k == "prompt" {
+                    let rest: Vec<&str> = v.split_whitespace().filter(|p| *p != "login").collect();
+                    (!rest.is_empty()).then(|| (k.clone(), rest.join(" ")))
+                } else {
+                    Some((k.clone(), v.clone()))
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_types_are_order_free_and_closed() {
+        assert_eq!(
+            ResponseType::parse("token id_token"),
+            ResponseType::parse("id_token token")
+        );
+        assert!(ResponseType::parse("code").is_some_and(|r| !r.fragment()));
+        assert!(ResponseType::parse("code id_token").is_some_and(|r| r.fragment()));
+        assert!(ResponseType::parse("id_token").is_none());
+        assert!(ResponseType::parse("code token").is_none());
+    }
+
+    #[test]
+    fn pkce_values_follow_rfc7636() {
+        assert!(is_pkce_value(&"a".repeat(43)));
+        assert!(!is_pkce_value(&"a".repeat(42)));
+        assert!(!is_pkce_value(&format!("{}=", "a".repeat(43))));
+    }
+}
