@@ -14,6 +14,8 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Installs the recorder once per process (tests start several servers).
 pub fn install() {
     HANDLE.get_or_init(|| {
@@ -26,6 +28,18 @@ pub fn install() {
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         ::metrics::set_global_recorder(recorder).ok()?;
+        // Histogram samples pile up in memory until drained; without a
+        // scraper that is a leak under load, so drain them periodically.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let h = handle.clone();
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(UPKEEP_EVERY);
+                loop {
+                    tick.tick().await;
+                    h.run_upkeep();
+                }
+            });
+        }
         Some(handle)
     });
 }
@@ -80,12 +94,4 @@ pub fn request(route: Option<&Arc<str>>, status: StatusCode, elapsed: Duration) 
 pub fn auth_failure(route: &Arc<str>, reason: &'static str) {
     counter!("gatehouse_auth_failures_total", "route" => SharedString::from(route.clone()), "reason" => reason)
         .increment(1);
-}
-
-pub fn token_issued(grant: &'static str) {
-    counter!("gatehouse_tokens_issued_total", "grant" => grant).increment(1);
-}
-
-pub fn token_error(code: &'static str) {
-    counter!("gatehouse_token_errors_total", "error" => code).increment(1);
 }

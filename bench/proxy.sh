@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Gateway benchmark (issue 3): one fast upstream (nginx `return 200`), then in
+# the same run, with the same load (wrk -t2 -c64 -d10s after a warm-up,
+# median of 3, runs interleaved so drift hits every row alike):
+#   (a) nginx as a plain reverse proxy (keepalive upstream pool), no auth
+#   (b) gatehouse proxying with RS256 JWT validation
+#   (c) gatehouse proxying with auth = none
+# Prints req/s, p50, p99 for each and the ratio b/a. 127.0.0.1 only; every
+# process it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+RUNS="${RUNS:-3}"
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+cargo build --release --locked --bin gatehouse
+GATEHOUSE="$(pwd)/target/release/gatehouse"
+
+WORK="$(mktemp -d /tmp/gatehouse-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on $1" >&2
+  exit 1
+}
+
+UP_PORT="$(free_port)"
+NGX_PORT="$(free_port)"
+GH_PORT="$(free_port)"
+
+# nginx runs in the foreground (daemon off) so its pid is ours to stop.
+nginx_conf() { # name workers body
+  mkdir -p "$WORK/$1"
+  cat >"$WORK/$1/nginx.conf" <<EOF
+worker_processes $2;
+daemon off;
+pid $WORK/$1/nginx.pid;
+error_log $WORK/$1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/$1;
+  proxy_temp_path $WORK/$1;
+  fastcgi_temp_path $WORK/$1;
+  uwsgi_temp_path $WORK/$1;
+  scgi_temp_path $WORK/$1;
+  keepalive_requests 1000000;
+  $3
+}
+EOF
+}
+
+# The fast upstream every row proxies to.
+nginx_conf upstream 1 "server { listen 127.0.0.1:$UP_PORT; location / { return 200 \"hello world\"; } }"
+# (a) nginx as a plain reverse proxy with a keepalive pool to the upstream.
+nginx_conf proxy auto "upstream up { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server { listen 127.0.0.1:$NGX_PORT;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+
+"$NGINX" -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream" &
+PIDS+=($!)
+"$NGINX" -c "$WORK/proxy/nginx.conf" -p "$WORK/proxy" &
+PIDS+=($!)
+
+# (b)/(c): a real RS256 key from `gatehouse keygen`, a token signed with
+# openssl (header.payload signed with the private key, base64url).
+"$GATEHOUSE" keygen --alg RS256 --out "$WORK/keys" >/dev/null
+KID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kid"])' "$WORK/keys/public.jwk.json")"
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+NOW="$(date +%s)"
+HEADER="$(printf '{"alg":"RS256","typ":"JWT","kid":"%s"}' "$KID" | b64url)"
+PAYLOAD="$(printf '{"sub":"bench","iss":"https://tokens.example","iat":%d,"exp":%d}' "$NOW" "$((NOW + 3600))" | b64url)"
+SIG="$(printf '%s.%s' "$HEADER" "$PAYLOAD" | openssl dgst -sha256 -sign "$WORK/keys/private.pem" -binary | b64url)"
+TOKEN="$HEADER.$PAYLOAD.$SIG"
+
+cat >"$WORK/gatehouse.toml" <<EOF
+listen = "127.0.0.1:$GH_PORT"
+
+[store]
+url = "memory://"
+
+[log]
+level = "warn"
+
+[[apis]]
+name = "jwt"
+path = "/jwt"
+auth = { kind = "jwt", jwk = "$WORK/keys/public.jwk.json", issuer = "https://tokens.example" }
+backend = { upstream = "http://127.0.0.1:$UP_PORT" }
+
+[[apis]]
+name = "open"
+path = "/open"
+backend = { upstream = "http://127.0.0.1:$UP_PORT" }
+EOF
+"$GATEHOUSE" check --config "$WORK/gatehouse.toml" >/dev/null
+"$GATEHOUSE" serve --config "$WORK/gatehouse.toml" >"$WORK/gatehouse.out" 2>"$WORK/gatehouse.log" &
+GH_PID=$!
+PIDS+=("$GH_PID")
+
+wait_port "$UP_PORT"
+wait_port "$NGX_PORT"
+wait_port "$GH_PORT"
+
+# Each row must actually answer `hello world` before it is measured.
+check_row() { # url [header]
+  local body
+  body="$(curl -fsS -m 5 ${2:+-H "$2"} "$1")"
+  [ "$body" = "hello world" ] || { echo "unexpected answer from $1: $body" >&2; exit 1; }
+}
+check_row "http://127.0.0.1:$NGX_PORT/hello"
+check_row "http://127.0.0.1:$GH_PORT/jwt/hello" "Authorization: Bearer $TOKEN"
+check_row "http://127.0.0.1:$GH_PORT/open/hello"
+code="$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$GH_PORT/jwt/hello")"
+[ "$code" = 401 ] || { echo "JWT route answered $code without a token" >&2; exit 1; }
+
+declare -A URL HDR
+URL[a]="http://127.0.0.1:$NGX_PORT/hello"
+URL[b]="http://127.0.0.1:$GH_PORT/jwt/hello"
+URL[c]="http://127.0.0.1:$GH_PORT/open/hello"
+HDR[a]="X-Bench: 1"
+HDR[b]="Authorization: Bearer $TOKEN"
+HDR[c]="X-Bench: 1"
+
+to_ms() { # wrk latency like 812.00us / 1.23ms / 1.02s → ms
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else printf "%s", v }'
+}
+
+run_wrk() { # row duration → "rps p50ms p99ms errors"
+  local out rps p50 p99 errs
+  out="$(wrk -t2 -c64 -d"$2" --latency -H "${HDR[$1]}" "${URL[$1]}")"
+  rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $errs"
+}
+
+echo "warming up…" >&2
+for row in a b c; do run_wrk "$row" 3s >/dev/null; done
+IDLE_RSS="$(awk '/^VmRSS/ {print $2}' "/proc/$GH_PID/status")"
+
+declare -A RESULTS
+for i in $(seq 1 "$RUNS"); do
+  for row in a b c; do
+    r="$(run_wrk "$row" "$DURATION")"
+    echo "run $i row $row: $r" >&2
+    RESULTS[$row]+="$r"$'\n'
+  done
+done
+PEAK_RSS="$(awk '/^VmHWM/ {print $2}' "/proc/$GH_PID/status")"
+
+median() { # row → the run with the median req/s
+  printf '%s' "${RESULTS[$1]}" | sed '/^$/d' | sort -n -k1,1 | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
+}
+
+declare -A NAME
+NAME[a]="(a) nginx reverse proxy, no auth"
+NAME[b]="(b) gatehouse, RS256 JWT validation"
+NAME[c]="(c) gatehouse, auth = none"
+echo
+printf '%-38s %12s %10s %10s %8s\n' "row (wrk -t2 -c64 -d$DURATION, median of $RUNS)" "req/s" "p50 ms" "p99 ms" "errors"
+for row in a b c; do
+  read -r rps p50 p99 errs <<<"$(median "$row")"
+  printf '%-38s %12.0f %10s %10s %8s\n' "${NAME[$row]}" "$rps" "$p50" "$p99" "$errs"
+  eval "RPS_$row=$rps"
+done
+echo
+awk -v a="$RPS_a" -v b="$RPS_b" -v c="$RPS_c" 'BEGIN {
+  printf "ratio b/a (gatehouse+JWT / nginx proxy) = %.2f   (target >= 0.8, stretch >= 1.0)\n", b / a
+  printf "ratio c/a (gatehouse no auth / nginx proxy) = %.2f\n", c / a }'
+awk -v i="$IDLE_RSS" -v p="$PEAK_RSS" 'BEGIN { printf "gatehouse RSS: idle %.1f MiB, peak under load %.1f MiB\n", i / 1024, p / 1024 }'
