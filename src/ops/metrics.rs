@@ -95,3 +95,11 @@ pub fn auth_failure(route: &Arc<str>, reason: &'static str) {
     counter!("gatehouse_auth_failures_total", "route" => SharedString::from(route.clone()), "reason" => reason)
         .increment(1);
 }
+
+pub fn token_issued(grant: &'static str) {
+    counter!("gatehouse_tokens_issued_total", "grant" => grant).increment(1);
+}
+
+pub fn token_error(code: &'static str) {
+    counter!("gatehouse_token_errors_total", "error" => code).increment(1);
+}
