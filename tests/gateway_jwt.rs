@@ -546,10 +546,10 @@ backend = { mock = {} }
 "#,
     );
     let c = client();
-    for p in ["/healthz", "/readyz"] {
+    for (p, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
         let r = c.get(gh.url(p)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{p}");
-        assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+        assert_eq!(r.json::<Value>().await.unwrap()["status"], status, "{p}");
     }
     assert_eq!(c.get(gh.url("/open")).send().await.unwrap().status(), 200);
     assert_eq!(c.get(gh.url("/hello")).send().await.unwrap().status(), 401);
