@@ -1,0 +1,643 @@
+//! Authorization endpoint, login and consent, code + PKCE, implicit and
+//! hybrid responses, ID tokens and userinfo, over real HTTP against the
+//! binary. A cookie-keeping HTTP client plays the browser here; the real
+//! browser run is tests/browser.rs.
+
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::Gatehouse;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const ISSUER: &str = "http://gatehouse.test";
+const CB: &str = "http://127.0.0.1:9000/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92IZVOxRxwmf2bQ9nMlUWtJw64_s";
+
+fn challenge(v: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
+}
+
+fn config(code_ttl: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+issuer = "{ISSUER}"
+
+[store]
+url = "memory://"
+revocation_staleness = "1s"
+
+[tokens]
+code_ttl = "{code_ttl}"
+
+[keys]
+dir = "keys"
+
+[[clients]]
+id = "printer"
+name = "Printing App"
+secret = "printer-secret"
+redirect_uris = ["{CB}", "http://127.0.0.1:9000/other"]
+grant_types = ["authorization_code", "refresh_token", "implicit"]
+scopes = ["photos", "openid", "profile", "email"]
+
+[[clients]]
+id = "spa"
+name = "Photo SPA"
+public = true
+redirect_uris = ["{CB}"]
+grant_types = ["authorization_code", "refresh_token"]
+scopes = ["photos", "openid"]
+
+[[users]]
+username = "alice"
+password = "wonderland"
+name = "Alice Liddell"
+email = "alice@example.com"
+
+[[apis]]
+name = "photos"
+path = "/flickr/photos"
+auth = {{ kind = "oauth2", scopes = ["photos"] }}
+backend = {{ mock = {{ body = "photos" }} }}
+"#
+    )
+}
+
+/// A cookie-keeping client that never follows redirects.
+struct Browser<'a> {
+    gh: &'a Gatehouse,
+    http: reqwest::Client,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Hidden and named inputs of the page's form.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|chunk| {
+            let name = chunk.split("name=\"").nth(1)?.split('"').next()?;
+            let value = chunk.split("value=\"").nth(1)?.split('"').next()?;
+            Some((name.to_string(), unescape(value)))
+        })
+        .collect()
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn redirect_params(&self) -> HashMap<String, String> {
+        let loc = self
+            .location
+            .as_deref()
+            .unwrap_or_else(|| panic!("no redirect ({}): {}", self.status, self.html));
+        let url = url::Url::parse(loc).unwrap();
+        let pairs = match url.fragment() {
+            Some(f) => url::form_urlencoded::parse(f.as_bytes()).into_owned().collect(),
+            None => url.query_pairs().into_owned().collect(),
+        };
+        pairs
+    }
+    fn is_login(&self) -> bool {
+        self.html.contains("id=\"password\"")
+    }
+    fn is_consent(&self) -> bool {
+        self.html.contains("id=\"allow\"")
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(gh: &'a Gatehouse) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser { gh, http }
+    }
+
+    async fn page(resp: reqwest::Response) -> Page {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let location = headers.get("location").map(|v| v.to_str().unwrap().to_string());
+        Page {
+            status,
+            location,
+            headers,
+            html: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn authorize(&self, params: &[(&str, &str)]) -> Page {
+        let url = reqwest::Url::parse_with_params(&self.gh.url("/api/oauth/authorize"), params).unwrap();
+        Self::page(self.http.get(url).send().await.unwrap()).await
+    }
+
+    async fn submit(&self, page: &Page, extra: &[(&str, &str)], drop: &[&str]) -> Page {
+        let mut form: Vec<(String, String)> = hidden_fields(&page.html)
+            .into_iter()
+            .filter(|(k, _)| !drop.contains(&k.as_str()))
+            .collect();
+        form.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self::page(
+            self.http
+                .post(self.gh.url("/api/oauth/authorize"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn login(&self, page: &Page, user: &str, password: &str) -> Page {
+        assert!(page.is_login(), "expected the login page: {}", page.html);
+        self.submit(
+            page,
+            &[("username", user), ("password", password), ("action", "login")],
+            &[],
+        )
+        .await
+    }
+
+    async fn allow(&self, page: &Page) -> Page {
+        assert!(
+            page.is_consent(),
+            "expected the consent page ({}): {}",
+            page.status,
+            page.html
+        );
+        self.submit(page, &[("decision", "allow")], &[]).await
+    }
+}
+
+fn code_params<'a>(client: &'a str, scope: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", CB),
+        ("scope", scope),
+        ("state", "s-123"),
+        ("nonce", "n-456"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+async fn exchange(gh: &Gatehouse, auth: Option<(&str, &str)>, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new().post(gh.url("/api/oauth/token"));
+    if let Some((id, secret)) = auth {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let r = req.form(form).send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+async fn jwks_decode(gh: &Gatehouse, token: &str, aud: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwks: Value = reqwest::get(gh.url("/api/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        .unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_issuer(&[ISSUER]);
+    v.set_audience(&[aud]);
+    jsonwebtoken::decode::<Value>(token, &key, &v).unwrap().claims
+}
+
+fn half_hash(v: &str) -> String {
+    let d = Sha256::digest(v.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d[..16])
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_id_token_userinfo_and_remembered_consent() {
+    let gh = Gatehouse::start_full(&config("60s"));
+    let b = Browser::new(&gh);
+    let ch = challenge(VERIFIER);
+
+    let login = b
+        .authorize(&code_params("printer", "openid profile email photos", &ch))
+        .await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.html.contains("Printing App"));
+    assert_eq!(login.headers["x-frame-options"], "DENY");
+    assert!(login.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+
+    let wrong = b.login(&login, "alice", "nope").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("class=\"error\""));
+
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let cookie = consent
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("gh_session="))
+        .expect("session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(consent.html.contains("Printing App wants to:"));
+    for words in ["View your photos", "See your email address", "Confirm who you are"] {
+        assert!(consent.html.contains(words), "consent lists {words:?}");
+    }
+    let back = b.allow(&consent).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    assert!(back.location.as_deref().unwrap().starts_with(CB));
+    let p = back.redirect_params();
+    assert_eq!(p["state"], "s-123");
+    assert_eq!(p["iss"], ISSUER);
+
+    let (s, t) = exchange(
+        &gh,
+        Some(("printer", "printer-secret")),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &p["code"]),
+            ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let access = t["access_token"].as_str().unwrap();
+    assert!(t["refresh_token"].is_string());
+    let id = jwks_decode(&gh, t["id_token"].as_str().unwrap(), "printer").await;
+    assert_eq!(id["sub"], "alice");
+    assert_eq!(id["nonce"], "n-456");
+    assert_eq!(id["at_hash"], half_hash(access));
+    assert_eq!(id["email"], "alice@example.com");
+    assert!(id["auth_time"].as_i64().unwrap() > 0);
+
+    let r = reqwest::Client::new()
+        .get(gh.url("/flickr/photos"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "photos");
+    let ui: Value = reqwest::Client::new()
+        .get(gh.url("/api/openid/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ui["sub"], "alice");
+    assert_eq!(ui["name"], "Alice Liddell");
+    assert_eq!(ui["email"], "alice@example.com");
+
+    // Remembered consent: straight back with a code; prompt=consent asks again.
+    let again = b.authorize(&code_params("printer", "openid photos", &ch)).await;
+    assert_eq!(
+        again.status,
+        StatusCode::SEE_OTHER,
+        "remembered consent skips the pages"
+    );
+    assert!(again.redirect_params().contains_key("code"));
+    let mut forced = code_params("printer", "photos", &ch);
+    forced.push(("prompt", "consent"));
+    assert!(b.authorize(&forced).await.is_consent());
+    let mut relogin = code_params("printer", "photos", &ch);
+    relogin.push(("prompt", "login"));
+    let page = b.authorize(&relogin).await;
+    assert!(page.is_login(), "prompt=login asks to sign in again");
+    let after = b.login(&page, "alice", "wonderland").await;
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "consent is remembered, no loop back to login"
+    );
+
+    // Userinfo needs the openid scope.
+    let b2 = Browser::new(&gh);
+    let login = b2.authorize(&code_params("printer", "photos", &ch)).await;
+    let back = b2.login(&login, "alice", "wonderland").await;
+    assert_eq!(
+        back.status,
+        StatusCode::SEE_OTHER,
+        "consent is remembered per user, across browsers"
+    );
+    let p = back.redirect_params();
+    let (_, t) = exchange(
+        &gh,
+        Some(("printer", "printer-secret")),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &p["code"]),
+            ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert!(t.get("id_token").is_none(), "no openid scope, no ID token");
+    let r = reqwest::Client::new()
+        .get(gh.url("/api/openid/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("insufficient_scope"));
+}
+
+#[tokio::test]
+async fn pkce_redirect_and_client_errors() {
+    let gh = Gatehouse::start_full(&config("60s"));
+    let b = Browser::new(&gh);
+    let ch = challenge(VERIFIER);
+
+    // Unknown client, redirect mismatch: an error page, never a redirect.
+    let p = b.authorize(&code_params("nobody", "photos", &ch)).await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.location.is_none() && p.html.contains("id=\"error\""));
+    let mut evil = code_params("printer", "photos", &ch);
+    evil[2] = ("redirect_uri", "http://evil.example/cb");
+    let p = b.authorize(&evil).await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.location.is_none());
+    let mut prefix = code_params("printer", "photos", &ch);
+    prefix[2] = ("redirect_uri", "http://127.0.0.1:9000/callback/../evil");
+    assert!(b.authorize(&prefix).await.location.is_none(), "exact match only");
+
+    // Errors after the redirect URI is trusted go back to the client.
+    let mut bad_scope = code_params("printer", "photos admin", &ch);
+    bad_scope.truncate(6);
+    assert_eq!(
+        b.authorize(&bad_scope).await.redirect_params()["error"],
+        "invalid_scope"
+    );
+    let mut bad_rt = code_params("printer", "photos", &ch);
+    bad_rt[0] = ("response_type", "code token");
+    assert_eq!(
+        b.authorize(&bad_rt).await.redirect_params()["error"],
+        "unsupported_response_type"
+    );
+
+    // PKCE: required for public clients; plain refused.
+    let mut no_pkce = code_params("spa", "photos", &ch);
+    no_pkce.truncate(6);
+    let r = b.authorize(&no_pkce).await.redirect_params();
+    assert_eq!((r["error"].as_str(), r["state"].as_str()), ("invalid_request", "s-123"));
+    let mut plain = code_params("spa", "photos", VERIFIER);
+    plain[7] = ("code_challenge_method", "plain");
+    assert_eq!(b.authorize(&plain).await.redirect_params()["error"], "invalid_request");
+    let mut implicit_default = code_params("spa", "photos", VERIFIER);
+    implicit_default.truncate(7);
+    assert_eq!(
+        b.authorize(&implicit_default).await.redirect_params()["error"],
+        "invalid_request",
+        "no method means plain"
+    );
+
+    // prompt=none without a session.
+    let mut none = code_params("printer", "photos", &ch);
+    none.push(("prompt", "none"));
+    assert_eq!(b.authorize(&none).await.redirect_params()["error"], "login_required");
+
+    // CSRF: a login or consent form without the token is refused.
+    let login = b.authorize(&code_params("spa", "photos", &ch)).await;
+    let r = b
+        .submit(
+            &login,
+            &[("username", "alice"), ("password", "wonderland"), ("action", "login")],
+            &["csrf_token"],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let r = b.submit(&consent, &[("decision", "allow")], &["csrf_token"]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.location.is_none());
+    let r = b.submit(&consent, &[("decision", "allow")], &[]).await;
+    assert!(r.redirect_params().contains_key("code"), "with the token the same form goes through");
+    // Signed in, no consent for this scope yet: prompt=none says so.
+    let mut none = code_params("spa", "openid", &ch);
+    none.push(("prompt", "none"));
+    assert_eq!(b.authorize(&none).await.redirect_params()["error"], "consent_required");
+
+    // Deny → access_denied back at the client.
+    let consent = b.authorize(&code_params("spa", "openid photos", &ch)).await;
+    let r = b.submit(&consent, &[("decision", "deny")], &[]).await.redirect_params();
+    assert_eq!((r["error"].as_str(), r["state"].as_str()), ("access_denied", "s-123"));
+
+    // Public client, PKCE: wrong verifier, missing verifier, right one.
+    let p = b.authorize(&code_params("spa", "photos", &ch)).await.redirect_params();
+    let code = p["code"].clone();
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("redirect_uri", CB),
+        ("code", code.as_str()),
+    ];
+    let (s, e) = exchange(
+        &gh,
+        None,
+        &[&base[..], &[("code_verifier", "x".repeat(43).as_str())]].concat(),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // The failed attempt used the code up: codes are single-use.
+    let (_, e) = exchange(&gh, None, &[&base[..], &[("code_verifier", VERIFIER)]].concat()).await;
+    assert_eq!(e["error"], "invalid_grant");
+    let p = b.authorize(&code_params("spa", "photos", &ch)).await.redirect_params();
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("redirect_uri", CB),
+        ("code", p["code"].as_str()),
+    ];
+    let (_, e) = exchange(&gh, None, &base).await;
+    assert_eq!(e["error"], "invalid_grant", "missing verifier");
+    let p = b.authorize(&code_params("spa", "photos", &ch)).await.redirect_params();
+    let mut wrong_cb = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("code", p["code"].as_str()),
+    ];
+    wrong_cb.push(("redirect_uri", "http://127.0.0.1:9000/other"));
+    wrong_cb.push(("code_verifier", VERIFIER));
+    let (_, e) = exchange(&gh, None, &wrong_cb).await;
+    assert_eq!(e["error"], "invalid_grant", "redirect_uri must match");
+    let p = b.authorize(&code_params("spa", "photos", &ch)).await.redirect_params();
+    let ok = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("redirect_uri", CB),
+        ("code", p["code"].as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (s, t) = exchange(&gh, None, &ok).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+}
+
+#[tokio::test]
+async fn code_replay_revokes_tokens_and_expired_codes_fail() {
+    let gh = Gatehouse::start_full(&config("1s"));
+    let b = Browser::new(&gh);
+    let ch = challenge(VERIFIER);
+    let login = b.authorize(&code_params("printer", "photos", &ch)).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let code = b.allow(&consent).await.redirect_params()["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let (s, t) = exchange(&gh, Some(("printer", "printer-secret")), &form).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let refresh = t["refresh_token"].as_str().unwrap().to_string();
+    let api = |tok: String| {
+        let url = gh.url("/flickr/photos");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(api(access.clone()).await, StatusCode::OK);
+
+    let (s, e) = exchange(&gh, Some(("printer", "printer-secret")), &form).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let start = std::time::Instant::now();
+    while api(access.clone()).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "replay did not revoke the access token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, e) = exchange(
+        &gh,
+        Some(("printer", "printer-secret")),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(e["error"], "invalid_grant", "replay revoked the refresh token too");
+
+    // Expired code (code_ttl = 1s).
+    let code = b
+        .authorize(&code_params("printer", "photos", &ch))
+        .await
+        .redirect_params()["code"]
+        .clone();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let (_, e) = exchange(&gh, Some(("printer", "printer-secret")), &form).await;
+    assert_eq!(e["error"], "invalid_grant");
+    assert!(e["error_description"].as_str().unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn implicit_and_hybrid_responses() {
+    let gh = Gatehouse::start_full(&config("60s"));
+    let b = Browser::new(&gh);
+    let params = |rt: &'static str| {
+        vec![
+            ("response_type", rt),
+            ("client_id", "printer"),
+            ("redirect_uri", CB),
+            ("scope", "openid photos"),
+            ("state", "st"),
+            ("nonce", "nn"),
+        ]
+    };
+    let login = b.authorize(&params("token")).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let back = b.allow(&consent).await;
+    let loc = back.location.clone().unwrap();
+    assert!(
+        loc.contains('#') && !loc.contains("?access_token"),
+        "implicit answers in the fragment: {loc}"
+    );
+    let p = back.redirect_params();
+    assert_eq!((p["token_type"].as_str(), p["state"].as_str()), ("Bearer", "st"));
+    assert!(!p.contains_key("refresh_token"));
+    let r = reqwest::Client::new()
+        .get(gh.url("/flickr/photos"))
+        .bearer_auth(&p["access_token"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let p = b.authorize(&params("id_token token")).await.redirect_params();
+    let id = jwks_decode(&gh, &p["id_token"], "printer").await;
+    assert_eq!(id["nonce"], "nn");
+    assert_eq!(id["at_hash"], half_hash(&p["access_token"]));
+
+    let p = b.authorize(&params("code id_token")).await.redirect_params();
+    let id = jwks_decode(&gh, &p["id_token"], "printer").await;
+    assert_eq!(id["c_hash"], half_hash(&p["code"]));
+
+    let mut no_nonce = params("id_token token");
+    no_nonce.truncate(5);
+    let back = b.authorize(&no_nonce).await;
+    assert!(
+        back.location.as_deref().unwrap().contains("#error=invalid_request"),
+        "{:?}",
+        back.location
+    );
+
+    // The SPA may not use implicit (not registered for it).
+    let mut spa = params("token");
+    spa[1] = ("client_id", "spa");
+    assert_eq!(
+        b.authorize(&spa).await.redirect_params()["error"],
+        "unauthorized_client"
+    );
+}
