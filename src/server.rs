@@ -1,4 +1,11 @@
-//! Assembles the HTTP application and runs it with graceful shutdown.
+//! Assembles the HTTP application and runs it.
+//!
+//! Like nginx workers (and Pingora's per-thread services), every worker
+//! thread runs its own single-threaded runtime with its own listener on the
+//! same port (SO_REUSEPORT) and its own upstream connection pools: a request
+//! never hops threads. A separate control runtime runs start-up,
+//! housekeeping and signal handling. Shutdown stops accepting and lets
+//! in-flight requests finish.
 
 use crate::authz::{endpoints, AuthServer};
 use crate::config::Config;
@@ -10,6 +17,7 @@ use crate::store::{self, DynStore};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use http::StatusCode;
 use std::future::Future;
@@ -68,30 +76,88 @@ async fn readyz(State(store): State<DynStore>) -> Response {
     }
 }
 
-/// Binds, announces the address on stdout (tests read it), serves until
-/// `shutdown` resolves, then lets in-flight requests finish.
-pub async fn run(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
-    ops::metrics::install();
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+/// A listening socket that other workers may bind too (SO_REUSEPORT).
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    #[cfg(unix)]
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    Ok(s.into())
+}
+
+/// Runs gatehouse until `shutdown` resolves. Blocks the calling thread.
+pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("gatehouse-control")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let first = reuseport_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = first.local_addr().map_err(|e| e.to_string())?;
     // An issuer derived from an ephemeral listen port is fixed once bound.
     if cfg.listen.port() == 0 && cfg.issuer == format!("http://{}", cfg.listen) {
         cfg.issuer = format!("http://{addr}");
     }
+    let workers = cfg.workers;
     let purge_every = cfg.store.purge_every;
-    let app = App::build(cfg).await?;
-    let purger = store::purge::spawn_purger(app.store.clone(), purge_every);
-    tracing::info!(%addr, routes = app.gateway.route_count(), "gatehouse listening");
-    println!("gatehouse listening on http://{addr}");
+    let (app, purger) = control.block_on(async {
+        ops::metrics::install();
+        let app = App::build(cfg).await?;
+        let purger = store::purge::spawn_purger(app.store.clone(), purge_every);
+        Ok::<_, String>((app, purger))
+    })?;
+    let mut listeners = vec![first];
+    for _ in 1..workers {
+        listeners.push(reuseport_listener(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    }
     let router = app.router();
-    let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| e.to_string());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::with_capacity(workers);
+    for (i, l) in listeners.into_iter().enumerate() {
+        let router = router.clone();
+        let mut stop = stop_rx.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("gatehouse-worker-{i}"))
+            .spawn(move || -> Result<(), String> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(l)
+                        .map_err(|e| e.to_string())?
+                        .tap_io(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        });
+                    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        threads.push(t);
+    }
+    tracing::info!(%addr, workers, routes = app.gateway.route_count(), "gatehouse listening");
+    println!("gatehouse listening on http://{addr}");
+    control.block_on(shutdown);
+    let _ = stop_tx.send(true);
+    let mut result = Ok(());
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err("a worker thread panicked".to_string()),
+        }
+    }
     purger.abort();
-    served?;
     tracing::info!("gatehouse stopped");
-    Ok(())
+    result
 }

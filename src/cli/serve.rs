@@ -22,11 +22,7 @@ pub fn run(a: Args) -> Result<(), String> {
     if a.config.is_none() {
         print_demo_guide(&cfg);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(server::run(cfg, ops::shutdown::signal()))
+    server::serve(cfg, ops::shutdown::signal())
 }
 
 fn print_demo_guide(cfg: &Config) {

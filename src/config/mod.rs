@@ -27,6 +27,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub issuer: String,
     pub listen: SocketAddr,
+    /// Worker threads serving HTTP (default: one per core).
+    pub workers: usize,
     pub store: StoreSettings,
     pub tokens: TokenSettings,
     pub keys_dir: PathBuf,

@@ -11,6 +11,8 @@ use toml::Spanned;
 pub struct RawConfig {
     pub issuer: Option<Spanned<String>>,
     pub listen: Option<Spanned<String>>,
+    /// Worker threads, each with its own runtime and listener (SO_REUSEPORT).
+    pub workers: Option<usize>,
     pub store: RawStore,
     pub tokens: RawTokens,
     pub keys: RawKeys,

@@ -219,10 +219,23 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         apis.push(api);
     }
 
+    let workers = match env.get("GATEHOUSE_WORKERS") {
+        Some(w) => w
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| src.err(At::Env("GATEHOUSE_WORKERS"), "must be a positive number"))?,
+        None => raw
+            .workers
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+
     Ok(Config {
         source: None,
         issuer,
         listen,
+        workers,
         store,
         tokens,
         keys_dir,

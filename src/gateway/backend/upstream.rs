@@ -13,7 +13,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub struct Upstream {
-    client: HttpClient,
+    /// One pool per worker thread: each worker runs its own single-threaded
+    /// runtime, and a connection must live on the runtime that drives it.
+    clients: thread_local::ThreadLocal<HttpClient>,
+    connect_timeout: Duration,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
     host_header: HeaderValue,
@@ -63,7 +66,8 @@ impl Upstream {
         let host_header = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
         let base_path = spec.base.path().trim_end_matches('/').to_string();
         Ok(Upstream {
-            client: net::client(spec.connect_timeout),
+            clients: thread_local::ThreadLocal::new(),
+            connect_timeout: spec.connect_timeout,
             scheme,
             authority,
             host_header,
@@ -71,6 +75,10 @@ impl Upstream {
             strip_prefix: spec.strip_prefix,
             timeout: spec.timeout,
         })
+    }
+
+    fn client(&self) -> &HttpClient {
+        self.clients.get_or(|| net::client(self.connect_timeout))
     }
 
     fn target(&self, uri: &Uri, route_prefix: &str) -> Result<Uri, GatewayError> {
@@ -123,7 +131,7 @@ impl Upstream {
         h.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
 
         let req = Request::from_parts(parts, body);
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        let resp = match tokio::time::timeout(self.timeout, self.client().request(req)).await {
             Err(_) => return Err(GatewayError::UpstreamTimeout),
             Ok(Err(e)) => {
                 let timeout = net::is_timeout(&e);
