@@ -190,3 +190,27 @@ fn spawn_in(dir: &Path) -> (Child, SocketAddr) {
         }
     }
 }
+
+impl Gatehouse {
+    /// Sends a signal (e.g. "TERM") to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; None if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
