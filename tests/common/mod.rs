@@ -26,41 +26,7 @@ pub struct Gatehouse {
 impl Gatehouse {
     /// Starts gatehouse with `PRELUDE` + `body` as its config.
     pub fn start(body: &str) -> Gatehouse {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("gatehouse.toml");
-        std::fs::write(&cfg, format!("{PRELUDE}{body}")).unwrap();
-        let log = std::fs::File::create(dir.path().join("gatehouse.log")).unwrap();
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .arg("--config")
-            .arg(&cfg)
-            .current_dir(dir.path())
-            .env("GATEHOUSE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining stdout after the address so the child never blocks.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line.strip_prefix("gatehouse listening on http://") {
-                    let _ = tx.send(a.trim().to_string());
-                }
-            }
-        });
-        let mut gh = Gatehouse {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            dir,
-        };
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => gh.addr = a.parse().unwrap(),
-            Err(_) => panic!("gatehouse did not start; log:\n{}", gh.log()),
-        }
-        gh
+        Self::start_full(&format!("{PRELUDE}{body}"))
     }
 
     pub fn url(&self, path: &str) -> String {
