@@ -447,7 +447,10 @@ async fn pkce_redirect_and_client_errors() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.location.is_none());
     let r = b.submit(&consent, &[("decision", "allow")], &[]).await;
-    assert!(r.redirect_params().contains_key("code"), "with the token the same form goes through");
+    assert!(
+        r.redirect_params().contains_key("code"),
+        "with the token the same form goes through"
+    );
     // Signed in, no consent for this scope yet: prompt=none says so.
     let mut none = code_params("spa", "openid", &ch);
     none.push(("prompt", "none"));
