@@ -50,7 +50,6 @@ pub fn document(s: &AuthServer) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg],
-        "token_endpoint_auth_signing_alg_values_supported": Vec::<&str>::new(),
         "access_token_signing_alg_values_supported": [alg],
     })
 }
