@@ -89,7 +89,7 @@ impl AuthServer {
             (None, Some(_)) => Err(bad(via_basic, "a public client has no secret")),
             (Some(_), None) => Err(bad(via_basic, "client authentication is required")),
             (Some(hash), Some(secret)) => {
-                if self.secret_ok(&client.id, hash, &secret) {
+                if self.secret_ok(&client.id, hash, &secret).await {
                     Ok(client)
                 } else {
                     Err(bad(via_basic, "unknown client or bad credentials"))
@@ -101,7 +101,7 @@ impl AuthServer {
     /// Verifies a secret; argon2-hashed (hand-chosen) secrets are slow to
     /// check, so a success is remembered (keyed by a digest of what was
     /// presented, never the secret itself) for the cache lifetime.
-    fn secret_ok(&self, client_id: &str, stored: &str, presented: &str) -> bool {
+    async fn secret_ok(&self, client_id: &str, stored: &str, presented: &str) -> bool {
         let mut h = Sha256::new();
         h.update(client_id.as_bytes());
         h.update([0]);
@@ -112,7 +112,16 @@ impl AuthServer {
         if self.verified_secrets.contains_key(&key) {
             return true;
         }
-        let ok = secrets::verify_client_secret(stored, presented);
+        let ok = if secrets::is_fast_hash(stored) {
+            secrets::verify_client_secret(stored, presented)
+        } else {
+            // argon2 takes tens of milliseconds: off the worker thread, so a
+            // flood of wrong secrets cannot stall other requests.
+            let (stored, presented) = (stored.to_string(), presented.to_string());
+            tokio::task::spawn_blocking(move || secrets::verify_client_secret(&stored, &presented))
+                .await
+                .unwrap_or(false)
+        };
         if ok {
             self.verified_secrets.insert(key, ());
         }

@@ -57,6 +57,11 @@ pub fn hash_chosen_secret(secret: &str) -> Result<String, String> {
     hash_password(secret)
 }
 
+/// True for the fast (generated-secret) hash form.
+pub fn is_fast_hash(stored: &str) -> bool {
+    stored.starts_with(SHA256_PREFIX)
+}
+
 /// Checks a presented client secret against its stored hash, in constant
 /// time for the fast form (argon2 verifies in constant time itself).
 pub fn verify_client_secret(stored: &str, presented: &str) -> bool {
