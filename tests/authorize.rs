@@ -644,3 +644,58 @@ async fn implicit_and_hybrid_responses() {
         "unauthorized_client"
     );
 }
+
+#[tokio::test]
+async fn login_page_throttles_guessing_and_max_age_forces_a_fresh_login() {
+    let gh = Gatehouse::start_full(&config("60s"));
+    let b = Browser::new(&gh);
+    let ch = challenge(VERIFIER);
+    let mut hinted = code_params("printer", "photos", &ch);
+    hinted.push(("login_hint", "alice"));
+    let login = b.authorize(&hinted).await;
+    assert!(
+        login.html.contains("value=\"alice\""),
+        "login_hint prefills the username"
+    );
+    for _ in 0..5 {
+        let r = b.login(&login, "alice", "guess").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = b.login(&login, "alice", "wonderland").await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked even with the right password"
+    );
+    assert!(r.html.contains("Too many failed attempts"));
+    assert!(!r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("gh_session=")));
+
+    // Another user signs in; a later request with max_age=0 must sign in again.
+    let b = Browser::new(&gh);
+    let login = b.authorize(&code_params("printer", "photos", &ch)).await;
+    let consent = b.login(&login, "mallory", "x").await;
+    assert_eq!(consent.status, StatusCode::UNAUTHORIZED, "unknown user");
+    let gh2 = Gatehouse::start_full(&config("60s"));
+    let b = Browser::new(&gh2);
+    let login = b.authorize(&code_params("printer", "photos", &ch)).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    assert_eq!(b.allow(&consent).await.status, StatusCode::SEE_OTHER);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut fresh = code_params("printer", "photos", &ch);
+    fresh.push(("max_age", "0"));
+    let page = b.authorize(&fresh).await;
+    assert!(page.is_login(), "the session is older than max_age");
+    let back = b.login(&page, "alice", "wonderland").await;
+    assert_eq!(
+        back.status,
+        StatusCode::SEE_OTHER,
+        "after signing in again it goes through"
+    );
+    let mut lenient = code_params("printer", "photos", &ch);
+    lenient.push(("max_age", "3600"));
+    assert_eq!(b.authorize(&lenient).await.status, StatusCode::SEE_OTHER);
+}
