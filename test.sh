@@ -6,8 +6,15 @@ cd "$(dirname "$0")"
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)           # tests/browser.rs
+command -v npm >/dev/null || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# Playwright's library only: it drives the system chromium (never `playwright install`).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  npm install --no-save --no-audit --no-fund --prefix tests/browser playwright-core@1
 fi
 
 cargo test --all-targets --locked "$@"
