@@ -12,6 +12,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+# Python Authlib for the interop tests (tests/interop_authlib*.rs).
+python3 -c 'import authlib, requests' 2>/dev/null || python3 -m pip install --quiet authlib requests
+
 # Playwright's library only: it drives the system chromium (never `playwright install`).
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm install --no-save --no-audit --no-fund --prefix tests/browser playwright-core@1
