@@ -6,8 +6,9 @@
 //! The client is `printer` / `printer-demo-secret` of the embedded demo
 //! (override with CLIENT_ID / CLIENT_SECRET).
 
-use oauth2::basic::BasicClient;
-use oauth2::{ClientId, ClientSecret, ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenUrl};
+mod common;
+
+use oauth2::{ResourceOwnerPassword, ResourceOwnerUsername, Scope};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,24 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client_id = std::env::var("CLIENT_ID").unwrap_or_else(|_| "printer".into());
     let secret = std::env::var("CLIENT_SECRET").unwrap_or_else(|_| "printer-demo-secret".into());
 
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let discovery: serde_json::Value = http
-        .get(format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        ))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token_endpoint = discovery["token_endpoint"].as_str().ok_or("no token_endpoint")?;
-
-    let client = BasicClient::new(ClientId::new(client_id))
-        .set_client_secret(ClientSecret::new(secret))
-        .set_token_uri(TokenUrl::new(token_endpoint.to_string())?);
+    let (http, client) = common::token_client(&issuer, client_id, secret).await?;
     let token = client
         .exchange_password(
             &ResourceOwnerUsername::new(username),
