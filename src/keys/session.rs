@@ -3,7 +3,7 @@
 //! directory share sessions, and created on first start.
 
 use rand::RngCore;
-use ring::hmac;
+use aws_lc_rs::hmac;
 use std::path::Path;
 
 pub struct SessionKey {
