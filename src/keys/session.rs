@@ -2,8 +2,8 @@
 //! keys (`[keys].dir/session.key`, 0600) so instances sharing the key
 //! directory share sessions, and created on first start.
 
-use rand::RngCore;
 use aws_lc_rs::hmac;
+use rand::RngCore;
 use std::path::Path;
 
 pub struct SessionKey {
