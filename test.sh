@@ -20,4 +20,14 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm install --no-save --no-audit --no-fund --prefix tests/browser playwright-core@1
 fi
 
-cargo test --all-targets --locked "$@"
+# The last "test result" cargo prints may be an example's empty harness, so
+# finish with one total line over every test binary.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --all-targets --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+sum() { grep -E '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
+echo "gatehouse: $(sum passed) passed, $(sum failed) failed"
+exit "$status"
