@@ -28,26 +28,9 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 cargo build --release --locked --bin gatehouse
 GATEHOUSE="$(pwd)/target/release/gatehouse"
 
-WORK="$(mktemp -d /tmp/gatehouse-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  exit 1
-}
+BENCH_NAME=gatehouse-bench
+# shellcheck source=bench/common.sh
+. bench/common.sh  # the script has cd-ed to the repo root
 
 UP_PORT="$(free_port)"
 NGX_PORT="$(free_port)"

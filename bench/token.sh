@@ -41,26 +41,9 @@ fi
 cp bench/oidc-provider-server.mjs "$OP_DIR/server.mjs"
 OP_VERSION="$(node -p 'require(process.argv[1]).version' "$OP_DIR/node_modules/oidc-provider/package.json")"
 
-WORK="$(mktemp -d /tmp/gatehouse-token-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  exit 1
-}
+BENCH_NAME=gatehouse-token-bench
+# shellcheck source=bench/common.sh
+. bench/common.sh  # the script has cd-ed to the repo root
 
 CLIENT=bench
 SECRET=bench-secret
@@ -225,7 +208,7 @@ awk -v rs="${RPS[rs256]}" -v es="${RPS[es256]}" -v op="${RPS[opaque]}" \
     printf "gatehouse RS256  / oidc-provider JWT    = %6.2fx   (target >= 5)      %s\n", rs / pjwt, verdict(rs / pjwt >= 5)
     printf "gatehouse ES256  / oidc-provider JWT    = %6.2fx\n", es / pjwt
     printf "gatehouse RS256  / openssl RSA sign/s   = %6.2fx   (target >= 0.6)    %s\n", rs / rsa, verdict(rs / rsa >= 0.6)
-    printf "gatehouse RS256  / openssl RSA no IFMA  = %6.2fx   (OpenSSL on the mulx/adx code ring also has)\n", rs / rsa0
+    printf "gatehouse RS256  / openssl RSA no IFMA  = %6.2fx   (OpenSSL without its AVX-512 IFMA path)\n", rs / rsa0
     printf "gatehouse ES256  / openssl P-256 sign/s = %6.2fx\n", es / p256
     printf "gatehouse ES256                         = %6.0f/s  (target >= 20000)  %s\n", es, verdict(es >= 20000)
     printf "gatehouse opaque on SQLite              = %6.0f/s  (target >= 15000)  %s\n", op, verdict(op >= 15000)
