@@ -23,3 +23,23 @@ wait_port() {
   echo "nothing listens on $1" >&2
   exit 1
 }
+
+to_ms() { # wrk latency like 812.00us / 1.23ms / 1.02s → ms
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else printf "%s", v }'
+}
+
+# wrk --latency output on stdin → "rps p50ms p99ms errors" (non-2xx/3xx
+# answers and socket errors both count as errors).
+parse_wrk() {
+  local out rps p50 p99 errs
+  out="$(cat)"
+  rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $errs"
+}

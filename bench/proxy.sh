@@ -130,22 +130,10 @@ HDR[a]="X-Bench: 1"
 HDR[b]="Authorization: Bearer $TOKEN"
 HDR[c]="X-Bench: 1"
 
-to_ms() { # wrk latency like 812.00us / 1.23ms / 1.02s → ms
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    else printf "%s", v }'
-}
-
 run_wrk() { # row duration → "rps p50ms p99ms errors"
-  local out rps p50 p99 errs
+  local out
   out="$(wrk -t2 -c64 -d"$2" --latency -H "${HDR[$1]}" "${URL[$1]}")"
-  rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
-  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
-  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-  errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
-  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $errs"
+  parse_wrk <<<"$out"
 }
 
 echo "warming up…" >&2

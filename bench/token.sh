@@ -133,27 +133,15 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $BASIC"
 EOF
 
-to_ms() { # wrk latency like 812.00us / 1.23ms / 1.02s → ms
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    else printf "%s", v }'
-}
-
 run_wrk() { # row duration → "rps p50ms p99ms errors"
-  local out rps p50 p99 errs
+  local out
   out="$(wrk -t2 -c64 -d"$2" --latency -s "$WORK/token.lua" "${URL[$1]}")"
-  rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
-  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
-  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-  errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
-  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $errs"
+  parse_wrk <<<"$out"
 }
 
 # The third figure is RSA-2048 with OpenSSL's AVX-512 IFMA code path masked
 # off (OPENSSL_ia32cap bit 21 of the leaf-7 EBX word), i.e. the mulx/adx
-# Montgomery code that `ring` (gatehouse's signer) also uses.
+# Montgomery code that `ring` also uses (gatehouse signs with aws-lc).
 run_openssl() { # → "rsa2048_sign/s p256_sign/s rsa2048_no_ifma_sign/s" on 2 processes
   local out plain
   out="$(openssl speed -seconds "$OPENSSL_SECONDS" -multi 2 rsa2048 ecdsap256 2>/dev/null)"

@@ -59,6 +59,7 @@ pub fn router(settings: SharedSettings) -> Router {
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
+            // Start-up only (TLS backend init); a fallback client would follow redirects.
             .expect("HTTP client"),
     });
     Router::new()
@@ -150,8 +151,10 @@ async fn print(State(app): State<Arc<App>>) -> Response {
         .insert(sid.clone(), Pending { state, verifier });
     let mut r = StatusCode::SEE_OTHER.into_response();
     let cookie = format!("{COOKIE_NAME}={sid}; Path=/; HttpOnly; SameSite=Lax");
-    r.headers_mut()
-        .insert(SET_COOKIE, HeaderValue::from_str(&cookie).unwrap());
+    // The session id is base64url, so the header is always valid; fail soft anyway.
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(SET_COOKIE, v);
+    }
     r.headers_mut().insert(
         LOCATION,
         HeaderValue::from_str(url.as_str()).unwrap_or(HeaderValue::from_static("/")),
