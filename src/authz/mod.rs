@@ -84,7 +84,7 @@ impl AuthServer {
             jwt,
             revoked: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
             opaque: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
-            throttle: throttle::Throttle::new(throttle::Limits::default()),
+            throttle: throttle::Throttle::new(throttle::Limits::default(), store.clone()),
             grants: grants::registry(),
             cfg,
             store,
@@ -118,6 +118,7 @@ impl AuthServer {
                 access_ttl: c.access_ttl.map(|d| d.as_secs() as i64),
                 refresh_ttl: c.refresh_ttl.map(|d| d.as_secs() as i64),
                 created_at: now,
+                meta: Default::default(),
             };
             self.store.put_client(&client).await.map_err(|e| e.to_string())?;
         }

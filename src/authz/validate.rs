@@ -7,7 +7,7 @@
 use super::AuthServer;
 use crate::error::{AuthError, InvalidToken};
 use crate::gateway::policy::jwt::{now_secs, Verified};
-use crate::store::{hash_token, TokenKind};
+use crate::store::{hash_token, Owner, TokenKind};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -36,11 +36,21 @@ impl AuthServer {
         let revoked = match self.revoked.get(jti) {
             Some(r) => r,
             None => {
-                let mut ids = vec![jti];
-                if let Some(f) = v.claim_str("fid") {
-                    ids.push(f);
-                }
-                let r = self.store.is_revoked(&ids).await.map_err(|e| {
+                // The token, its grant family, and any "everything issued to
+                // this client / for this user until now" cutoff.
+                let owners: Vec<String> = [
+                    v.claim_str("client_id").map(Owner::Client),
+                    v.claim_str("sub").map(Owner::Subject),
+                ]
+                .into_iter()
+                .flatten()
+                .map(|o| o.revocation_id())
+                .collect();
+                let mut ids: Vec<&str> = vec![jti];
+                ids.extend(v.claim_str("fid"));
+                ids.extend(owners.iter().map(String::as_str));
+                let iat = v.claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+                let r = self.store.is_revoked(&ids, iat).await.map_err(|e| {
                     tracing::error!(error = %e, "revocation check failed");
                     AuthError::Unavailable
                 })?;

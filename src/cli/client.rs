@@ -128,6 +128,7 @@ fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
         access_ttl: secs(a.access_ttl),
         refresh_ttl: secs(a.refresh_ttl),
         created_at: store::now(),
+        meta: Default::default(),
     })
 }
 
@@ -168,10 +169,9 @@ fn hash_chosen(secret: &str) -> Result<String, String> {
 }
 
 fn list(cfg: &ConfigArg) -> Result<(), String> {
-    let clients = with_store(
-        cfg,
-        |s| async move { s.list_clients().await.map_err(|e| e.to_string()) },
-    )?;
+    let clients = with_store(cfg, |s| async move {
+        s.list_clients(&store::ListQuery::ALL).await.map_err(|e| e.to_string())
+    })?;
     let rows: Vec<Vec<String>> = clients
         .iter()
         .map(|c| {

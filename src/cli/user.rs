@@ -89,7 +89,9 @@ fn add(a: AddArgs) -> Result<(), String> {
 }
 
 fn list(cfg: &ConfigArg) -> Result<(), String> {
-    let users = with_store(cfg, |s| async move { s.list_users().await.map_err(|e| e.to_string()) })?;
+    let users = with_store(cfg, |s| async move {
+        s.list_users(&store::ListQuery::ALL).await.map_err(|e| e.to_string())
+    })?;
     let rows: Vec<Vec<String>> = users
         .into_iter()
         .map(|u| vec![u.username, u.name.unwrap_or_default(), u.email.unwrap_or_default()])

@@ -3,7 +3,10 @@
 //! into `#[tokio::test]`s for one backend. A new backend joins with one line
 //! at the bottom (plus its factory).
 
-use super::{AuthCode, Client, Consent, Consume, DynStore, StoreError, TokenKind, TokenRecord, User};
+use super::{
+    AuthCode, Client, ClientMeta, Consent, Consume, DynStore, Failures, ListQuery, Owner, SessionRecord, StoreError,
+    TokenKind, TokenRecord, User,
+};
 use std::sync::Arc;
 
 /// Far enough ahead that nothing built here expires during a test.
@@ -21,6 +24,7 @@ pub fn client(id: &str) -> Client {
         access_ttl: Some(600),
         refresh_ttl: None,
         created_at: 1_700_000_000,
+        meta: ClientMeta::default(),
     }
 }
 
@@ -73,7 +77,7 @@ pub async fn ping_answers(s: DynStore) {
 
 pub async fn clients_upsert_get_list_delete(s: DynStore) {
     assert_eq!(s.get_client("c1").await.unwrap(), None);
-    assert!(s.list_clients().await.unwrap().is_empty());
+    assert!(s.list_clients(&ListQuery::ALL).await.unwrap().is_empty());
 
     let mut public = client("b-public");
     public.secret_hash = None;
@@ -96,14 +100,20 @@ pub async fn clients_upsert_get_list_delete(s: DynStore) {
     assert_eq!(s.get_client("c1").await.unwrap(), Some(changed.clone()));
 
     // Listed in id order, no duplicates after the replace.
-    let ids: Vec<String> = s.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
+    let ids: Vec<String> = s
+        .list_clients(&ListQuery::ALL)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(ids, ["b-public", "c1"]);
 
     assert!(s.delete_client("c1").await.unwrap());
     assert!(!s.delete_client("c1").await.unwrap());
     assert!(!s.delete_client("never-there").await.unwrap());
     assert_eq!(s.get_client("c1").await.unwrap(), None);
-    assert_eq!(s.list_clients().await.unwrap(), vec![public]);
+    assert_eq!(s.list_clients(&ListQuery::ALL).await.unwrap(), vec![public]);
 }
 
 pub async fn users_upsert_get_list_delete(s: DynStore) {
@@ -118,7 +128,7 @@ pub async fn users_upsert_get_list_delete(s: DynStore) {
     changed.email = Some("alice@example.com".into());
     s.put_user(&changed).await.unwrap();
     assert_eq!(s.get_user("alice").await.unwrap(), Some(changed.clone()));
-    assert_eq!(s.list_users().await.unwrap(), vec![changed, user("bob")]);
+    assert_eq!(s.list_users(&ListQuery::ALL).await.unwrap(), vec![changed, user("bob")]);
 
     // Usernames are exact: no case folding in the store.
     assert_eq!(s.get_user("Alice").await.unwrap(), None);
@@ -126,7 +136,7 @@ pub async fn users_upsert_get_list_delete(s: DynStore) {
     assert!(s.delete_user("bob").await.unwrap());
     assert!(!s.delete_user("bob").await.unwrap());
     assert_eq!(s.get_user("bob").await.unwrap(), None);
-    assert_eq!(s.list_users().await.unwrap().len(), 1);
+    assert_eq!(s.list_users(&ListQuery::ALL).await.unwrap().len(), 1);
 }
 
 pub async fn codes_are_single_use(s: DynStore) {
@@ -222,7 +232,7 @@ pub async fn revoke_token_marks_only_that_token(s: DynStore) {
     assert!(a1.revoked && !a1.is_active(0));
     assert!(!s.get_token("a2").await.unwrap().unwrap().revoked);
     // Token revocation is per row, not a list entry.
-    assert!(!s.is_revoked(&["a1", "f1"]).await.unwrap());
+    assert!(!s.is_revoked(&["a1", "f1"], 0).await.unwrap());
 }
 
 pub async fn revoke_family_revokes_the_family_only(s: DynStore) {
@@ -236,7 +246,7 @@ pub async fn revoke_family_revokes_the_family_only(s: DynStore) {
         s.put_token(&token(h, kind, fam, FUTURE)).await.unwrap();
     }
     s.revoke_token("fa-3").await.unwrap();
-    assert!(!s.is_revoked(&["fam-a"]).await.unwrap());
+    assert!(!s.is_revoked(&["fam-a"], 0).await.unwrap());
 
     // Counts the tokens this call revoked (fa-3 already was).
     assert_eq!(s.revoke_family("fam-a", FUTURE).await.unwrap(), 2);
@@ -246,44 +256,44 @@ pub async fn revoke_family_revokes_the_family_only(s: DynStore) {
     for h in ["fb-1", "fb-2"] {
         assert!(!s.get_token(h).await.unwrap().unwrap().revoked, "{h}");
     }
-    assert!(s.is_revoked(&["fam-a"]).await.unwrap());
-    assert!(s.is_revoked(&["some-jti", "fam-a"]).await.unwrap());
-    assert!(!s.is_revoked(&["fam-b"]).await.unwrap());
+    assert!(s.is_revoked(&["fam-a"], 0).await.unwrap());
+    assert!(s.is_revoked(&["some-jti", "fam-a"], 0).await.unwrap());
+    assert!(!s.is_revoked(&["fam-b"], 0).await.unwrap());
 
     // A family with no stored tokens (JWT-only) still gets listed.
     assert_eq!(s.revoke_family("fam-jwt-only", FUTURE).await.unwrap(), 0);
-    assert!(s.is_revoked(&["fam-jwt-only"]).await.unwrap());
+    assert!(s.is_revoked(&["fam-jwt-only"], 0).await.unwrap());
     // Again: idempotent.
     assert_eq!(s.revoke_family("fam-a", FUTURE).await.unwrap(), 0);
 }
 
 pub async fn revocation_list(s: DynStore) {
-    assert!(!s.is_revoked(&[]).await.unwrap());
-    assert!(!s.is_revoked(&["jti-1"]).await.unwrap());
+    assert!(!s.is_revoked(&[], 0).await.unwrap());
+    assert!(!s.is_revoked(&["jti-1"], 0).await.unwrap());
     s.revoke_id("jti-1", 100).await.unwrap();
-    assert!(s.is_revoked(&["jti-1"]).await.unwrap());
-    assert!(s.is_revoked(&["x", "y", "jti-1"]).await.unwrap());
-    assert!(!s.is_revoked(&["x", "y"]).await.unwrap());
+    assert!(s.is_revoked(&["jti-1"], 0).await.unwrap());
+    assert!(s.is_revoked(&["x", "y", "jti-1"], 0).await.unwrap());
+    assert!(!s.is_revoked(&["x", "y"], 0).await.unwrap());
     // Ids are exact.
-    assert!(!s.is_revoked(&["JTI-1", "jti-"]).await.unwrap());
+    assert!(!s.is_revoked(&["JTI-1", "jti-"], 0).await.unwrap());
 
     // Revoking again with an earlier bound keeps the later one.
     s.revoke_id("jti-1", 50).await.unwrap();
     s.purge_expired(75, 10).await.unwrap();
-    assert!(s.is_revoked(&["jti-1"]).await.unwrap());
+    assert!(s.is_revoked(&["jti-1"], 0).await.unwrap());
     // And a later bound extends it.
     s.revoke_id("jti-1", 200).await.unwrap();
     s.purge_expired(150, 10).await.unwrap();
-    assert!(s.is_revoked(&["jti-1"]).await.unwrap());
+    assert!(s.is_revoked(&["jti-1"], 0).await.unwrap());
     s.purge_expired(200, 10).await.unwrap();
-    assert!(!s.is_revoked(&["jti-1"]).await.unwrap());
+    assert!(!s.is_revoked(&["jti-1"], 0).await.unwrap());
 
     // Many ids in one call (longer than any single IN list chunk).
     let many: Vec<String> = (0..1200).map(|i| format!("id-{i}")).collect();
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-    assert!(!s.is_revoked(&refs).await.unwrap());
+    assert!(!s.is_revoked(&refs, 0).await.unwrap());
     s.revoke_id("id-1100", FUTURE).await.unwrap();
-    assert!(s.is_revoked(&refs).await.unwrap());
+    assert!(s.is_revoked(&refs, 0).await.unwrap());
 }
 
 pub async fn consents_upsert_get_delete(s: DynStore) {
@@ -345,7 +355,7 @@ pub async fn purge_removes_only_expired_rows(s: DynStore) {
     for i in 0..11 {
         assert_eq!(s.consume_code(&format!("c-old-{i}")).await.unwrap(), Consume::NotFound);
         assert_eq!(s.get_token(&format!("t-old-{i}")).await.unwrap(), None);
-        assert!(!s.is_revoked(&[&format!("r-old-{i}")]).await.unwrap());
+        assert!(!s.is_revoked(&[&format!("r-old-{i}")], 0).await.unwrap());
     }
     for i in 0..3 {
         assert!(matches!(
@@ -353,7 +363,7 @@ pub async fn purge_removes_only_expired_rows(s: DynStore) {
             Consume::Consumed(_)
         ));
         assert!(s.get_token(&format!("t-live-{i}")).await.unwrap().is_some());
-        assert!(s.is_revoked(&[&format!("r-live-{i}")]).await.unwrap());
+        assert!(s.is_revoked(&[&format!("r-live-{i}")], 0).await.unwrap());
     }
     assert!(s.get_client("c1").await.unwrap().is_some());
     assert!(s.get_user("alice").await.unwrap().is_some());
@@ -410,6 +420,285 @@ pub async fn concurrent_code_consume_has_one_winner(s: DynStore) {
     assert_eq!(consumed, 1);
 }
 
+pub async fn client_metadata_round_trips(s: DynStore) {
+    let mut c = client("meta");
+    c.meta = ClientMeta {
+        token_endpoint_auth_method: Some("private_key_jwt".into()),
+        jwks: Some(serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "BB"}]})),
+        jwks_uri: None,
+        id_token_signed_response_alg: Some("ES256".into()),
+        post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+        logo_uri: Some("https://app.example/logo.png".into()),
+        registration_token_hash: Some("rat-hash".into()),
+    };
+    s.put_client(&c).await.unwrap();
+    assert_eq!(s.get_client("meta").await.unwrap(), Some(c.clone()));
+    // Replacing the client replaces its metadata too.
+    let plain = client("meta");
+    s.put_client(&plain).await.unwrap();
+    assert_eq!(s.get_client("meta").await.unwrap(), Some(plain));
+}
+
+pub async fn listings_search_and_page(s: DynStore) {
+    for (id, name) in [
+        ("alpha", "Printing App"),
+        ("beta", "Photo Backup"),
+        ("gamma", "print_50%"),
+        ("delta", "Other"),
+    ] {
+        let mut c = client(id);
+        c.name = name.into();
+        s.put_client(&c).await.unwrap();
+    }
+    let ids = |v: Vec<Client>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let q = |search, after, limit| ListQuery { search, after, limit };
+    // Case-insensitive substring of id or name.
+    assert_eq!(
+        ids(s.list_clients(&q(Some("PRINT"), None, 10)).await.unwrap()),
+        ["alpha", "gamma"]
+    );
+    assert_eq!(ids(s.list_clients(&q(Some("et"), None, 10)).await.unwrap()), ["beta"]);
+    // Wildcards in the search are literal.
+    assert_eq!(ids(s.list_clients(&q(Some("_5"), None, 10)).await.unwrap()), ["gamma"]);
+    assert_eq!(ids(s.list_clients(&q(Some("%"), None, 10)).await.unwrap()), ["gamma"]);
+    assert!(s.list_clients(&q(Some("zzz"), None, 10)).await.unwrap().is_empty());
+    // Keyset paging in id order.
+    assert_eq!(ids(s.list_clients(&q(None, None, 2)).await.unwrap()), ["alpha", "beta"]);
+    assert_eq!(
+        ids(s.list_clients(&q(None, Some("beta"), 2)).await.unwrap()),
+        ["delta", "gamma"]
+    );
+    assert!(s.list_clients(&q(None, Some("gamma"), 2)).await.unwrap().is_empty());
+
+    for (name, email) in [
+        ("carol", Some("carol@example.com")),
+        ("dave", None),
+        ("erin", Some("boss@corp.example")),
+    ] {
+        let mut u = user(name);
+        u.email = email.map(str::to_owned);
+        s.put_user(&u).await.unwrap();
+    }
+    let names = |v: Vec<User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    assert_eq!(names(s.list_users(&q(Some("CORP"), None, 10)).await.unwrap()), ["erin"]);
+    // Users' display names are searched too ("dave Example").
+    assert_eq!(
+        names(s.list_users(&q(Some("dave ex"), None, 10)).await.unwrap()),
+        ["dave"]
+    );
+    assert_eq!(names(s.list_users(&q(None, Some("carol"), 1)).await.unwrap()), ["dave"]);
+}
+
+pub async fn tokens_stored_after_their_family_was_revoked_read_as_revoked(s: DynStore) {
+    // A rotation racing with a reuse detection: the family goes first, the
+    // winner's new tokens are stored afterwards.
+    s.revoke_family("fam-late", FUTURE).await.unwrap();
+    s.put_token(&token("late-r", TokenKind::Refresh, "fam-late", FUTURE))
+        .await
+        .unwrap();
+    s.put_token(&token("late-a", TokenKind::Access, "fam-late", FUTURE))
+        .await
+        .unwrap();
+    assert!(s.get_token("late-r").await.unwrap().unwrap().revoked);
+    assert!(s.get_token("late-a").await.unwrap().unwrap().revoked);
+    match s.consume_refresh("late-r").await.unwrap() {
+        Consume::Consumed(t) => assert!(t.revoked),
+        other => panic!("expected Consumed, got {other:?}"),
+    }
+    // Other families are untouched.
+    s.put_token(&token("other", TokenKind::Refresh, "fam-ok", FUTURE))
+        .await
+        .unwrap();
+    assert!(!s.get_token("other").await.unwrap().unwrap().revoked);
+}
+
+pub async fn owner_revocation_covers_what_was_issued_before(s: DynStore) {
+    let mut mine = token("c1-a", TokenKind::Access, "f1", FUTURE);
+    mine.issued_at = 100;
+    let mut mine_r = token("c1-r", TokenKind::Refresh, "f2", FUTURE);
+    mine_r.issued_at = 200;
+    let mut used = token("c1-used", TokenKind::Refresh, "f3", FUTURE);
+    used.issued_at = 150;
+    let mut expired = token("c1-old", TokenKind::Access, "f4", 50);
+    expired.issued_at = 10;
+    let mut theirs = token("c2-a", TokenKind::Access, "f5", FUTURE);
+    theirs.client_id = "c2".into();
+    theirs.subject = Some("bob".into());
+    for t in [&mine, &mine_r, &used, &expired, &theirs] {
+        s.put_token(t).await.unwrap();
+    }
+    s.consume_refresh("c1-used").await.unwrap();
+
+    // Active tokens only, newest first.
+    let hashes = |v: Vec<TokenRecord>| v.into_iter().map(|t| t.token_hash).collect::<Vec<_>>();
+    assert_eq!(
+        hashes(s.list_tokens(Owner::Client("c1"), 60, 10).await.unwrap()),
+        ["c1-r", "c1-a"]
+    );
+    assert_eq!(
+        hashes(s.list_tokens(Owner::Client("c1"), 60, 1).await.unwrap()),
+        ["c1-r"]
+    );
+    assert_eq!(
+        hashes(s.list_tokens(Owner::Subject("bob"), 60, 10).await.unwrap()),
+        ["c2-a"]
+    );
+    assert_eq!(
+        hashes(s.list_tokens(Owner::Subject("alice"), 60, 10).await.unwrap()),
+        ["c1-r", "c1-a"]
+    );
+
+    // Everything of c1 issued up to t=300 goes, stored or not.
+    assert_eq!(s.revoke_owner(Owner::Client("c1"), 300, FUTURE).await.unwrap(), 4);
+    assert!(s.list_tokens(Owner::Client("c1"), 60, 10).await.unwrap().is_empty());
+    assert!(s.get_token("c1-a").await.unwrap().unwrap().revoked);
+    assert!(!s.get_token("c2-a").await.unwrap().unwrap().revoked);
+    // JWTs are checked by their issue time against the cutoff.
+    let cut = Owner::Client("c1").revocation_id();
+    assert!(s.is_revoked(&["some-jti", &cut], 300).await.unwrap());
+    assert!(s.is_revoked(&[&cut], 299).await.unwrap());
+    assert!(!s.is_revoked(&[&cut], 301).await.unwrap());
+    // A token stored later but issued before the cutoff reads as revoked;
+    // one issued after it does not.
+    let mut racing = token("c1-racing", TokenKind::Access, "f6", FUTURE);
+    racing.issued_at = 250;
+    let mut fresh = token("c1-fresh", TokenKind::Access, "f7", FUTURE);
+    fresh.issued_at = 301;
+    s.put_token(&racing).await.unwrap();
+    s.put_token(&fresh).await.unwrap();
+    assert!(s.get_token("c1-racing").await.unwrap().unwrap().revoked);
+    assert!(!s.get_token("c1-fresh").await.unwrap().unwrap().revoked);
+    assert_eq!(
+        hashes(s.list_tokens(Owner::Client("c1"), 60, 10).await.unwrap()),
+        ["c1-fresh"]
+    );
+
+    // A later cutoff widens; an earlier one does not narrow.
+    s.revoke_owner(Owner::Client("c1"), 400, FUTURE).await.unwrap();
+    s.revoke_owner(Owner::Client("c1"), 350, FUTURE).await.unwrap();
+    assert!(s.is_revoked(&[&cut], 400).await.unwrap());
+    assert!(!s.is_revoked(&[&cut], 401).await.unwrap());
+    // A plain revocation of the same id covers every issue time.
+    s.revoke_id(&cut, FUTURE).await.unwrap();
+    assert!(s.is_revoked(&[&cut], 10_000).await.unwrap());
+
+    // By subject.
+    let sub = Owner::Subject("bob").revocation_id();
+    assert_eq!(s.revoke_owner(Owner::Subject("bob"), 500, FUTURE).await.unwrap(), 1);
+    assert!(s.get_token("c2-a").await.unwrap().unwrap().revoked);
+    assert!(s.is_revoked(&[&sub], 500).await.unwrap());
+}
+
+pub async fn single_use_ids(s: DynStore) {
+    assert!(s.use_once("jti-1", 200, 100).await.unwrap());
+    assert!(!s.use_once("jti-1", 200, 100).await.unwrap());
+    assert!(!s.use_once("jti-1", 900, 199).await.unwrap());
+    assert!(s.use_once("jti-2", 200, 100).await.unwrap());
+    // Once its time is up the id may be used again (the assertion that
+    // carried it has expired by then).
+    assert!(s.use_once("jti-1", 400, 200).await.unwrap());
+    assert!(!s.use_once("jti-1", 400, 300).await.unwrap());
+    // Purged with the other expired rows.
+    s.purge_expired(400, 10).await.unwrap();
+    assert!(s.use_once("jti-1", 500, 300).await.unwrap());
+}
+
+pub async fn concurrent_single_use_has_one_winner(s: DynStore) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, b) = (s.clone(), barrier.clone());
+            tokio::spawn(async move {
+                b.wait().await;
+                s.use_once("jti-race", FUTURE, 1).await
+            })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+}
+
+pub async fn sessions_round_trip(s: DynStore) {
+    let session = |id: &str, kind: &str, subject: &str| SessionRecord {
+        id_hash: id.into(),
+        kind: kind.into(),
+        subject: subject.into(),
+        auth_time: 1_700_000_000,
+        expires_at: FUTURE,
+    };
+    assert_eq!(s.get_session("s1").await.unwrap(), None);
+    s.put_session(&session("s1", "user", "alice")).await.unwrap();
+    s.put_session(&session("s2", "user", "alice")).await.unwrap();
+    s.put_session(&session("s3", "admin", "alice")).await.unwrap();
+    s.put_session(&session("s4", "user", "bob")).await.unwrap();
+    assert_eq!(s.get_session("s1").await.unwrap(), Some(session("s1", "user", "alice")));
+    assert!(matches!(
+        s.put_session(&session("s1", "user", "mallory")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.delete_session("s1").await.unwrap());
+    assert!(!s.delete_session("s1").await.unwrap());
+    assert_eq!(s.get_session("s1").await.unwrap(), None);
+    // Ends alice's user sessions, not her admin one, not bob's.
+    assert_eq!(s.delete_sessions_of("user", "alice").await.unwrap(), 1);
+    assert_eq!(s.get_session("s2").await.unwrap(), None);
+    assert!(s.get_session("s3").await.unwrap().is_some());
+    assert!(s.get_session("s4").await.unwrap().is_some());
+    // Expired sessions are purged.
+    let mut old = session("s5", "user", "carol");
+    old.expires_at = 10;
+    s.put_session(&old).await.unwrap();
+    s.purge_expired(10, 10).await.unwrap();
+    assert_eq!(s.get_session("s5").await.unwrap(), None);
+    assert!(s.get_session("s4").await.unwrap().is_some());
+}
+
+pub async fn failure_counters_count_within_a_window(s: DynStore) {
+    assert_eq!(s.get_failures("u:alice", 100).await.unwrap(), None);
+    assert_eq!(
+        s.add_failure("u:alice", 100, 60).await.unwrap(),
+        Failures { count: 1, until: 160 }
+    );
+    assert_eq!(
+        s.add_failure("u:alice", 110, 60).await.unwrap(),
+        Failures { count: 2, until: 170 }
+    );
+    assert_eq!(
+        s.get_failures("u:alice", 169).await.unwrap(),
+        Some(Failures { count: 2, until: 170 })
+    );
+    assert_eq!(s.get_failures("u:alice", 170).await.unwrap(), None);
+    // After the window a failure starts a new count.
+    assert_eq!(
+        s.add_failure("u:alice", 171, 60).await.unwrap(),
+        Failures { count: 1, until: 231 }
+    );
+    s.add_failure("i:10.0.0.1", 171, 60).await.unwrap();
+    s.clear_failures("u:alice").await.unwrap();
+    assert_eq!(s.get_failures("u:alice", 172).await.unwrap(), None);
+    assert!(s.get_failures("i:10.0.0.1", 172).await.unwrap().is_some());
+    s.purge_expired(1_000, 10).await.unwrap();
+    assert_eq!(s.get_failures("i:10.0.0.1", 172).await.unwrap(), None);
+}
+
+pub async fn concurrent_failures_are_all_counted(s: DynStore) {
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.add_failure("i:race", 1_000, 300).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(s.get_failures("i:race", 1_000).await.unwrap().unwrap().count, 16);
+}
+
 /// Keeps a backend's resources (a temp dir, a server) alive for one test.
 pub type Guard = Box<dyn std::any::Any + Send>;
 
@@ -440,6 +729,15 @@ macro_rules! backend_suite {
             purge_removes_only_expired_rows,
             concurrent_refresh_consume_has_one_winner,
             concurrent_code_consume_has_one_winner,
+            client_metadata_round_trips,
+            listings_search_and_page,
+            tokens_stored_after_their_family_was_revoked_read_as_revoked,
+            owner_revocation_covers_what_was_issued_before,
+            single_use_ids,
+            concurrent_single_use_has_one_winner,
+            sessions_round_trip,
+            failure_counters_count_within_a_window,
+            concurrent_failures_are_all_counted,
         );
     };
     (@cases $backend:ident, $factory:path; $($case:ident),* $(,)?) => {

@@ -8,6 +8,7 @@
 
 pub mod memory;
 pub mod purge;
+mod sql;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -43,6 +44,38 @@ pub struct Client {
     pub access_ttl: Option<i64>,
     pub refresh_ttl: Option<i64>,
     pub created_at: i64,
+    /// Everything else a client registers (RFC 7591 metadata and the like).
+    pub meta: ClientMeta,
+}
+
+/// Client settings beyond the core columns, kept by every backend as one
+/// JSON document: a new field needs no migration, and an instance that
+/// does not know a field yet (a rolling upgrade) ignores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientMeta {
+    /// RFC 7591 `token_endpoint_auth_method`; None: `client_secret_basic`
+    /// for confidential clients, `none` for public ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    /// Public keys for `private_key_jwt`: an inline JWKS…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// …or where to fetch it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// OIDC `id_token_signed_response_alg` (None: RS256).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
+    /// OIDC RP-Initiated Logout: where the user may be sent after logout.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// RFC 7592: hash of the registration access token (dynamically
+    /// registered clients only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_token_hash: Option<String>,
 }
 
 impl Client {
@@ -137,6 +170,97 @@ pub struct Consent {
     pub granted_at: i64,
 }
 
+/// A browser session (end-user login pages or the admin console), kept
+/// server-side so that ending it on one instance ends it on all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id; the cookie carries the id itself.
+    pub id_hash: String,
+    /// "user" or "admin": a session of one kind never passes for the other.
+    pub kind: String,
+    pub subject: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// Failed attempts counted under one key (a user, an address) in a window
+/// that restarts with every failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    /// When the window ends (unix seconds) if no further failure comes.
+    pub until: i64,
+}
+
+/// Whose tokens a listing or a bulk revocation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    Client(&'a str),
+    Subject(&'a str),
+}
+
+impl Owner<'_> {
+    /// The revocation-list id under which "everything issued to this owner
+    /// before T" is recorded (checked by JWT validation with `is_revoked`).
+    pub fn revocation_id(&self) -> String {
+        match self {
+            Owner::Client(c) => format!("client:{c}"),
+            Owner::Subject(s) => format!("sub:{s}"),
+        }
+    }
+}
+
+/// A page of a listing: optional case-insensitive substring search, rows
+/// after a key (keyset paging, in key order), at most `limit` rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery<'a> {
+    pub search: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub limit: u32,
+}
+
+impl ListQuery<'_> {
+    /// Everything (for the CLI and small installations).
+    pub const ALL: ListQuery<'static> = ListQuery {
+        search: None,
+        after: None,
+        limit: u32::MAX,
+    };
+}
+
+/// Something another instance changed that in-process caches must drop at
+/// once (announced by backends that can, see `Store::changes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A stored token (by hash) was revoked.
+    Token(String),
+    /// An id on the revocation list (JWT `jti`, grant family, owner cutoff).
+    Revoked(String),
+    Client(String),
+}
+
+impl Change {
+    /// The wire form other instances receive: a tag, a colon, the id.
+    pub fn encode(&self) -> String {
+        match self {
+            Change::Token(h) => format!("t:{h}"),
+            Change::Revoked(id) => format!("r:{id}"),
+            Change::Client(id) => format!("c:{id}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Change> {
+        let (tag, id) = s.split_once(':')?;
+        let id = id.to_string();
+        match tag {
+            "t" => Some(Change::Token(id)),
+            "r" => Some(Change::Revoked(id)),
+            "c" => Some(Change::Client(id)),
+            _ => None,
+        }
+    }
+}
+
 /// Outcome of a single-use exchange (codes, refresh tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consume<T> {
@@ -155,13 +279,15 @@ pub trait Store: Send + Sync + 'static {
     // Clients. `put_client` inserts or replaces.
     async fn put_client(&self, c: &Client) -> Result<(), StoreError>;
     async fn get_client(&self, id: &str) -> Result<Option<Client>, StoreError>;
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// In id order; `search` matches id or name.
+    async fn list_clients(&self, q: &ListQuery<'_>) -> Result<Vec<Client>, StoreError>;
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
 
     // Users. `put_user` inserts or replaces.
     async fn put_user(&self, u: &User) -> Result<(), StoreError>;
     async fn get_user(&self, username: &str) -> Result<Option<User>, StoreError>;
-    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// In username order; `search` matches username, name or email.
+    async fn list_users(&self, q: &ListQuery<'_>) -> Result<Vec<User>, StoreError>;
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
 
     // Authorization codes: single use, atomically.
@@ -172,6 +298,9 @@ pub trait Store: Send + Sync + 'static {
 
     // Tokens (opaque access tokens and refresh tokens).
     async fn put_token(&self, t: &TokenRecord) -> Result<(), StoreError>;
+    /// A token reads as revoked when its own row is, or when its family is
+    /// on the revocation list (so a token stored after its family was
+    /// revoked — a concurrent rotation — is born revoked).
     async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Refresh rotation: marks an unused refresh token used, atomically.
     async fn consume_refresh(&self, token_hash: &str) -> Result<Consume<TokenRecord>, StoreError>;
@@ -180,21 +309,57 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes every stored token of a family and lists the family in the
     /// revocation list until `until` (so JWTs carrying it fail too).
     async fn revoke_family(&self, family_id: &str, until: i64) -> Result<u64, StoreError>;
+    /// Active stored tokens (refresh tokens, opaque access tokens) of a
+    /// client or a resource owner, newest first, at most `limit`.
+    async fn list_tokens(&self, owner: Owner<'_>, now: i64, limit: u32) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes everything issued to a client or for a resource owner up to
+    /// `now`: stored tokens are marked, and the cutoff goes on the
+    /// revocation list until `until` so JWTs issued up to `now` fail too.
+    /// Returns how many stored tokens it revoked.
+    async fn revoke_owner(&self, owner: Owner<'_>, now: i64, until: i64) -> Result<u64, StoreError>;
 
     // Revocation list for things not stored as tokens (JWT `jti`, families).
     async fn revoke_id(&self, id: &str, until: i64) -> Result<(), StoreError>;
-    /// True when any of the ids is on the revocation list.
-    async fn is_revoked(&self, ids: &[&str]) -> Result<bool, StoreError>;
+    /// True when any of the ids is on the revocation list; a cutoff entry
+    /// (`revoke_owner`) counts only for tokens issued at or before it.
+    async fn is_revoked(&self, ids: &[&str], issued_at: i64) -> Result<bool, StoreError>;
+
+    /// Records a single-use identifier (an assertion's `jti`, a SAML
+    /// assertion ID) until `expires_at`. True the first time; false while
+    /// an earlier use is still recorded (a replay).
+    async fn use_once(&self, id: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+
+    // Browser sessions.
+    async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+    /// Expiry is the caller's check.
+    async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Ends every session of a subject (of one kind); returns how many.
+    async fn delete_sessions_of(&self, kind: &str, subject: &str) -> Result<u64, StoreError>;
+
+    // Failed-attempt counters (login throttling), shared by every instance.
+    /// Counts one failure; the window restarts now and lasts `window` s.
+    async fn add_failure(&self, key: &str, now: i64, window: i64) -> Result<Failures, StoreError>;
+    /// The count of a window that has not ended; None otherwise.
+    async fn get_failures(&self, key: &str, now: i64) -> Result<Option<Failures>, StoreError>;
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
 
     // Consents.
     async fn put_consent(&self, c: &Consent) -> Result<(), StoreError>;
     async fn get_consent(&self, username: &str, client_id: &str) -> Result<Option<Consent>, StoreError>;
     async fn delete_consent(&self, username: &str, client_id: &str) -> Result<bool, StoreError>;
 
-    /// Deletes expired codes, tokens and revocation rows, at most `batch`
-    /// rows per statement so the hot path is never blocked for long.
-    /// Returns how many rows went.
+    /// Deletes expired codes, tokens, revocation rows, single-use ids,
+    /// sessions and failure counters, at most `batch` rows per statement so
+    /// the hot path is never blocked for long. Returns how many rows went.
     async fn purge_expired(&self, now: i64, batch: u32) -> Result<u64, StoreError>;
+
+    /// Changes made by other instances, as they happen, for backends that
+    /// can announce them (PostgreSQL LISTEN/NOTIFY). None: caches rely on
+    /// their staleness bound alone.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -27,7 +27,7 @@ impl AuthServer {
         password: &str,
         ip: std::net::IpAddr,
     ) -> Result<store::User, OAuthError> {
-        if let Some(retry_after) = self.throttle.check(username, ip) {
+        if let Some(retry_after) = self.throttle.check(username, ip).await? {
             return Err(OAuthError::Throttled { retry_after });
         }
         let user = self.store.get_user(username).await?;
@@ -40,11 +40,11 @@ impl AuthServer {
             .map_err(|_| OAuthError::ServerError)?;
         match user {
             Some(u) if ok => {
-                self.throttle.success(username);
+                self.throttle.success(username).await?;
                 Ok(u)
             }
             _ => {
-                self.throttle.failure(username, ip);
+                self.throttle.failure(username, ip).await?;
                 Err(OAuthError::InvalidGrant("invalid resource owner credentials".into()))
             }
         }
