@@ -8,6 +8,7 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)           # tests/browser.rs
 command -v npm >/dev/null || need_apt+=(nodejs npm)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # store conformance, tests/instances.rs
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
@@ -20,10 +21,17 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm install --no-save --no-audit --no-fund --prefix tests/browser playwright-core@1
 fi
 
+# One throw-away PostgreSQL for the whole run (initdb in a temp dir, trust
+# auth, loopback only); every test makes its own database on it. Stopped
+# when this script exits.
+log=$(mktemp)
+GATEHOUSE_TEST_PG="$(tests/pg/cluster.sh start 2>"$log")" || { cat "$log" >&2; exit 1; }
+export GATEHOUSE_TEST_PG
+pg_dir="$(tail -n 1 "$log")"
+trap 'rm -f "$log"; tests/pg/cluster.sh stop "$pg_dir"' EXIT
+
 # The last "test result" cargo prints may be an example's empty harness, so
 # finish with one total line over every test binary.
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 set +e
 cargo test --all-targets --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

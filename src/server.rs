@@ -33,20 +33,23 @@ pub struct App {
 impl App {
     pub async fn build(cfg: Config) -> Result<App, String> {
         let cfg = Arc::new(cfg);
-        let store = store::open(&cfg.store.url).await.map_err(|e| e.to_string())?;
+        let store = store::open(&cfg.store).await.map_err(|e| e.to_string())?;
         let (dir, alg) = (cfg.keys_dir.clone(), cfg.tokens.signing_alg);
         // RSA key generation on first start takes a moment: keep it off the
         // async workers.
         let (keys, session_key) = tokio::task::spawn_blocking(move || {
-            Ok::<_, String>((
-                SigningKeys::load_or_create(&dir, alg)?,
-                SessionKey::load_or_create(&dir)?,
-            ))
+            crate::keys::with_dir_lock(&dir, || {
+                Ok((
+                    SigningKeys::load_or_create(&dir, alg)?,
+                    SessionKey::load_or_create(&dir)?,
+                ))
+            })
         })
         .await
         .map_err(|e| e.to_string())??;
         let authz = Arc::new(AuthServer::new(cfg.clone(), store.clone(), Arc::new(keys), session_key));
         authz.seed_from_config().await?;
+        authz.follow_changes();
         let gateway = Arc::new(Gateway::build(&cfg, Some(&authz))?);
         Ok(App { gateway, authz, store })
     }

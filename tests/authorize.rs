@@ -7,11 +7,11 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::web::Browser;
 use common::Gatehouse;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::time::Duration;
 
 const ISSUER: &str = "http://gatehouse.test";
@@ -66,126 +66,6 @@ auth = {{ kind = "oauth2", scopes = ["photos"] }}
 backend = {{ mock = {{ body = "photos" }} }}
 "#
     )
-}
-
-/// A cookie-keeping client that never follows redirects.
-struct Browser<'a> {
-    gh: &'a Gatehouse,
-    http: reqwest::Client,
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#x2f;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// Hidden and named inputs of the page's form.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .filter_map(|chunk| {
-            let name = chunk.split("name=\"").nth(1)?.split('"').next()?;
-            let value = chunk.split("value=\"").nth(1)?.split('"').next()?;
-            Some((name.to_string(), unescape(value)))
-        })
-        .collect()
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    html: String,
-}
-
-impl Page {
-    fn redirect_params(&self) -> HashMap<String, String> {
-        let loc = self
-            .location
-            .as_deref()
-            .unwrap_or_else(|| panic!("no redirect ({}): {}", self.status, self.html));
-        let url = url::Url::parse(loc).unwrap();
-        let pairs = match url.fragment() {
-            Some(f) => url::form_urlencoded::parse(f.as_bytes()).into_owned().collect(),
-            None => url.query_pairs().into_owned().collect(),
-        };
-        pairs
-    }
-    fn is_login(&self) -> bool {
-        self.html.contains("id=\"password\"")
-    }
-    fn is_consent(&self) -> bool {
-        self.html.contains("id=\"allow\"")
-    }
-}
-
-impl<'a> Browser<'a> {
-    fn new(gh: &'a Gatehouse) -> Self {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Browser { gh, http }
-    }
-
-    async fn page(resp: reqwest::Response) -> Page {
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let location = headers.get("location").map(|v| v.to_str().unwrap().to_string());
-        Page {
-            status,
-            location,
-            headers,
-            html: resp.text().await.unwrap(),
-        }
-    }
-
-    async fn authorize(&self, params: &[(&str, &str)]) -> Page {
-        let url = reqwest::Url::parse_with_params(&self.gh.url("/api/oauth/authorize"), params).unwrap();
-        Self::page(self.http.get(url).send().await.unwrap()).await
-    }
-
-    async fn submit(&self, page: &Page, extra: &[(&str, &str)], drop: &[&str]) -> Page {
-        let mut form: Vec<(String, String)> = hidden_fields(&page.html)
-            .into_iter()
-            .filter(|(k, _)| !drop.contains(&k.as_str()))
-            .collect();
-        form.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Self::page(
-            self.http
-                .post(self.gh.url("/api/oauth/authorize"))
-                .form(&form)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn login(&self, page: &Page, user: &str, password: &str) -> Page {
-        assert!(page.is_login(), "expected the login page: {}", page.html);
-        self.submit(
-            page,
-            &[("username", user), ("password", password), ("action", "login")],
-            &[],
-        )
-        .await
-    }
-
-    async fn allow(&self, page: &Page) -> Page {
-        assert!(
-            page.is_consent(),
-            "expected the consent page ({}): {}",
-            page.status,
-            page.html
-        );
-        self.submit(page, &[("decision", "allow")], &[]).await
-    }
 }
 
 fn code_params<'a>(client: &'a str, scope: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a str)> {

@@ -72,7 +72,9 @@ impl Env {
             .build()
             .unwrap();
         rt.block_on(async {
-            let s = store::open(&url).await.unwrap();
+            let s = store::open(&gatehouse::config::StoreSettings::for_url(&url))
+                .await
+                .unwrap();
             f(s).await
         })
     }

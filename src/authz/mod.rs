@@ -20,7 +20,7 @@ use crate::gateway::policy::jwks::KeyProvider;
 use crate::gateway::policy::jwt::{JwtVerifier, Verified, VerifierRules};
 use crate::keys::session::SessionKey;
 use crate::keys::signer::SigningKeys;
-use crate::store::{self, Client, DynStore, User};
+use crate::store::{self, Change, Client, DynStore, User};
 use http::HeaderName;
 use moka::sync::Cache;
 use std::sync::Arc;
@@ -137,6 +137,45 @@ impl AuthServer {
             self.store.put_user(&user).await.map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Drops cached answers that other instances' changes made stale, as
+    /// the store announces them (PostgreSQL LISTEN/NOTIFY). Without such
+    /// announcements every cached answer still expires within the
+    /// staleness bound.
+    pub fn follow_changes(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut feed = self.store.changes()?;
+        let weak = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            loop {
+                let change = match feed.recv().await {
+                    Ok(c) => c,
+                    // Fell behind: some changes were dropped, so all go.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Change::Everything,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(s) = weak.upgrade() else { return };
+                s.apply_change(&change);
+            }
+        }))
+    }
+
+    fn apply_change(&self, change: &Change) {
+        match change {
+            Change::Client(id) => self.clients.invalidate(id.as_str()),
+            // Cached opaque tokens are keyed by the token, not its hash, and
+            // a family or owner revocation covers unknown jtis: revocations
+            // are rare, so drop every cached verdict.
+            Change::Token(_) | Change::Revoked(_) => {
+                self.opaque.invalidate_all();
+                self.revoked.invalidate_all();
+            }
+            Change::Everything => {
+                self.clients.invalidate_all();
+                self.opaque.invalidate_all();
+                self.revoked.invalidate_all();
+            }
+        }
     }
 
     /// Forget cached answers about a token at once (this instance); other

@@ -50,10 +50,21 @@ impl AuthServer {
                 ids.extend(v.claim_str("fid"));
                 ids.extend(owners.iter().map(String::as_str));
                 let iat = v.claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
-                let r = self.store.is_revoked(&ids, iat).await.map_err(|e| {
-                    tracing::error!(error = %e, "revocation check failed");
-                    AuthError::Unavailable
-                })?;
+                let r = match self.store.is_revoked(&ids, iat).await {
+                    Ok(r) => r,
+                    // The signature is good and the store cannot be asked:
+                    // `fail_open` keeps the API up (the verdict is cached
+                    // only for the staleness bound, like any other).
+                    Err(e) if self.cfg.store.fail_open => {
+                        tracing::debug!(error = %e, "revocation check unavailable; accepting a valid JWT");
+                        crate::ops::metrics::revocation_check_skipped();
+                        false
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "revocation check failed");
+                        return Err(AuthError::Unavailable);
+                    }
+                };
                 self.revoked.insert(Arc::from(jti), r);
                 r
             }

@@ -13,23 +13,33 @@ pub struct ConfigArg {
     pub config: Option<PathBuf>,
 }
 
-/// Runs `f` against the configured store on a small runtime of its own.
+/// The config the subcommand names (the embedded demo's without one).
+pub fn load(c: &ConfigArg) -> Result<Config, String> {
+    match &c.config {
+        Some(p) => Config::load(p),
+        None => Config::demo(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Runs `f` to completion on a small runtime of its own.
+pub fn block_on<T>(f: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?
+        .block_on(f)
+}
+
+/// Runs `f` against the configured store.
 pub fn with_store<T, F, Fut>(c: &ConfigArg, f: F) -> Result<T, String>
 where
     F: FnOnce(DynStore) -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let cfg = match &c.config {
-        Some(p) => Config::load(p),
-        None => Config::demo(),
-    }
-    .map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start runtime: {e}"))?;
-    rt.block_on(async {
-        let store = store::open(&cfg.store.url).await.map_err(|e| e.to_string())?;
+    let cfg = load(c)?;
+    block_on(async {
+        let store = store::open(&cfg.store).await.map_err(|e| e.to_string())?;
         f(store).await
     })
 }

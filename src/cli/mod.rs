@@ -4,6 +4,7 @@ mod check;
 mod client;
 mod common;
 mod keygen;
+mod migrate;
 mod serve;
 mod token;
 mod user;
@@ -36,6 +37,8 @@ enum Command {
     User(user::Args),
     /// Token maintenance (purge expired rows).
     Token(token::Args),
+    /// Apply the store's schema migrations (serve does it at start too).
+    Migrate(common::ConfigArg),
 }
 
 pub fn main() -> ExitCode {
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Client(a) => client::run(a),
         Command::User(a) => user::run(a),
         Command::Token(a) => token::run(a),
+        Command::Migrate(a) => migrate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

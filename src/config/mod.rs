@@ -47,6 +47,32 @@ pub struct StoreSettings {
     pub cache_entries: u64,
     pub purge_every: Duration,
     pub revocation_staleness: Duration,
+    /// Connections per instance (None: the backend's default).
+    pub pool_size: Option<u32>,
+    /// Longest wait for a connection: bounds how long a request waits
+    /// when the database is unreachable.
+    pub connect_timeout: Duration,
+    /// Longest a statement may run.
+    pub statement_timeout: Duration,
+    /// When the store cannot be asked, accept signature-valid JWT access
+    /// tokens without a revocation check (true) or refuse them with 503.
+    pub fail_open: bool,
+}
+
+impl StoreSettings {
+    /// Defaults for a URL (tools and tests that have no config file).
+    pub fn for_url(url: &str) -> StoreSettings {
+        StoreSettings {
+            url: url.to_string(),
+            cache_entries: 100_000,
+            purge_every: Duration::from_secs(60),
+            revocation_staleness: Duration::from_secs(5),
+            pool_size: None,
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
+            fail_open: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

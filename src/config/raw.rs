@@ -33,6 +33,10 @@ pub struct RawStore {
     pub purge_every: Option<Dur>,
     /// How stale a cached "not revoked" answer may be (SPEC §5 bound).
     pub revocation_staleness: Option<Dur>,
+    pub pool_size: Option<u32>,
+    pub connect_timeout: Option<Dur>,
+    pub statement_timeout: Option<Dur>,
+    pub fail_open: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

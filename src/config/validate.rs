@@ -91,11 +91,47 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             format!("store.url: {store_url:?} is not sqlite://…, postgres://… or memory://"),
         ));
     }
+    let env_dur = |var: &'static str, file: Option<Dur>, default: u64| -> Result<Duration, ConfigError> {
+        match env.get(var) {
+            Some(v) => parse_duration(v).map_err(|e| src.err(At::Env(var), e)),
+            None => Ok(file.map_or(Duration::from_secs(default), |d| d.0)),
+        }
+    };
+    let env_num = |var: &'static str, file: Option<u64>| -> Result<Option<u64>, ConfigError> {
+        match env.get(var) {
+            Some(v) => v
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| src.err(At::Env(var), "must be a non-negative whole number")),
+            None => Ok(file),
+        }
+    };
+    let pool_size = match env_num("GATEHOUSE_STORE_POOL_SIZE", raw.store.pool_size.map(u64::from))? {
+        Some(0) => return Err(src.err(At::File, "store.pool_size must be at least 1")),
+        Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        None => None,
+    };
+    let fail_open = match env.get("GATEHOUSE_STORE_FAIL_OPEN") {
+        Some(v) => match *v {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(src.err(At::Env("GATEHOUSE_STORE_FAIL_OPEN"), "must be true or false")),
+        },
+        None => raw.store.fail_open.unwrap_or(true),
+    };
     let store = StoreSettings {
         url: store_url,
-        cache_entries: raw.store.cache.max_entries.unwrap_or(100_000),
-        purge_every: raw.store.purge_every.map_or(Duration::from_secs(60), |d| d.0),
-        revocation_staleness: raw.store.revocation_staleness.map_or(Duration::from_secs(5), |d| d.0),
+        cache_entries: env_num("GATEHOUSE_STORE_CACHE_MAX_ENTRIES", raw.store.cache.max_entries)?.unwrap_or(100_000),
+        purge_every: env_dur("GATEHOUSE_STORE_PURGE_EVERY", raw.store.purge_every, 60)?,
+        revocation_staleness: env_dur(
+            "GATEHOUSE_STORE_REVOCATION_STALENESS",
+            raw.store.revocation_staleness,
+            5,
+        )?,
+        pool_size,
+        connect_timeout: env_dur("GATEHOUSE_STORE_CONNECT_TIMEOUT", raw.store.connect_timeout, 3)?,
+        statement_timeout: env_dur("GATEHOUSE_STORE_STATEMENT_TIMEOUT", raw.store.statement_timeout, 5)?,
+        fail_open,
     };
 
     // [tokens]
@@ -114,12 +150,6 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
     let signing_alg = match overridden(&env, "GATEHOUSE_TOKENS_SIGNING_ALG", raw.tokens.signing_alg.as_ref()) {
         None => SigningAlg::Rs256,
         Some((a, at)) => SigningAlg::from_str(&a).map_err(|e| src.err(at, format!("tokens.signing_alg: {e}")))?,
-    };
-    let env_dur = |var: &'static str, file: Option<Dur>, default: u64| -> Result<Duration, ConfigError> {
-        match env.get(var) {
-            Some(v) => parse_duration(v).map_err(|e| src.err(At::Env(var), e)),
-            None => Ok(file.map_or(Duration::from_secs(default), |d| d.0)),
-        }
     };
     let tokens = TokenSettings {
         access_format,

@@ -12,6 +12,24 @@ use std::str::FromStr;
 
 pub use jwk::{PublicJwk, PublicKeySet};
 
+/// Runs `f` holding an exclusive lock on the key directory (created if
+/// missing): instances that share the directory and start together, or a
+/// rotation from the CLI, never each generate a key of their own.
+pub fn with_dir_lock<T>(dir: &std::path::Path, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(".lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("{}: cannot lock: {e}", path.display()))?;
+    // The lock goes with the file handle, also on an early return.
+    f()
+}
+
 /// The signing algorithms gatehouse issues with. Verification accepts more
 /// (whatever a trusted JWK declares), issuance only these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

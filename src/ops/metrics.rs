@@ -103,3 +103,15 @@ pub fn token_issued(grant: &'static str) {
 pub fn token_error(code: &'static str) {
     counter!("gatehouse_token_errors_total", "error" => code).increment(1);
 }
+
+/// Whether this instance hears other instances' changes (PostgreSQL
+/// LISTEN/NOTIFY); 0 means caches rely on the staleness bound alone.
+pub fn notifications_connected(up: bool) {
+    ::metrics::gauge!("gatehouse_store_notifications_connected").set(if up { 1.0 } else { 0.0 });
+}
+
+/// A JWT access token accepted without a revocation check because the
+/// store could not be asked (`[store] fail_open`).
+pub fn revocation_check_skipped() {
+    counter!("gatehouse_revocation_checks_skipped_total").increment(1);
+}

@@ -7,6 +7,7 @@ use super::{
     AuthCode, Client, ClientMeta, Consent, Consume, DynStore, Failures, ListQuery, Owner, SessionRecord, StoreError,
     TokenKind, TokenRecord, User,
 };
+use crate::config::StoreSettings;
 use std::sync::Arc;
 
 /// Far enough ahead that nothing built here expires during a test.
@@ -709,7 +710,53 @@ pub async fn memory_store() -> (DynStore, Guard) {
 pub async fn sqlite_store() -> (DynStore, Guard) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    (super::open(&url).await.unwrap(), Box::new(dir))
+    (super::open(&StoreSettings::for_url(&url)).await.unwrap(), Box::new(dir))
+}
+
+/// The test PostgreSQL server's base URL: `$GATEHOUSE_TEST_PG` (./test.sh
+/// starts one for the whole run), or a private throw-away server for this
+/// test process, stopped when the process exits (tests/pg/cluster.sh).
+pub fn pg_base() -> String {
+    static BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        if let Ok(url) = std::env::var("GATEHOUSE_TEST_PG") {
+            return url.trim_end_matches('/').to_string();
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg/cluster.sh");
+        let out = std::process::Command::new(script)
+            .args(["start", "--watch", &std::process::id().to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cannot start a test PostgreSQL (run ./test.sh, which installs it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+    .clone()
+}
+
+/// Settings for a fresh, empty database on the test server.
+pub async fn postgres_settings() -> StoreSettings {
+    use sqlx::Connection;
+    let base = pg_base();
+    let name = format!(
+        "t_{}",
+        crate::authz::secrets::random_token().to_lowercase().replace('-', "_")
+    );
+    let name = &name[..40];
+    let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    StoreSettings::for_url(&format!("{base}/{name}"))
+}
+
+pub async fn postgres_store() -> (DynStore, Guard) {
+    (super::open(&postgres_settings().await).await.unwrap(), Box::new(()))
 }
 
 /// Every case above, as tests of the backend made by `$factory`.
@@ -756,3 +803,4 @@ macro_rules! backend_suite {
 
 backend_suite!(memory, super::memory_store);
 backend_suite!(sqlite, super::sqlite_store);
+backend_suite!(postgres, super::postgres_store);

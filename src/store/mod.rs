@@ -7,6 +7,7 @@
 //! SHA-256 hashes (`hash_token`), passwords and client secrets as hashes.
 
 pub mod memory;
+pub mod postgres;
 pub mod purge;
 mod sql;
 pub mod sqlite;
@@ -14,6 +15,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub mod conformance;
 
+use crate::config::StoreSettings;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -237,6 +239,9 @@ pub enum Change {
     /// An id on the revocation list (JWT `jti`, grant family, owner cutoff).
     Revoked(String),
     Client(String),
+    /// Announcements may have been missed (the channel broke or came
+    /// back): forget every cached answer.
+    Everything,
 }
 
 impl Change {
@@ -246,6 +251,7 @@ impl Change {
             Change::Token(h) => format!("t:{h}"),
             Change::Revoked(id) => format!("r:{id}"),
             Change::Client(id) => format!("c:{id}"),
+            Change::Everything => "a:".to_string(),
         }
     }
 
@@ -256,6 +262,7 @@ impl Change {
             "t" => Some(Change::Token(id)),
             "r" => Some(Change::Revoked(id)),
             "c" => Some(Change::Client(id)),
+            "a" => Some(Change::Everything),
             _ => None,
         }
     }
@@ -364,15 +371,32 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
-/// Opens the backend named by a store URL.
-pub async fn open(url: &str) -> Result<DynStore, StoreError> {
+/// Opens the backend named by the store URL (schema migrated).
+pub async fn open(s: &StoreSettings) -> Result<DynStore, StoreError> {
+    let url = s.url.as_str();
     if url.starts_with("memory://") {
         Ok(Arc::new(memory::MemoryStore::default()))
     } else if url.starts_with("sqlite://") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::connect(s).await?))
+    } else if is_postgres(url) {
+        Ok(Arc::new(postgres::PgStore::connect(s).await?))
     } else {
         Err(StoreError::Unsupported(url.to_string()))
     }
+}
+
+/// Applies the store's schema migrations (`gatehouse migrate`; `open`
+/// does it too). Nothing to do for `memory://`.
+pub async fn migrate(s: &StoreSettings) -> Result<(), StoreError> {
+    if is_postgres(&s.url) {
+        postgres::migrate(s).await
+    } else {
+        open(s).await.map(|_| ())
+    }
+}
+
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// SHA-256 hex of a token or code: what the store keys on. Tokens are 256-bit

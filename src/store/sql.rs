@@ -24,6 +24,8 @@ use super::{
     StoreError, TokenKind, TokenRecord, User,
 };
 use async_trait::async_trait;
+use std::future::Future;
+use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 /// A bound parameter of a statement.
@@ -166,25 +168,45 @@ pub struct SqlStore<D: Db> {
     pub(super) db: D,
     dialect: &'static Dialect,
     tokens: TokenWriter,
+    /// Longest any statement may take from the caller's side (the
+    /// database enforces its own statement timeout too): a request never
+    /// hangs on an unreachable or frozen server.
+    limit: Duration,
     /// Changes announced by other instances (PostgreSQL LISTEN).
     pub(super) changes: Option<broadcast::Sender<Change>>,
 }
 
+/// Runs a statement within `limit`.
+async fn timed<T>(limit: Duration, f: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("the database did not answer in time".into())))
+}
+
 impl<D: Db> SqlStore<D> {
-    pub fn new(db: D, dialect: &'static Dialect) -> Self {
+    pub fn new(db: D, dialect: &'static Dialect, limit: Duration) -> Self {
         SqlStore {
             db,
             dialect,
             tokens: TokenWriter::default(),
+            limit,
             changes: None,
         }
+    }
+
+    async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        timed(self.limit, self.db.exec(sql, args)).await
+    }
+
+    async fn rows(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<D::Row>, StoreError> {
+        timed(self.limit, self.db.rows(sql, args)).await
     }
 
     async fn announce(&self, c: Change) {
         if let Some(sql) = self.dialect.notify {
             // Best effort: if it is lost, other instances still see the
             // change within their staleness bound.
-            if let Err(e) = self.db.exec(sql, &[Arg::Text(c.encode())]).await {
+            if let Err(e) = self.exec(sql, &[Arg::Text(c.encode())]).await {
                 tracing::warn!(error = %e, "could not announce a change to other instances");
             }
         }
@@ -203,7 +225,7 @@ impl<D: Db> SqlStore<D> {
         );
         let mut total = 0u64;
         loop {
-            let n = self.db.exec(&sql, &[Arg::Int(now), Arg::Int(i64::from(batch))]).await?;
+            let n = self.exec(&sql, &[Arg::Int(now), Arg::Int(i64::from(batch))]).await?;
             total += n;
             if n < u64::from(batch) {
                 return Ok(total);
@@ -230,7 +252,7 @@ struct TokenWriter {
 }
 
 impl TokenWriter {
-    async fn put<D: Db>(&self, db: &D, t: &TokenRecord) -> Result<(), StoreError> {
+    async fn put<D: Db>(&self, db: &D, t: &TokenRecord, limit: Duration) -> Result<(), StoreError> {
         let (tx, mut rx) = oneshot::channel();
         self.lock_queue().push((t.clone(), tx));
         let guard = self.writing.lock().await;
@@ -243,7 +265,7 @@ impl TokenWriter {
         let batch = std::mem::take(&mut *self.lock_queue());
         // The write runs in its own task so that a caller going away (its
         // client disconnected) never abandons the rows of the others.
-        let write = tokio::spawn(write_tokens(db.clone(), batch));
+        let write = tokio::spawn(write_tokens(db.clone(), batch, limit));
         let _ = write.await;
         drop(guard);
         rx.await.unwrap_or_else(|_| Err(lost()))
@@ -308,24 +330,24 @@ fn token_args<'a>(t: &'a TokenRecord, out: &mut Vec<Arg<'a>>) -> Result<(), Stor
 }
 
 /// Inserts `rows` with one statement (autocommit: one transaction).
-async fn insert_tokens<D: Db>(db: &D, rows: &[&TokenRecord]) -> Result<(), StoreError> {
+async fn insert_tokens<D: Db>(db: &D, rows: &[&TokenRecord], limit: Duration) -> Result<(), StoreError> {
     let mut args = Vec::with_capacity(rows.len() * 12);
     for t in rows {
         token_args(t, &mut args)?;
     }
-    db.exec(&insert_tokens_sql(rows.len()), &args).await?;
+    timed(limit, db.exec(&insert_tokens_sql(rows.len()), &args)).await?;
     Ok(())
 }
 
 /// Writes a batch and answers every caller. If a multi-row INSERT fails
 /// (one duplicate fails the whole statement), its rows are retried one by
 /// one so each caller gets exactly the answer a lone INSERT would give.
-async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>) {
+async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>, limit: Duration) {
     let mut batch = batch.into_iter().peekable();
     while batch.peek().is_some() {
         let chunk: Vec<Pending> = batch.by_ref().take(TOKEN_BATCH).collect();
         let rows: Vec<&TokenRecord> = chunk.iter().map(|(t, _)| t).collect();
-        let res = insert_tokens(&db, &rows).await;
+        let res = insert_tokens(&db, &rows, limit).await;
         if res.is_ok() || chunk.len() == 1 {
             for (_, tx) in chunk {
                 let _ = tx.send(res.as_ref().map(|_| ()).map_err(StoreError::clone));
@@ -333,7 +355,7 @@ async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>) {
             continue;
         }
         for (t, tx) in chunk {
-            let _ = tx.send(insert_tokens(&db, &[&t]).await);
+            let _ = tx.send(insert_tokens(&db, &[&t], limit).await);
         }
     }
 }
@@ -495,7 +517,7 @@ const PURGED_TABLES: [&str; 6] = [
 #[async_trait]
 impl<D: Db> Store for SqlStore<D> {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.db.rows("SELECT 1 AS one", &[]).await?;
+        self.rows("SELECT 1 AS one", &[]).await?;
         Ok(())
     }
 
@@ -520,14 +542,14 @@ impl<D: Db> Store for SqlStore<D> {
             Arg::Int(c.created_at),
             Arg::Text(to_json(&c.meta)?),
         ];
-        self.db.exec(&sql, &args).await?;
+        self.exec(&sql, &args).await?;
         self.announce(Change::Client(c.id.clone())).await;
         Ok(())
     }
 
     async fn get_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
         let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1");
-        first(self.db.rows(&sql, &[Arg::Str(id)]).await?, client)
+        first(self.rows(&sql, &[Arg::Str(id)]).await?, client)
     }
 
     async fn list_clients(&self, q: &ListQuery<'_>) -> Result<Vec<Client>, StoreError> {
@@ -536,14 +558,11 @@ impl<D: Db> Store for SqlStore<D> {
              OR lower(id) LIKE $2 ESCAPE '\\' OR lower(name) LIKE $2 ESCAPE '\\') ORDER BY id LIMIT $3"
         );
         let args = [Arg::OptStr(q.after), search(q.search), limit(q.limit)];
-        all(self.db.rows(&sql, &args).await?, client)
+        all(self.rows(&sql, &args).await?, client)
     }
 
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .db
-            .exec("DELETE FROM clients WHERE id = $1", &[Arg::Str(id)])
-            .await?;
+        let n = self.exec("DELETE FROM clients WHERE id = $1", &[Arg::Str(id)]).await?;
         self.announce(Change::Client(id.to_string())).await;
         Ok(n > 0)
     }
@@ -561,13 +580,13 @@ impl<D: Db> Store for SqlStore<D> {
             Arg::OptStr(u.email.as_deref()),
             Arg::Int(u.created_at),
         ];
-        self.db.exec(&sql, &args).await?;
+        self.exec(&sql, &args).await?;
         Ok(())
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE username = $1");
-        first(self.db.rows(&sql, &[Arg::Str(username)]).await?, user)
+        first(self.rows(&sql, &[Arg::Str(username)]).await?, user)
     }
 
     async fn list_users(&self, q: &ListQuery<'_>) -> Result<Vec<User>, StoreError> {
@@ -577,12 +596,11 @@ impl<D: Db> Store for SqlStore<D> {
              OR lower(coalesce(email, '')) LIKE $2 ESCAPE '\\') ORDER BY username LIMIT $3"
         );
         let args = [Arg::OptStr(q.after), search(q.search), limit(q.limit)];
-        all(self.db.rows(&sql, &args).await?, user)
+        all(self.rows(&sql, &args).await?, user)
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         let n = self
-            .db
             .exec("DELETE FROM users WHERE username = $1", &[Arg::Str(username)])
             .await?;
         Ok(n > 0)
@@ -605,7 +623,7 @@ impl<D: Db> Store for SqlStore<D> {
             Arg::Str(&c.family_id),
             Arg::Int(c.expires_at),
         ];
-        self.db.exec(&sql, &args).await?;
+        self.exec(&sql, &args).await?;
         Ok(())
     }
 
@@ -614,11 +632,11 @@ impl<D: Db> Store for SqlStore<D> {
         // SQLite's write lock released) before the result is looked at.
         let won =
             format!("UPDATE auth_codes SET used = TRUE WHERE code_hash = $1 AND used = FALSE RETURNING {CODE_COLS}");
-        if let Some(c) = first(self.db.rows(&won, &[Arg::Str(code_hash)]).await?, code)? {
+        if let Some(c) = first(self.rows(&won, &[Arg::Str(code_hash)]).await?, code)? {
             return Ok(Consume::Consumed(c));
         }
         let seen = format!("SELECT {CODE_COLS} FROM auth_codes WHERE code_hash = $1");
-        Ok(match first(self.db.rows(&seen, &[Arg::Str(code_hash)]).await?, code)? {
+        Ok(match first(self.rows(&seen, &[Arg::Str(code_hash)]).await?, code)? {
             Some(c) => Consume::AlreadyUsed(c),
             None => Consume::NotFound,
         })
@@ -627,12 +645,12 @@ impl<D: Db> Store for SqlStore<D> {
     async fn put_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         // Plain INSERT for the same reason as put_code, batched with the
         // tokens other requests are issuing at the same moment.
-        self.tokens.put(&self.db, t).await
+        self.tokens.put(&self.db, t, self.limit).await
     }
 
     async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let sql = format!("SELECT {TOKEN_SELECT} FROM tokens WHERE token_hash = $1");
-        first(self.db.rows(&sql, &[Arg::Str(token_hash)]).await?, token)
+        first(self.rows(&sql, &[Arg::Str(token_hash)]).await?, token)
     }
 
     async fn consume_refresh(&self, token_hash: &str) -> Result<Consume<TokenRecord>, StoreError> {
@@ -640,21 +658,18 @@ impl<D: Db> Store for SqlStore<D> {
             "UPDATE tokens SET used = TRUE WHERE token_hash = $1 AND kind = 'refresh' AND used = FALSE \
              RETURNING {TOKEN_SELECT}"
         );
-        if let Some(t) = first(self.db.rows(&won, &[Arg::Str(token_hash)]).await?, token)? {
+        if let Some(t) = first(self.rows(&won, &[Arg::Str(token_hash)]).await?, token)? {
             return Ok(Consume::Consumed(t));
         }
         let seen = format!("SELECT {TOKEN_SELECT} FROM tokens WHERE token_hash = $1 AND kind = 'refresh'");
-        Ok(
-            match first(self.db.rows(&seen, &[Arg::Str(token_hash)]).await?, token)? {
-                Some(t) => Consume::AlreadyUsed(t),
-                None => Consume::NotFound,
-            },
-        )
+        Ok(match first(self.rows(&seen, &[Arg::Str(token_hash)]).await?, token)? {
+            Some(t) => Consume::AlreadyUsed(t),
+            None => Consume::NotFound,
+        })
     }
 
     async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError> {
         let n = self
-            .db
             .exec(
                 "UPDATE tokens SET revoked = TRUE WHERE token_hash = $1",
                 &[Arg::Str(token_hash)],
@@ -667,11 +682,9 @@ impl<D: Db> Store for SqlStore<D> {
     async fn revoke_family(&self, family_id: &str, until: i64) -> Result<u64, StoreError> {
         // The list entry first: from then on every token of the family reads
         // as revoked, including one stored by a rotation racing with us.
-        self.db
-            .exec(REVOKE_ID_SQL, &[Arg::Str(family_id), Arg::Int(until)])
+        self.exec(REVOKE_ID_SQL, &[Arg::Str(family_id), Arg::Int(until)])
             .await?;
         let n = self
-            .db
             .exec(
                 "UPDATE tokens SET revoked = TRUE WHERE family_id = $1 AND revoked = FALSE",
                 &[Arg::Str(family_id)],
@@ -688,25 +701,24 @@ impl<D: Db> Store for SqlStore<D> {
              AND used = FALSE) t WHERE NOT t.revoked ORDER BY issued_at DESC, token_hash LIMIT $3"
         );
         all(
-            self.db.rows(&sql, &[Arg::Str(who), Arg::Int(now), limit(lim)]).await?,
+            self.rows(&sql, &[Arg::Str(who), Arg::Int(now), limit(lim)]).await?,
             token,
         )
     }
 
     async fn revoke_owner(&self, owner: Owner<'_>, now: i64, until: i64) -> Result<u64, StoreError> {
         let id = owner.revocation_id();
-        self.db
-            .exec(REVOKE_CUTOFF_SQL, &[Arg::Str(&id), Arg::Int(until), Arg::Int(now)])
+        self.exec(REVOKE_CUTOFF_SQL, &[Arg::Str(&id), Arg::Int(until), Arg::Int(now)])
             .await?;
         let (col, who) = owner_column(owner);
         let sql = format!("UPDATE tokens SET revoked = TRUE WHERE {col} = $1 AND revoked = FALSE");
-        let n = self.db.exec(&sql, &[Arg::Str(who)]).await?;
+        let n = self.exec(&sql, &[Arg::Str(who)]).await?;
         self.announce(Change::Revoked(id)).await;
         Ok(n)
     }
 
     async fn revoke_id(&self, id: &str, until: i64) -> Result<(), StoreError> {
-        self.db.exec(REVOKE_ID_SQL, &[Arg::Str(id), Arg::Int(until)]).await?;
+        self.exec(REVOKE_ID_SQL, &[Arg::Str(id), Arg::Int(until)]).await?;
         self.announce(Change::Revoked(id.to_string())).await;
         Ok(())
     }
@@ -721,7 +733,7 @@ impl<D: Db> Store for SqlStore<D> {
             );
             let mut args: Vec<Arg> = chunk.iter().map(|id| Arg::Str(id)).collect();
             args.push(Arg::Int(issued_at));
-            let rows = self.db.rows(&sql, &args).await?;
+            let rows = self.rows(&sql, &args).await?;
             if let Some(r) = rows.first() {
                 if r.flag("hit")? {
                     return Ok(true);
@@ -735,7 +747,6 @@ impl<D: Db> Store for SqlStore<D> {
         // Inserted, or taking over a row whose time is up: first use.
         // A live row stays as it is and nothing changes: a replay.
         let n = self
-            .db
             .exec(
                 "INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE \
                  SET expires_at = excluded.expires_at WHERE used_ids.expires_at <= $3",
@@ -754,36 +765,33 @@ impl<D: Db> Store for SqlStore<D> {
             Arg::Int(s.auth_time),
             Arg::Int(s.expires_at),
         ];
-        self.db.exec(&sql, &args).await?;
+        self.exec(&sql, &args).await?;
         Ok(())
     }
 
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = $1");
-        first(self.db.rows(&sql, &[Arg::Str(id_hash)]).await?, session)
+        first(self.rows(&sql, &[Arg::Str(id_hash)]).await?, session)
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         let n = self
-            .db
             .exec("DELETE FROM sessions WHERE id_hash = $1", &[Arg::Str(id_hash)])
             .await?;
         Ok(n > 0)
     }
 
     async fn delete_sessions_of(&self, kind: &str, subject: &str) -> Result<u64, StoreError> {
-        self.db
-            .exec(
-                "DELETE FROM sessions WHERE kind = $1 AND subject = $2",
-                &[Arg::Str(kind), Arg::Str(subject)],
-            )
-            .await
+        self.exec(
+            "DELETE FROM sessions WHERE kind = $1 AND subject = $2",
+            &[Arg::Str(kind), Arg::Str(subject)],
+        )
+        .await
     }
 
     async fn add_failure(&self, key: &str, now: i64, window: i64) -> Result<Failures, StoreError> {
         let until = now.saturating_add(window);
         let rows = self
-            .db
             .rows(
                 "INSERT INTO failures (key, attempts, expires_at) VALUES ($1, 1, $3) ON CONFLICT (key) DO UPDATE \
                  SET attempts = CASE WHEN failures.expires_at <= $2 THEN 1 ELSE failures.attempts + 1 END, \
@@ -796,7 +804,6 @@ impl<D: Db> Store for SqlStore<D> {
 
     async fn get_failures(&self, key: &str, now: i64) -> Result<Option<Failures>, StoreError> {
         let rows = self
-            .db
             .rows(
                 "SELECT attempts, expires_at FROM failures WHERE key = $1 AND expires_at > $2",
                 &[Arg::Str(key), Arg::Int(now)],
@@ -806,32 +813,29 @@ impl<D: Db> Store for SqlStore<D> {
     }
 
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        self.db
-            .exec("DELETE FROM failures WHERE key = $1", &[Arg::Str(key)])
+        self.exec("DELETE FROM failures WHERE key = $1", &[Arg::Str(key)])
             .await?;
         Ok(())
     }
 
     async fn put_consent(&self, c: &Consent) -> Result<(), StoreError> {
-        self.db
-            .exec(
-                "INSERT INTO consents (username, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
+        self.exec(
+            "INSERT INTO consents (username, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (username, client_id) DO UPDATE SET scopes = excluded.scopes, \
                  granted_at = excluded.granted_at",
-                &[
-                    Arg::Str(&c.username),
-                    Arg::Str(&c.client_id),
-                    Arg::Text(to_json(&c.scopes)?),
-                    Arg::Int(c.granted_at),
-                ],
-            )
-            .await?;
+            &[
+                Arg::Str(&c.username),
+                Arg::Str(&c.client_id),
+                Arg::Text(to_json(&c.scopes)?),
+                Arg::Int(c.granted_at),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     async fn get_consent(&self, username: &str, client_id: &str) -> Result<Option<Consent>, StoreError> {
         let rows = self
-            .db
             .rows(
                 "SELECT username, client_id, scopes, granted_at FROM consents WHERE username = $1 AND client_id = $2",
                 &[Arg::Str(username), Arg::Str(client_id)],
@@ -849,7 +853,6 @@ impl<D: Db> Store for SqlStore<D> {
 
     async fn delete_consent(&self, username: &str, client_id: &str) -> Result<bool, StoreError> {
         let n = self
-            .db
             .exec(
                 "DELETE FROM consents WHERE username = $1 AND client_id = $2",
                 &[Arg::Str(username), Arg::Str(client_id)],

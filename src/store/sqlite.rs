@@ -6,11 +6,11 @@
 
 use super::sql::{Affected, Dialect, SqlStore};
 use super::StoreError;
+use crate::config::StoreSettings;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
 };
 use std::path::Path;
-use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -32,7 +32,8 @@ pub type SqliteStore = SqlStore<SqlitePool>;
 impl SqlStore<SqlitePool> {
     /// Opens (creating if missing) the database named by `sqlite://PATH` and
     /// brings its schema up to date.
-    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+    pub async fn connect(s: &StoreSettings) -> Result<SqliteStore, StoreError> {
+        let url = s.url.as_str();
         let path = url
             .strip_prefix("sqlite://")
             .filter(|p| !p.is_empty())
@@ -52,13 +53,13 @@ impl SqlStore<SqlitePool> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             // Writers queue on SQLite's lock rather than failing at once.
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(s.statement_timeout)
             .foreign_keys(true)
             // Multi-row inserts come in up to 64 sizes; keep them all prepared.
             .statement_cache_capacity(256);
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(s.pool_size.unwrap_or(8))
+            .acquire_timeout(s.connect_timeout)
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -66,7 +67,7 @@ impl SqlStore<SqlitePool> {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
-        Ok(SqlStore::new(pool, &DIALECT))
+        Ok(SqlStore::new(pool, &DIALECT, s.statement_timeout + s.connect_timeout))
     }
 
     /// Closes every connection (checkpointing the WAL into the main file).
@@ -87,7 +88,7 @@ mod tests {
     async fn data_survives_close_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("nested/dir/g.db").display());
-        let s = SqliteStore::connect(&url).await.unwrap();
+        let s = SqliteStore::connect(&StoreSettings::for_url(&url)).await.unwrap();
         s.put_client(&client("c1")).await.unwrap();
         s.put_token(&token("live", TokenKind::Refresh, "fam", 4_000_000_000))
             .await
@@ -101,7 +102,7 @@ mod tests {
         s.close().await;
         drop(s);
 
-        let s = SqliteStore::connect(&url).await.unwrap();
+        let s = SqliteStore::connect(&StoreSettings::for_url(&url)).await.unwrap();
         assert_eq!(s.get_client("c1").await.unwrap(), Some(client("c1")));
         assert!(s.get_token("dead").await.unwrap().unwrap().revoked);
         assert!(s.is_revoked(&["jti-1"], 0).await.unwrap());
@@ -117,7 +118,7 @@ mod tests {
     async fn connect_sets_wal_and_creates_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/g.db");
-        let s = SqliteStore::connect(&format!("sqlite://{}", file.display()))
+        let s = SqliteStore::connect(&StoreSettings::for_url(&format!("sqlite://{}", file.display())))
             .await
             .unwrap();
         assert!(file.exists());
@@ -138,9 +139,12 @@ mod tests {
     async fn concurrent_token_writes_are_batched_and_answered_one_by_one() {
         let dir = tempfile::tempdir().unwrap();
         let s = Arc::new(
-            SqliteStore::connect(&format!("sqlite://{}", dir.path().join("g.db").display()))
-                .await
-                .unwrap(),
+            SqliteStore::connect(&StoreSettings::for_url(&format!(
+                "sqlite://{}",
+                dir.path().join("g.db").display()
+            )))
+            .await
+            .unwrap(),
         );
         s.put_token(&token("taken", TokenKind::Access, "f0", 4_000_000_000))
             .await
@@ -185,7 +189,7 @@ mod tests {
     #[tokio::test]
     async fn bad_urls_are_errors_not_panics() {
         assert!(matches!(
-            SqliteStore::connect("sqlite://").await,
+            SqliteStore::connect(&StoreSettings::for_url("sqlite://")).await,
             Err(StoreError::Unsupported(_))
         ));
         let dir = tempfile::tempdir().unwrap();
@@ -194,7 +198,7 @@ mod tests {
         // A parent "directory" that is a file cannot be created.
         let url = format!("sqlite://{}", blocker.join("g.db").display());
         assert!(matches!(
-            SqliteStore::connect(&url).await,
+            SqliteStore::connect(&StoreSettings::for_url(&url)).await,
             Err(StoreError::Unavailable(_))
         ));
     }

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod pg;
+pub mod web;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,244 @@
+//! PostgreSQL stops in the middle of a load of token requests and gateway
+//! calls, then comes back (SPEC §5): /readyz turns 503 and back to 200,
+//! every answer is a 200 or a 503 (never a 500, never a hang), routes that
+//! need no store keep serving, nothing restarts, and every token answered
+//! 200 before, during or after the outage is still valid.
+
+mod common;
+
+use common::{client, pg, Gatehouse};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "printer-secret";
+const CONNECT_TIMEOUT_MS: u64 = 1000;
+
+fn config(db: &str, keys: &str, format: &str, jwk: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+issuer = "http://gatehouse.test"
+
+[store]
+url = "{db}"
+revocation_staleness = "1s"
+connect_timeout = "{CONNECT_TIMEOUT_MS}ms"
+statement_timeout = "2s"
+
+[tokens]
+access_format = "{format}"
+
+[keys]
+dir = "{keys}"
+
+[[clients]]
+id = "printer"
+secret = "{SECRET}"
+grant_types = ["client_credentials"]
+scopes = ["photos"]
+
+[[apis]]
+path = "/open"
+backend = {{ mock = {{ body = "open" }} }}
+
+[[apis]]
+path = "/jwt"
+auth = {{ kind = "jwt", jwk = "{jwk}" }}
+backend = {{ mock = {{ body = "jwt" }} }}
+
+[[apis]]
+path = "/photos"
+auth = {{ kind = "oauth2", scopes = ["photos"] }}
+backend = {{ mock = {{ body = "photos" }} }}
+"#
+    )
+}
+
+#[derive(Default)]
+struct Tally {
+    /// (what, status) → count
+    answers: BTreeMap<(String, u16), u32>,
+    /// Tokens answered 200, to check afterwards.
+    tokens: Vec<String>,
+    slowest_503: Duration,
+}
+
+async fn get_token(gh: &Gatehouse) -> (StatusCode, Value) {
+    let r = client()
+        .post(gh.url("/api/oauth/token"))
+        .basic_auth("printer", Some(SECRET))
+        .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
+        .send()
+        .await
+        .unwrap();
+    let st = r.status();
+    let text = r.text().await.unwrap();
+    (
+        st,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{st}: {text}")),
+    )
+}
+
+async fn call(gh: &Gatehouse, path: &str, bearer: &str) -> StatusCode {
+    client()
+        .get(gh.url(path))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn ready(gh: &Gatehouse) -> StatusCode {
+    client().get(gh.url("/readyz")).send().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_under_load_loses_nothing_and_heals_itself() {
+    let server = pg::Private::start();
+    let keys = tempfile::tempdir().unwrap();
+    let ext = tempfile::tempdir().unwrap();
+    let ext_keys = common::keygen("RS256", &ext.path().join("k"));
+    let jwk = ext_keys.join("public.jwk.json");
+    let ext_pem = std::fs::read_to_string(ext_keys.join("private.pem")).unwrap();
+    let ext_token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &serde_json::json!({"sub": "svc", "exp": 4_000_000_000u64}),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(ext_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    // One instance issues opaque tokens (stored), one JWTs.
+    let mut instances = Vec::new();
+    for format in ["opaque", "jwt"] {
+        let db = pg::fresh_db(&server.base).await;
+        let cfg = config(&db, keys.path().to_str().unwrap(), format, jwk.to_str().unwrap());
+        instances.push(Arc::new(Gatehouse::start_full(&cfg)));
+    }
+    let (opaque, jwt) = (instances[0].clone(), instances[1].clone());
+    let pids: Vec<u32> = instances.iter().map(|g| g.pid()).collect();
+    // Tokens from before the outage (the gateway has seen them once).
+    let early_jwt = get_token(&jwt).await.1["access_token"].as_str().unwrap().to_string();
+    assert_eq!(call(&jwt, "/photos", &early_jwt).await, StatusCode::OK);
+
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let (tally, stop) = (tally.clone(), stop.clone());
+        let (opaque, jwt, ext_token, early_jwt) = (opaque.clone(), jwt.clone(), ext_token.clone(), early_jwt.clone());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let gh = if w % 2 == 0 { &opaque } else { &jwt };
+                let start = Instant::now();
+                let (st, v) = get_token(gh).await;
+                let took = start.elapsed();
+                let mut answers = vec![(format!("token/{}", w % 2), st)];
+                answers.push(("open".into(), call(gh, "/open", "").await));
+                answers.push(("jwt".into(), call(gh, "/jwt", &ext_token).await));
+                answers.push(("oauth2-jwt-early".into(), call(&jwt, "/photos", &early_jwt).await));
+                let mut t = tally.lock().unwrap();
+                if st == StatusCode::OK {
+                    t.tokens.push(v["access_token"].as_str().unwrap().to_string());
+                } else if st == StatusCode::SERVICE_UNAVAILABLE {
+                    assert_eq!(v["error"], "temporarily_unavailable", "{v}");
+                    t.slowest_503 = t.slowest_503.max(took);
+                }
+                for (what, st) in answers {
+                    *t.answers.entry((what, st.as_u16())).or_default() += 1;
+                }
+            }
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = tally.lock().unwrap().tokens.len();
+    server.down();
+    // Down: not ready, and store-backed requests fail fast with 503.
+    let start = Instant::now();
+    while ready(&opaque).await != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(start.elapsed() < Duration::from_secs(5), "/readyz never turned 503");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = tally.lock().unwrap().tokens.len();
+    server.up();
+    let start = Instant::now();
+    for gh in [&opaque, &jwt] {
+        while ready(gh).await != StatusCode::OK {
+            assert!(start.elapsed() < Duration::from_secs(20), "/readyz never recovered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Issuance works again on both, without a restart.
+    let recovered = Instant::now();
+    'wait: loop {
+        let n = tally.lock().unwrap().tokens.len();
+        if n > during + 20 {
+            break 'wait;
+        }
+        assert!(
+            recovered.elapsed() < Duration::from_secs(20),
+            "issuance did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    let tokens = {
+        let t = tally.lock().unwrap();
+        let statuses: BTreeMap<u16, u32> = t.answers.iter().fold(BTreeMap::new(), |mut m, ((_, st), n)| {
+            *m.entry(*st).or_default() += n;
+            m
+        });
+        println!(
+            "answers: {:?}\ntokens: {before} before, {during} by the end of the outage, {} in all; slowest 503: {:?}",
+            t.answers,
+            t.tokens.len(),
+            t.slowest_503
+        );
+        // Only 200s and 503s, and 503s did happen (the outage was real).
+        assert!(statuses.keys().all(|s| *s == 200 || *s == 503), "{:?}", t.answers);
+        assert!(statuses.get(&503).copied().unwrap_or(0) > 0, "{:?}", t.answers);
+        // Routes that need no store never failed.
+        for (what, st) in t.answers.keys() {
+            if what == "open" || what == "jwt" || what == "oauth2-jwt-early" {
+                assert_eq!(*st, 200, "{what} answered {st}: {:?}", t.answers);
+            }
+        }
+        // A 503 came quickly: within the connect timeout plus a little.
+        assert!(
+            t.slowest_503 < Duration::from_millis(CONNECT_TIMEOUT_MS * 3),
+            "slowest 503 took {:?}",
+            t.slowest_503
+        );
+        // No restart happened.
+        assert_eq!(pids, instances.iter().map(|g| g.pid()).collect::<Vec<_>>());
+        for gh in &instances {
+            assert!(gh.proc_kib("VmRSS") > 0);
+        }
+        // Every token answered 200 is valid (opaque ones are looked up in the
+        // database, so they were stored before the 200).
+        t.tokens.clone()
+    };
+    for tok in &tokens {
+        let gh = if tok.contains('.') { &jwt } else { &opaque };
+        let r: Value = client()
+            .post(gh.url("/api/oauth/introspect"))
+            .basic_auth("printer", Some(SECRET))
+            .form(&[("token", tok.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["active"], true, "a token answered 200 was lost: {r}");
+    }
+}
