@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)           # tests/browser.rs
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx)                # tests/cluster_demo.rs
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # store conformance, tests/instances.rs
 if [ ${#need_apt[@]} -gt 0 ]; then

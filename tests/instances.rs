@@ -387,3 +387,72 @@ async fn migrate_command_prepares_a_fresh_database() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("127.0.0.1:1") && !err.contains("hunter2"), "{err}");
 }
+
+/// `sslmode=require` (encrypted) and `sslmode=verify-full` (encrypted and
+/// the server's certificate checked) both work over rustls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_over_tls_with_sslmode() {
+    let server = pg::Private::start_ssl();
+    let keys = tempfile::tempdir().unwrap();
+    for mode in [
+        "sslmode=require".to_string(),
+        format!("sslmode=verify-full&sslrootcert={}", server.ca()),
+    ] {
+        let db = pg::fresh_db(&server.base).await;
+        let gh = Gatehouse::start_full(&config(
+            &format!("{db}?{mode}"),
+            keys.path().to_str().unwrap(),
+            "opaque",
+            "5s",
+        ));
+        let v = password_grant(&gh).await;
+        assert_eq!(api(&gh, &s(&v, "access_token")).await, StatusCode::OK, "{mode}");
+        // Every connection gatehouse holds is encrypted.
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&format!("{}/postgres", server.base))
+            .await
+            .unwrap();
+        let (plain, tls): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE NOT s.ssl), count(*) FILTER (WHERE s.ssl) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'gatehouse'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert!(
+            tls > 0 && plain == 0,
+            "{mode}: {tls} encrypted, {plain} plain connections"
+        );
+    }
+    // A certificate that does not verify is refused under verify-full.
+    let other = tempfile::tempdir().unwrap();
+    let bogus = other.path().join("ca.pem");
+    let o = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+        ])
+        .args([
+            "-keyout",
+            other.path().join("k.pem").to_str().unwrap(),
+            "-out",
+            bogus.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let db = pg::fresh_db(&server.base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gatehouse.toml");
+    let url = format!("{db}?sslmode=verify-full&sslrootcert={}", bogus.display());
+    std::fs::write(&cfg, config(&url, "keys", "jwt", "5s")).unwrap();
+    let o = common::run(&["migrate", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+}

@@ -40,9 +40,27 @@ pub struct Private {
 
 impl Private {
     pub fn start() -> Private {
-        let (base, dir) = cluster(&["start", "--watch", &std::process::id().to_string()]);
+        Self::start_with(&[])
+    }
+
+    /// With TLS on (a certificate for 127.0.0.1 signed by `ca()`).
+    pub fn start_ssl() -> Private {
+        Self::start_with(&["--ssl"])
+    }
+
+    fn start_with(flags: &[&str]) -> Private {
+        let pid = std::process::id().to_string();
+        let mut args = vec!["start"];
+        args.extend_from_slice(flags);
+        args.extend(["--watch", &pid]);
+        let (base, dir) = cluster(&args);
         let dir = dir.lines().last().unwrap_or_default().to_string();
         Private { base, dir }
+    }
+
+    /// The CA that signed the server's certificate (started with TLS).
+    pub fn ca(&self) -> String {
+        format!("{}/ca.crt", self.dir)
     }
 
     /// Stops the server at once, as a crash would.
