@@ -86,6 +86,8 @@ impl AuthError {
 #[derive(Debug)]
 pub enum GatewayError {
     NoRoute,
+    /// The request path was refused by the canonicaliser (gateway/path.rs).
+    BadPath(&'static str),
     MethodNotAllowed(HeaderValue),
     Auth(AuthError),
     UpstreamUnavailable,
@@ -164,6 +166,7 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         match self {
             GatewayError::NoRoute => json_error(StatusCode::NOT_FOUND, "not_found", "no API matches this path"),
+            GatewayError::BadPath(why) => json_error(StatusCode::BAD_REQUEST, "invalid_request", why),
             GatewayError::MethodNotAllowed(allow) => {
                 let mut r = json_error(
                     StatusCode::METHOD_NOT_ALLOWED,

@@ -1,6 +1,7 @@
 //! The gateway: route → auth policy → backend, as phases in one handler.
 
 pub mod backend;
+pub mod path;
 pub mod policy;
 pub mod routing;
 
@@ -97,6 +98,15 @@ impl Gateway {
 
     async fn dispatch(&self, req: Request, peer: SocketAddr) -> (Option<Arc<str>>, Result<Response, GatewayError>) {
         let (mut parts, body) = req.into_parts();
+        // Route on the canonical path and forward exactly that path.
+        match path::canonical(parts.uri.path()) {
+            Ok(std::borrow::Cow::Borrowed(_)) => {}
+            Ok(std::borrow::Cow::Owned(p)) => match with_path(&parts.uri, p) {
+                Some(u) => parts.uri = u,
+                None => return (None, Err(GatewayError::BadPath("the request path is malformed"))),
+            },
+            Err(path::BadPath(why)) => return (None, Err(GatewayError::BadPath(why))),
+        }
         let Some(route) = self.routes.find(parts.uri.path()) else {
             return (None, Err(GatewayError::NoRoute));
         };
@@ -124,6 +134,17 @@ impl Gateway {
         }
         (name, route.backend.call(parts, body, peer, &route.prefix).await)
     }
+}
+
+/// `uri` with its path replaced (query, scheme and authority kept).
+fn with_path(uri: &http::Uri, mut path: String) -> Option<http::Uri> {
+    if let Some(q) = uri.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path.parse().ok()?);
+    http::Uri::from_parts(parts).ok()
 }
 
 /// axum fallback handler: everything that is not an authorization-server

@@ -1,0 +1,206 @@
+//! Attacks against the gateway with real parts: a real nginx upstream that
+//! resolves dot-segments itself, raw sockets for requests no HTTP client
+//! library would send, and the real binary's log output.
+
+mod common;
+
+use common::{keygen, Gatehouse};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// nginx from Debian as the upstream; killed on drop.
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An upstream whose answer says which location nginx chose (on its own
+/// normalised path) and which raw path it was sent.
+fn nginx() -> Nginx {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("nginx is installed by test.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+error_log {d}/error.log;
+pid {d}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /admin-api/ {{ return 200 "secret $request_uri\n"; }}
+        location / {{ return 200 "public $request_uri\n"; }}
+    }}
+}}
+"#
+    );
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    let child = Command::new(bin)
+        .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..200 {
+        if TcpStream::connect(addr).is_ok() {
+            return Nginx { child, addr, _dir: dir };
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nginx did not start");
+}
+
+/// Sends `target` byte for byte (no client-side normalisation) and returns
+/// the status and body.
+fn raw_get(addr: SocketAddr, target: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: gatehouse.test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn open_and_protected(upstream: SocketAddr) -> Gatehouse {
+    let dir = tempfile::tempdir().unwrap();
+    keygen("RS256", dir.path());
+    let jwk = dir.path().join("public.jwk.json");
+    Gatehouse::start_in(
+        dir,
+        &format!(
+            r#"{}
+[[apis]]
+name = "public"
+path = "/public"
+backend = {{ upstream = "http://{upstream}" }}
+
+[[apis]]
+name = "protected"
+path = "/admin-api"
+auth = {{ kind = "jwt", jwk = "{}" }}
+backend = {{ upstream = "http://{upstream}" }}
+"#,
+            common::PRELUDE,
+            jwk.display()
+        ),
+    )
+}
+
+/// Issue 14 (1): the open route must not reach the protected upstream path
+/// through dot-segments, encoded or not, nor through spellings upstreams
+/// read differently.
+#[test]
+fn dot_segments_cannot_reach_a_protected_route() {
+    let ng = nginx();
+    let gh = open_and_protected(ng.addr);
+
+    // The baseline: open is open, protected needs a token.
+    assert_eq!(raw_get(gh.addr, "/public/x"), (200, "public /public/x\n".into()));
+    assert_eq!(raw_get(gh.addr, "/admin-api/secret").0, 401);
+
+    // Dot-segments are resolved before routing: these reach the protected
+    // route and are refused there, never the upstream's secret.
+    for target in [
+        "/public/../admin-api/secret",
+        "/public/%2e%2e/admin-api/secret",
+        "/public/%2E%2e/admin-api/secret",
+        "/public/./../admin-api/secret",
+        "/public//..//admin-api/secret",
+        "http://gatehouse.test/public/../admin-api/secret",
+    ] {
+        let (status, body) = raw_get(gh.addr, target);
+        assert_eq!(status, 401, "{target}: {body}");
+        assert!(!body.contains("secret /"), "{target} leaked: {body}");
+    }
+
+    // Spellings an upstream may read as a separator or a dot-segment are
+    // refused outright.
+    for target in [
+        "/public/..%2fadmin-api/secret",
+        "/public/..%2Fadmin-api/secret",
+        "/public/..%5cadmin-api/secret",
+        "/public/..;/admin-api/secret",
+        "/public/%c0%ae%c0%ae/admin-api/secret",
+        "/public/%00/x",
+    ] {
+        let (status, body) = raw_get(gh.addr, target);
+        assert_eq!(status, 400, "{target}: {body}");
+        assert!(body.contains("invalid_request"), "{target}: {body}");
+    }
+
+    // The upstream receives exactly the canonical path the route was chosen on.
+    assert_eq!(
+        raw_get(gh.addr, "/public/a/../b//c/./d"),
+        (200, "public /public/b/c/d\n".into())
+    );
+    assert_eq!(
+        raw_get(gh.addr, "/public/%7euser?q=%2e%2e"),
+        (200, "public /public/~user?q=%2e%2e\n".into())
+    );
+    assert_eq!(
+        raw_get(gh.addr, "/public/a%20b"),
+        (200, "public /public/a%20b\n".into())
+    );
+    // Leaving /public by dot-segments lands on no route at all.
+    assert_eq!(raw_get(gh.addr, "/public/../elsewhere").0, 404);
+}
+
+/// Issue 14 (3): logs written to a file (stderr not a terminal) carry no
+/// ANSI colour codes.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let gh = Gatehouse::start("[[apis]]\npath = \"/down\"\nbackend = { upstream = \"http://127.0.0.1:9\" }\n");
+    // A failed upstream logs a warning line as well as the startup lines.
+    assert_eq!(raw_get(gh.addr, "/down").0, 502);
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = gh.log();
+        if log.contains("request failed") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(log.contains("request failed"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log:?}");
+}
