@@ -61,7 +61,7 @@ http {{
 "#
     );
     std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -74,6 +74,8 @@ http {{
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("nginx did not start");
 }
 
