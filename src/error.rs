@@ -196,12 +196,16 @@ impl IntoResponse for GatewayError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
     InvalidRequest(String),
-    /// `basic`: the client tried HTTP Basic, so the answer is 401 with a
-    /// `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2).
+    /// Always 401 with a `WWW-Authenticate: Basic` challenge: RFC 6749
+    /// §5.2 requires it when the client used Basic, and every 401 carries
+    /// a challenge (RFC 9110 §15.5.2), also after `client_secret_post`.
     InvalidClient {
-        basic: bool,
         description: &'static str,
     },
+    /// The request body exceeded the endpoint's limit (413).
+    BodyTooLarge,
+    /// The client paused too long while sending the body (408).
+    BodyTimeout,
     InvalidGrant(String),
     UnauthorizedClient(&'static str),
     UnsupportedGrantType,
@@ -221,7 +225,7 @@ pub enum OAuthError {
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidRequest(_) | OAuthError::BodyTooLarge | OAuthError::BodyTimeout => "invalid_request",
             OAuthError::InvalidClient { .. } => "invalid_client",
             OAuthError::InvalidGrant(_) | OAuthError::Throttled { .. } => "invalid_grant",
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
@@ -240,6 +244,8 @@ impl OAuthError {
             OAuthError::InvalidClient { description, .. } => description,
             OAuthError::UnauthorizedClient(d) | OAuthError::AccessDenied(d) => d,
             OAuthError::UnsupportedGrantType => "the grant type is not supported",
+            OAuthError::BodyTooLarge => "the request body is too large",
+            OAuthError::BodyTimeout => "the client paused too long while sending the request body",
             OAuthError::UnsupportedTokenType => "the token type is not supported",
             OAuthError::Throttled { .. } => "too many failed attempts; try again later",
             OAuthError::ServerError => "the server could not complete the request",
@@ -250,6 +256,8 @@ impl OAuthError {
     pub fn status(&self) -> StatusCode {
         match self {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            OAuthError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            OAuthError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
@@ -270,7 +278,7 @@ impl IntoResponse for OAuthError {
         r.headers_mut()
             .insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
         match &self {
-            OAuthError::InvalidClient { basic: true, .. } => {
+            OAuthError::InvalidClient { .. } => {
                 r.headers_mut().insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"gatehouse\", charset=\"UTF-8\""),

@@ -150,6 +150,15 @@ fn assert_error(r: &Reply, status: u16, code: &str) {
     assert_eq!(r.error(), code, "{}", r.json);
     assert!(r.json["error_description"].is_string(), "{}", r.json);
     assert_eq!(r.headers["cache-control"], "no-store");
+    // Every 401 carries a challenge, whichever way the client authenticated
+    // (RFC 6749 §5.2, RFC 9110 §15.5.2).
+    if status == 401 {
+        let www = r.headers.get("www-authenticate").map(|v| v.to_str().unwrap_or(""));
+        assert!(
+            www.is_some_and(|v| v.starts_with("Basic realm=")),
+            "401 without a challenge: {www:?}"
+        );
+    }
 }
 
 async fn check_jwt_shape(gh: &Gatehouse, access: &str, sub: &str, scope: &str) {

@@ -206,3 +206,162 @@ fn logs_to_a_file_have_no_colour_codes() {
     assert!(log.contains("request failed"), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log:?}");
 }
+
+/// Reads until the peer closes (true) or `limit` passes (false).
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+const LIMITED: &str = r#"
+[server]
+header_timeout = "1s"
+body_timeout = "1s"
+max_connections = 600
+
+[[apis]]
+path = "/"
+backend = { mock = { body = "ok" } }
+
+[[clients]]
+id = "svc"
+secret = "svc-secret"
+grant_types = ["client_credentials"]
+"#;
+
+/// Issue 14 (2): clients that send a request line and a header, then
+/// nothing, and connections left idle after a request, are closed after
+/// the header timeout; a client that stops halfway through a body gets 408.
+#[test]
+fn slow_and_idle_clients_are_timed_out() {
+    let gh = Gatehouse::start(LIMITED);
+    let mut slow: Vec<TcpStream> = (0..500)
+        .map(|_| {
+            let mut s = TcpStream::connect(gh.addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    // A kept-alive connection after one full request.
+    let mut idle = TcpStream::connect(gh.addr).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 512];
+    assert!(idle.read(&mut first).unwrap() > 0);
+    assert!(String::from_utf8_lossy(&first).starts_with("HTTP/1.1 200"));
+
+    let started = std::time::Instant::now();
+    for s in slow.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_secs(5)),
+            "a slow client was still open after 5 s"
+        );
+    }
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)),
+        "an idle connection stayed open"
+    );
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+
+    // A body that stops halfway: 408 once the pause passes the limit.
+    let mut s = TcpStream::connect(gh.addr).unwrap();
+    s.write_all(
+        b"POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("invalid_request"), "{text}");
+}
+
+/// Issue 14 (2): a cap on open connections, with a log line when reached,
+/// and serving resumes when connections close.
+#[test]
+fn connections_are_capped() {
+    let gh = Gatehouse::start(&LIMITED.replace("max_connections = 600", "max_connections = 20"));
+    let held: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let s = TcpStream::connect(gh.addr).unwrap();
+            // A full request each, so the server surely accepted them all.
+            let mut s2 = s.try_clone().unwrap();
+            s2.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut b = [0u8; 256];
+            assert!(s2.read(&mut b).unwrap() > 0);
+            s
+        })
+        .collect();
+    let mut extra = TcpStream::connect(gh.addr).unwrap();
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut b = [0u8; 256];
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    match extra.read(&mut b) {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!("the 21st connection was served: {}", String::from_utf8_lossy(&b[..n])),
+    }
+    let log = gh.log();
+    assert!(log.contains("connection limit reached"), "{log}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        exchange(gh.addr, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").0,
+        200
+    );
+}
+
+/// Issue 14 (2): too many or too large headers get 431, an oversize token
+/// request body 413 (not 400).
+#[test]
+fn oversize_heads_and_bodies_are_refused_with_their_status() {
+    let gh = Gatehouse::start(LIMITED);
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for i in 0..150 {
+        many.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_eq!(exchange(gh.addr, many.as_bytes()).0, 431);
+
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    assert_eq!(exchange(gh.addr, big.as_bytes()).0, 431);
+
+    let body = format!("grant_type=client_credentials&pad={}", "p".repeat(100 * 1024));
+    let req = format!(
+        "POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic c3ZjOnN2Yy1zZWNyZXQ=\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, text) = exchange(gh.addr, req.as_bytes());
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
+    // Still fine at a normal size.
+    let ok = "grant_type=client_credentials";
+    let req = format!(
+        "POST /api/oauth/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic c3ZjOnN2Yy1zZWNyZXQ=\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{ok}",
+        ok.len()
+    );
+    assert_eq!(exchange(gh.addr, req.as_bytes()).0, 200);
+}

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 pub const METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
-fn bad(basic: bool, description: &'static str) -> OAuthError {
-    OAuthError::InvalidClient { basic, description }
+fn bad(description: &'static str) -> OAuthError {
+    OAuthError::InvalidClient { description }
 }
 
 /// Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1).
@@ -24,7 +24,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let Some(v) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let v = v.to_str().map_err(|_| bad(true, "malformed Authorization header"))?;
+    let v = v.to_str().map_err(|_| bad("malformed Authorization header"))?;
     let Some((scheme, b64)) = v.trim().split_once(' ') else {
         return Ok(None);
     };
@@ -33,11 +33,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     }
     let raw = STANDARD
         .decode(b64.trim())
-        .map_err(|_| bad(true, "malformed Basic credentials"))?;
-    let raw = String::from_utf8(raw).map_err(|_| bad(true, "malformed Basic credentials"))?;
-    let (id, secret) = raw
-        .split_once(':')
-        .ok_or_else(|| bad(true, "malformed Basic credentials"))?;
+        .map_err(|_| bad("malformed Basic credentials"))?;
+    let raw = String::from_utf8(raw).map_err(|_| bad("malformed Basic credentials"))?;
+    let (id, secret) = raw.split_once(':').ok_or_else(|| bad("malformed Basic credentials"))?;
     let decode = |s: &str| -> String {
         form_urlencoded::parse(format!("x={s}").as_bytes())
             .map(|(_, v)| v.into_owned())
@@ -65,7 +63,7 @@ impl AuthServer {
     /// Which client is calling, proven by the method it registered for.
     pub async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<Arc<Client>, OAuthError> {
         let basic = basic_credentials(headers)?;
-        let (id, secret, via_basic) = match (basic, form.get("client_id"), form.get("client_secret")) {
+        let (id, secret) = match (basic, form.get("client_id"), form.get("client_secret")) {
             (Some(_), _, Some(_)) => {
                 return Err(OAuthError::InvalidRequest(
                     "use one client authentication method, not two".into(),
@@ -76,23 +74,23 @@ impl AuthServer {
                     "client_id differs from the authenticated client".into(),
                 ))
             }
-            (Some((id, secret)), _, None) => (id, Some(secret), true),
-            (None, Some(id), secret) => (id.to_string(), secret.map(str::to_owned), false),
-            (None, None, _) => return Err(bad(true, "client authentication is required")),
+            (Some((id, secret)), _, None) => (id, Some(secret)),
+            (None, Some(id), secret) => (id.to_string(), secret.map(str::to_owned)),
+            (None, None, _) => return Err(bad("client authentication is required")),
         };
         let client = self
             .client(&id)
             .await?
-            .ok_or_else(|| bad(via_basic, "unknown client or bad credentials"))?;
+            .ok_or_else(|| bad("unknown client or bad credentials"))?;
         match (&client.secret_hash, secret) {
             (None, None) => Ok(client),
-            (None, Some(_)) => Err(bad(via_basic, "a public client has no secret")),
-            (Some(_), None) => Err(bad(via_basic, "client authentication is required")),
+            (None, Some(_)) => Err(bad("a public client has no secret")),
+            (Some(_), None) => Err(bad("client authentication is required")),
             (Some(hash), Some(secret)) => {
                 if self.secret_ok(&client.id, hash, &secret).await {
                     Ok(client)
                 } else {
-                    Err(bad(via_basic, "unknown client or bad credentials"))
+                    Err(bad("unknown client or bad credentials"))
                 }
             }
         }

@@ -39,7 +39,15 @@ impl Form {
         let bytes = limited
             .collect()
             .await
-            .map_err(|_| OAuthError::InvalidRequest("the request body is too large or unreadable".into()))?
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    OAuthError::BodyTooLarge
+                } else if crate::server::conn::is_body_timeout(&*e) {
+                    OAuthError::BodyTimeout
+                } else {
+                    OAuthError::InvalidRequest("the request body could not be read".into())
+                }
+            })?
             .to_bytes();
         Self::parse(&bytes)
     }

@@ -29,6 +29,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Worker threads serving HTTP (default: one per core).
     pub workers: usize,
+    pub server: ServerSettings,
     pub store: StoreSettings,
     pub tokens: TokenSettings,
     pub keys_dir: PathBuf,
@@ -89,6 +90,22 @@ pub struct TokenSettings {
     pub code_ttl: Duration,
     pub id_token_ttl: Duration,
     pub signing_alg: SigningAlg,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Time for a request's head to arrive, counted from when the
+    /// connection starts waiting for it: bounds slow headers and idle
+    /// keep-alive connections alike.
+    pub header_timeout: Duration,
+    /// Longest pause between two pieces of a request body (408 after it).
+    pub body_timeout: Duration,
+    /// Open client connections over all workers; more are closed at once.
+    pub max_connections: usize,
+    /// More header fields than this, or a head larger than
+    /// `max_header_bytes`, is answered 431.
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ pub struct RawConfig {
     pub listen: Option<Spanned<String>>,
     /// Worker threads, each with its own runtime and listener (SO_REUSEPORT).
     pub workers: Option<usize>,
+    pub server: RawServer,
     pub store: RawStore,
     pub tokens: RawTokens,
     pub keys: RawKeys,
@@ -23,6 +24,17 @@ pub struct RawConfig {
     pub trusted_issuers: Vec<RawTrustedIssuer>,
     pub saml_idps: Vec<RawSamlIdp>,
     pub apis: Vec<RawApi>,
+}
+
+/// Limits on what clients may hold: connections, time, header sizes.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub header_timeout: Option<Dur>,
+    pub body_timeout: Option<Dur>,
+    pub max_connections: Option<Spanned<usize>>,
+    pub max_headers: Option<Spanned<usize>>,
+    pub max_header_bytes: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

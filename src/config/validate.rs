@@ -165,6 +165,32 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         None => resolve(raw.keys.dir.as_deref().unwrap_or("gatehouse-data/keys")),
     };
 
+    let limit = |v: &Option<toml::Spanned<usize>>,
+                 name: &str,
+                 default: usize,
+                 range: std::ops::RangeInclusive<usize>| {
+        match v {
+            None => Ok(default),
+            Some(n) if range.contains(n.get_ref()) => Ok(*n.get_ref()),
+            Some(n) => Err(src.err(
+                span(n),
+                format!("server.{name}: must be between {} and {}", range.start(), range.end()),
+            )),
+        }
+    };
+    let server = ServerSettings {
+        header_timeout: raw.server.header_timeout.map_or(Duration::from_secs(30), |d| d.0),
+        body_timeout: raw.server.body_timeout.map_or(Duration::from_secs(60), |d| d.0),
+        max_connections: limit(&raw.server.max_connections, "max_connections", 10_000, 1..=1_000_000)?,
+        max_headers: limit(&raw.server.max_headers, "max_headers", 100, 1..=10_000)?,
+        max_header_bytes: limit(
+            &raw.server.max_header_bytes,
+            "max_header_bytes",
+            64 * 1024,
+            1024..=1 << 20,
+        )?,
+    };
+
     let gateway = GatewaySettings {
         connect_timeout: raw.gateway.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
         timeout: raw.gateway.timeout.map_or(Duration::from_secs(60), |d| d.0),
@@ -266,6 +292,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         issuer,
         listen,
         workers,
+        server,
         store,
         tokens,
         keys_dir,

@@ -115,3 +115,9 @@ pub fn notifications_connected(up: bool) {
 pub fn revocation_check_skipped() {
     counter!("gatehouse_revocation_checks_skipped_total").increment(1);
 }
+
+/// A client connection closed at once because `[server] max_connections`
+/// were open.
+pub fn connection_refused() {
+    counter!("gatehouse_connections_refused_total").increment(1);
+}

@@ -29,7 +29,6 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Value, O
     let client = s.authenticate_client(headers, &form).await?;
     if client.is_public() {
         return Err(OAuthError::InvalidClient {
-            basic: false,
             description: "introspection needs client authentication",
         });
     }

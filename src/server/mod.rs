@@ -7,6 +7,8 @@
 //! housekeeping and signal handling. Shutdown stops accepting and lets
 //! in-flight requests finish.
 
+pub mod conn;
+
 use crate::authz::{endpoints, AuthServer};
 use crate::config::Config;
 use crate::gateway::{self, Gateway};
@@ -17,7 +19,6 @@ use crate::store::{self, DynStore};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use http::StatusCode;
 use std::future::Future;
@@ -108,6 +109,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     }
     let workers = cfg.workers;
     let purge_every = cfg.store.purge_every;
+    let server_settings = cfg.server.clone();
     let (app, purger) = control.block_on(async {
         ops::metrics::install();
         let app = App::build(cfg).await?;
@@ -119,11 +121,13 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         listeners.push(reuseport_listener(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
     }
     let router = app.router();
+    let limits = conn::Limits::new(&server_settings);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut threads = Vec::with_capacity(workers);
     for (i, l) in listeners.into_iter().enumerate() {
         let router = router.clone();
-        let mut stop = stop_rx.clone();
+        let limits = limits.clone();
+        let stop = stop_rx.clone();
         let t = std::thread::Builder::new()
             .name(format!("gatehouse-worker-{i}"))
             .spawn(move || -> Result<(), String> {
@@ -132,17 +136,8 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
                     .build()
                     .map_err(|e| e.to_string())?;
                 rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(l)
-                        .map_err(|e| e.to_string())?
-                        .tap_io(|tcp| {
-                            let _ = tcp.set_nodelay(true);
-                        });
-                    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        })
-                        .await
-                        .map_err(|e| e.to_string())
+                    let listener = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                    conn::serve(listener, router, limits, stop).await
                 })
             })
             .map_err(|e| e.to_string())?;
