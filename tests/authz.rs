@@ -452,6 +452,8 @@ async fn every_grant_and_error(store: &str, format: &str) {
     assert_eq!(r.json["username"], "alice");
     assert_eq!(r.json["scope"], "photos print");
     assert_eq!(r.json["iss"], ISSUER);
+    assert_eq!(r.json["token_type"], "Bearer");
+    assert_eq!(r.json["token_use"], "access_token");
     assert!(r.json["exp"].as_i64().unwrap() > 0);
     let r = post(
         &gh,
@@ -461,7 +463,10 @@ async fn every_grant_and_error(store: &str, format: &str) {
     )
     .await;
     assert_eq!(r.json["active"], true);
-    assert_eq!(r.json["token_type"], "refresh_token");
+    // A refresh token has no RFC 6749 §7.1 access token type; its kind is
+    // in token_use.
+    assert!(r.json.get("token_type").is_none(), "{}", r.json);
+    assert_eq!(r.json["token_use"], "refresh_token");
     let r = post(
         &gh,
         "/api/oauth/introspect",

@@ -4,6 +4,8 @@
 mod duration;
 mod error;
 mod raw;
+#[cfg(test)]
+mod spelling_tests;
 mod validate;
 
 pub use duration::{parse as parse_duration, Dur};

@@ -124,7 +124,7 @@ pub struct RawUser {
 #[serde(deny_unknown_fields)]
 pub struct RawTrustedIssuer {
     pub issuer: Spanned<String>,
-    pub jwks: Option<Spanned<toml::Value>>,
+    pub jwks: Option<toml::Value>,
     pub jwks_uri: Option<Spanned<String>>,
     pub jwks_file: Option<Spanned<String>>,
     pub audience: Option<StringOrList>,
@@ -143,16 +143,18 @@ pub struct RawApi {
     pub name: Option<String>,
     pub path: Spanned<String>,
     pub methods: Option<Spanned<Vec<String>>>,
-    pub auth: Option<Spanned<RawAuth>>,
-    pub backend: Spanned<RawBackend>,
+    // Tables are never `Spanned`: toml cannot span a table made by dotted
+    // keys (`backend.mock.body = …`), so errors point at a value inside.
+    pub auth: Option<RawAuth>,
+    pub backend: RawBackend,
 }
 
 /// One flat table for every auth kind, so spans survive; `kind` picks which
 /// fields are meaningful and validation rejects the rest.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
-    pub kind: String,
+    pub kind: Spanned<String>,
     // jwt
     pub jwk: Option<toml::Value>,
     pub jwks: Option<toml::Value>,
@@ -191,7 +193,7 @@ impl StringOrList {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
-    pub upstream: Option<String>,
+    pub upstream: Option<Spanned<String>>,
     pub mock: Option<RawMock>,
     pub connect_timeout: Option<Dur>,
     pub timeout: Option<Dur>,

@@ -239,7 +239,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             &resolve,
             at,
             None,
-            t.jwks.map(|j| j.into_inner()),
+            t.jwks,
             t.jwks_file.map(|f| f.into_inner()),
             t.jwks_uri.map(|u| u.into_inner()),
         )?;
@@ -473,10 +473,9 @@ fn api(
 
     let auth = match a.auth {
         None => AuthSpec::None,
-        Some(sp) => {
-            let at = span(&sp);
-            let r = sp.into_inner();
-            match r.kind.as_str() {
+        Some(r) => {
+            let at = span(&r.kind);
+            match r.kind.get_ref().as_str() {
                 "none" => AuthSpec::None,
                 "oauth2" => AuthSpec::OAuth2 { scopes: r.scopes },
                 "jwt" => AuthSpec::Jwt(jwt_spec(src, resolve, trusted, at, r)?),
@@ -485,9 +484,9 @@ fn api(
         }
     };
 
-    let backend_at = span(&a.backend);
-    let b = a.backend.into_inner();
-    let backend = match (b.upstream, b.mock) {
+    let b = a.backend;
+    let backend_at = b.upstream.as_ref().map_or_else(|| span(&a.path), span);
+    let backend = match (b.upstream.map(toml::Spanned::into_inner), b.mock) {
         (Some(u), None) => {
             let base: Uri = u
                 .parse()

@@ -44,6 +44,7 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Value, O
             let mut out = Map::new();
             out.insert("active".into(), json!(true));
             out.insert("token_type".into(), json!("Bearer"));
+            out.insert("token_use".into(), json!("access_token"));
             for k in [
                 "scope",
                 "client_id",
@@ -83,7 +84,10 @@ async fn refresh(s: &AuthServer, token: &str) -> Result<Option<Value>, OAuthErro
     }
     let mut v = json!({
         "active": true,
-        "token_type": "refresh_token",
+        // RFC 7662 `token_type` names an access token type (RFC 6749
+        // §7.1), which a refresh token has none of; the kind goes in
+        // `token_use`, as Hydra does.
+        "token_use": "refresh_token",
         "scope": r.scope,
         "client_id": r.client_id,
         "exp": r.expires_at,
