@@ -1,7 +1,9 @@
 //! Where verification keys come from: fixed at start (inline or file), or a
-//! JWKS URL fetched on first use, refreshed when stale, and refetched when a
-//! token names an unknown `kid` (at most once per `min_refresh`, so garbage
-//! kids cannot make us hammer the key server).
+//! JWKS URL fetched on first use, refreshed when stale, and refetched at
+//! once when a token names an unknown `kid` (a key rotated at the issuer).
+//! Unknown-kid refetches draw from a token bucket (a burst of
+//! `REFETCH_BURST`, then one per `min_refresh`), so garbage kids cannot make
+//! us hammer the key server; concurrent requests share one fetch.
 
 use crate::keys::PublicKeySet;
 use crate::net::HttpClient;
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// JWKS documents larger than this are refused.
 const MAX_JWKS_BYTES: usize = 1 << 20;
+/// Unknown-kid refetches allowed back to back before the rate applies.
+const REFETCH_BURST: f64 = 2.0;
 /// Even without unknown kids, keys are refetched this often.
 const MAX_AGE: Duration = Duration::from_secs(300);
 
@@ -29,11 +33,12 @@ impl KeyProvider {
         }
     }
 
-    /// Called when a token names a kid we lack: true when a refetch happened.
-    pub async fn refresh_for_unknown_kid(&self) -> bool {
+    /// Called when a token names a kid that `seen` lacks: true when newer
+    /// keys are available (fetched now, or by a concurrent request).
+    pub async fn refresh_for_unknown_kid(&self, seen: &Arc<PublicKeySet>) -> bool {
         match self {
             KeyProvider::Static(_) => false,
-            KeyProvider::Remote(r) => r.refresh_if_allowed().await,
+            KeyProvider::Remote(r) => r.refresh_if_allowed(seen).await,
         }
     }
 }
@@ -43,8 +48,8 @@ pub struct RemoteJwks {
     client: HttpClient,
     min_refresh: Duration,
     keys: RwLock<Option<Arc<PublicKeySet>>>,
-    /// When we last tried a fetch (success or not).
-    last_attempt: Mutex<Option<Instant>>,
+    /// Unknown-kid refetch budget: (tokens, when last refilled).
+    budget: Mutex<(f64, Instant)>,
     last_success: Mutex<Option<Instant>>,
     /// One fetch at a time; waiters reuse its result.
     fetching: tokio::sync::Mutex<()>,
@@ -57,7 +62,7 @@ impl RemoteJwks {
             client,
             min_refresh,
             keys: RwLock::new(None),
-            last_attempt: Mutex::new(None),
+            budget: Mutex::new((REFETCH_BURST, Instant::now())),
             last_success: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
         }
@@ -88,20 +93,35 @@ impl RemoteJwks {
         }
     }
 
-    async fn refresh_if_allowed(&self) -> bool {
+    async fn refresh_if_allowed(&self, seen: &Arc<PublicKeySet>) -> bool {
         let _guard = self.fetching.lock().await;
-        let recent =
-            matches!(self.last_attempt.lock().ok().and_then(|t| *t), Some(t) if t.elapsed() < self.min_refresh);
-        if recent {
+        // Someone fetched while we waited for the lock: use their result.
+        if self.cached().is_some_and(|k| !Arc::ptr_eq(&k, seen)) {
+            return true;
+        }
+        if !self.take_refetch_token() {
             return false;
         }
         self.fetch().await.is_ok()
     }
 
-    async fn fetch(&self) -> Result<Arc<PublicKeySet>, ()> {
-        if let Ok(mut t) = self.last_attempt.lock() {
-            *t = Some(Instant::now());
+    fn take_refetch_token(&self) -> bool {
+        let Ok(mut b) = self.budget.lock() else {
+            return false;
+        };
+        let (tokens, at) = *b;
+        let now = Instant::now();
+        let rate = self.min_refresh.as_secs_f64().max(1e-3);
+        let tokens = (tokens + now.duration_since(at).as_secs_f64() / rate).min(REFETCH_BURST);
+        if tokens < 1.0 {
+            *b = (tokens, now);
+            return false;
         }
+        *b = (tokens - 1.0, now);
+        true
+    }
+
+    async fn fetch(&self) -> Result<Arc<PublicKeySet>, ()> {
         let set = match self.download().await {
             Ok(s) => Arc::new(s),
             Err(e) => {

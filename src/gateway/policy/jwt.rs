@@ -146,7 +146,7 @@ impl JwtVerifier {
         let mut keys = self.keys.current().await.map_err(|()| AuthError::Unavailable)?;
         if let Some(kid) = header.kid.as_deref() {
             if !keys.has_kid(kid) {
-                if self.keys.refresh_for_unknown_kid().await {
+                if self.keys.refresh_for_unknown_kid(&keys).await {
                     keys = self.keys.current().await.map_err(|()| AuthError::Unavailable)?;
                 }
                 if !keys.has_kid(kid) {
