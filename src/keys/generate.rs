@@ -78,7 +78,14 @@ pub fn generate(alg: SigningAlg) -> Result<GeneratedKey, KeyGenError> {
             use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
             let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
             let public = key.verifying_key();
-            let private_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(crypto)?;
+            // PKCS#8 v1 (RFC 8410 without the public key): OpenSSL 3.0's CLI,
+            // Node's crypto and Python's cryptography refuse the v2 form
+            // that SigningKey::to_pkcs8_pem writes.
+            let v1 = ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: key.to_bytes(),
+                public_key: None,
+            };
+            let private_pem = v1.to_pkcs8_pem(LineEnding::LF).map_err(crypto)?;
             let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(crypto)?;
             (
                 private_pem,
