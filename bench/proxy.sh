@@ -5,7 +5,12 @@
 #   (a) nginx as a plain reverse proxy (keepalive upstream pool), no auth
 #   (b) gatehouse proxying with RS256 JWT validation
 #   (c) gatehouse proxying with auth = none
-# Prints req/s, p50, p99 for each and the ratio b/a. 127.0.0.1 only; every
+#   (d) gatehouse, auth = oauth2 with one opaque token stored in PostgreSQL
+#       (the token cache answers: cache hit)
+#   (e) the same with 5000 tokens in rotation and a 100-entry cache, so
+#       nearly every request is a PostgreSQL lookup (cache miss)
+# Prints req/s, p50, p99 for each and the ratio b/a. PostgreSQL is a
+# throw-away server from tests/pg/cluster.sh (installed by ./test.sh). 127.0.0.1 only; every
 # process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,7 +121,82 @@ check_row() { # url [header]
   body="$(curl -fsS -m 5 ${2:+-H "$2"} "$1")"
   [ "$body" = "hello world" ] || { echo "unexpected answer from $1: $body" >&2; exit 1; }
 }
+# (d)/(e): two instances on one throw-away PostgreSQL, opaque tokens.
+PG_LOG="$WORK/pg.log"
+PG_URL="$(tests/pg/cluster.sh start --watch $$ 2>"$PG_LOG")" || { cat "$PG_LOG" >&2; exit 1; }
+PG_DIR="$(tail -n 1 "$PG_LOG")"
+trap 'tests/pg/cluster.sh stop "$PG_DIR" 2>/dev/null || true; cleanup' EXIT INT TERM
+pg_gatehouse() { # name port cache_entries
+  mkdir -p "$WORK/$1"
+  cat >"$WORK/$1/gatehouse.toml" <<EOF
+listen = "127.0.0.1:$2"
+
+[store]
+url = "$PG_URL"
+cache = { max_entries = $3 }
+
+[tokens]
+access_format = "opaque"
+
+[keys]
+dir = "$WORK/$1/keys"
+
+[log]
+level = "warn"
+
+[[clients]]
+id = "bench"
+secret = "bench-secret"
+grant_types = ["client_credentials"]
+scopes = ["api"]
+
+[[apis]]
+name = "oauth2"
+path = "/oauth2"
+auth = { kind = "oauth2", scopes = ["api"] }
+backend = { upstream = "http://127.0.0.1:$UP_PORT" }
+EOF
+  "$GATEHOUSE" serve --config "$WORK/$1/gatehouse.toml" >"$WORK/$1/out" 2>"$WORK/$1/log" &
+  PIDS+=("$!")
+}
+PGH_PORT="$(free_port)"
+PGM_PORT="$(free_port)"
+pg_gatehouse pg_hit "$PGH_PORT" 100000
+wait_port "$PGH_PORT"  # the first instance runs the migrations
+pg_gatehouse pg_miss "$PGM_PORT" 100
+wait_port "$PGM_PORT"
+# 5000 tokens from the token endpoint, over keep-alive connections.
+python3 - "http://127.0.0.1:$PGH_PORT" "$WORK/tokens.txt" <<'PY'
+import base64, concurrent.futures, http.client, json, sys, urllib.parse
+base, out = sys.argv[1], sys.argv[2]
+host = urllib.parse.urlparse(base).netloc
+auth = "Basic " + base64.b64encode(b"bench:bench-secret").decode()
+def batch(n):
+    c, got = http.client.HTTPConnection(host, timeout=10), []
+    for _ in range(n):
+        c.request("POST", "/api/oauth/token", "grant_type=client_credentials&scope=api",
+                  {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        got.append(json.loads(r.read())["access_token"])
+    return got
+with concurrent.futures.ThreadPoolExecutor(8) as ex:
+    tokens = [t for part in ex.map(batch, [625] * 8) for t in part]
+open(out, "w").write("\n".join(tokens) + "\n")
+PY
+PG_TOKEN="$(head -n 1 "$WORK/tokens.txt")"
+cat >"$WORK/rotate.lua" <<'EOF'
+local tokens = {}
+for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i % #tokens + 1
+  return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. tokens[i] })
+end
+EOF
+
 check_row "http://127.0.0.1:$NGX_PORT/hello"
+check_row "http://127.0.0.1:$PGH_PORT/oauth2/hello" "Authorization: Bearer $PG_TOKEN"
+check_row "http://127.0.0.1:$PGM_PORT/oauth2/hello" "Authorization: Bearer $(tail -n 1 "$WORK/tokens.txt")"
 check_row "http://127.0.0.1:$GH_PORT/jwt/hello" "Authorization: Bearer $TOKEN"
 check_row "http://127.0.0.1:$GH_PORT/open/hello"
 code="$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$GH_PORT/jwt/hello")"
@@ -126,23 +206,31 @@ declare -A URL HDR
 URL[a]="http://127.0.0.1:$NGX_PORT/hello"
 URL[b]="http://127.0.0.1:$GH_PORT/jwt/hello"
 URL[c]="http://127.0.0.1:$GH_PORT/open/hello"
+URL[d]="http://127.0.0.1:$PGH_PORT/oauth2/hello"
+URL[e]="http://127.0.0.1:$PGM_PORT/oauth2/hello"
 HDR[a]="X-Bench: 1"
 HDR[b]="Authorization: Bearer $TOKEN"
 HDR[c]="X-Bench: 1"
+HDR[d]="Authorization: Bearer $PG_TOKEN"
+HDR[e]="X-Bench: 1"
 
 run_wrk() { # row duration → "rps p50ms p99ms errors"
   local out
-  out="$(wrk -t2 -c64 -d"$2" --latency -H "${HDR[$1]}" "${URL[$1]}")"
+  if [ "$1" = e ]; then
+    out="$(TOKENS="$WORK/tokens.txt" wrk -t2 -c64 -d"$2" --latency -s "$WORK/rotate.lua" "${URL[$1]}")"
+  else
+    out="$(wrk -t2 -c64 -d"$2" --latency -H "${HDR[$1]}" "${URL[$1]}")"
+  fi
   parse_wrk <<<"$out"
 }
 
 echo "warming up…" >&2
-for row in a b c; do run_wrk "$row" 3s >/dev/null; done
+for row in a b c d e; do run_wrk "$row" 3s >/dev/null; done
 IDLE_RSS="$(awk '/^VmRSS/ {print $2}' "/proc/$GH_PID/status")"
 
 declare -A RESULTS
 for i in $(seq 1 "$RUNS"); do
-  for row in a b c; do
+  for row in a b c d e; do
     r="$(run_wrk "$row" "$DURATION")"
     echo "run $i row $row: $r" >&2
     RESULTS[$row]+="$r"$'\n'
@@ -158,15 +246,19 @@ declare -A NAME
 NAME[a]="(a) nginx reverse proxy, no auth"
 NAME[b]="(b) gatehouse, RS256 JWT validation"
 NAME[c]="(c) gatehouse, auth = none"
+NAME[d]="(d) gatehouse, opaque on PG, cache hit"
+NAME[e]="(e) gatehouse, opaque on PG, cache miss"
 echo
 printf '%-38s %12s %10s %10s %8s\n' "row (wrk -t2 -c64 -d$DURATION, median of $RUNS)" "req/s" "p50 ms" "p99 ms" "errors"
-for row in a b c; do
+for row in a b c d e; do
   read -r rps p50 p99 errs <<<"$(median "$row")"
   printf '%-38s %12.0f %10s %10s %8s\n' "${NAME[$row]}" "$rps" "$p50" "$p99" "$errs"
   eval "RPS_$row=$rps"
 done
 echo
-awk -v a="$RPS_a" -v b="$RPS_b" -v c="$RPS_c" 'BEGIN {
+awk -v a="$RPS_a" -v b="$RPS_b" -v c="$RPS_c" -v d="$RPS_d" -v e="$RPS_e" 'BEGIN {
+  printf "ratio d/a (opaque on PostgreSQL, cache hit / nginx proxy) = %.2f\n", d / a
+  printf "ratio e/a (opaque on PostgreSQL, cache miss / nginx proxy) = %.2f\n", e / a
   printf "ratio b/a (gatehouse+JWT / nginx proxy) = %.2f   (target >= 0.8, stretch >= 1.0)\n", b / a
   printf "ratio c/a (gatehouse no auth / nginx proxy) = %.2f\n", c / a }'
 awk -v i="$IDLE_RSS" -v p="$PEAK_RSS" 'BEGIN { printf "gatehouse RSS: idle %.1f MiB, peak under load %.1f MiB\n", i / 1024, p / 1024 }'

@@ -2,7 +2,9 @@
 # Token endpoint benchmark (issue 4): client_credentials tokens/s, p50 and
 # p99, all in one run with the same load (wrk -t2 -c64 -d10s after a warm-up,
 # median of 3, runs interleaved so drift hits every row alike):
-#   gatehouse  JWT RS256, JWT ES256, opaque tokens stored in SQLite (a file)
+#   gatehouse  JWT RS256, JWT ES256, opaque tokens stored in SQLite (a file),
+#              opaque tokens stored in PostgreSQL (a throw-away server from
+#              tests/pg/cluster.sh, fsync on, as ./test.sh installs it)
 #   npm oidc-provider 9 (installed here): opaque tokens, JWT RS256 tokens
 #   openssl speed -multi 2: RSA-2048 (and P-256) signs/s, the physical limit
 # Every request is a POST with client_secret_basic and a form body
@@ -47,16 +49,17 @@ BENCH_NAME=gatehouse-token-bench
 
 CLIENT=bench
 SECRET=bench-secret
-ROWS=(rs256 es256 opaque op_opaque op_jwt)
+ROWS=(rs256 es256 opaque pg_opaque op_opaque op_jwt)
 declare -A URL NAME PID PORT
 NAME[rs256]="gatehouse JWT RS256"
 NAME[es256]="gatehouse JWT ES256"
 NAME[opaque]="gatehouse opaque, SQLite"
+NAME[pg_opaque]="gatehouse opaque, PostgreSQL"
 NAME[op_opaque]="oidc-provider $OP_VERSION opaque"
 NAME[op_jwt]="oidc-provider $OP_VERSION JWT RS256"
 
 # gatehouse: one process per row, each with its own dir, SQLite file and key.
-start_gatehouse() { # row format alg
+start_gatehouse() { # row format alg [store url]
   local dir="$WORK/$1" port
   port="$(free_port)"
   mkdir -p "$dir"
@@ -64,7 +67,7 @@ start_gatehouse() { # row format alg
 listen = "127.0.0.1:$port"
 
 [store]
-url = "sqlite://gatehouse.db"
+url = "${4:-sqlite://gatehouse.db}"
 
 [tokens]
 access_format = "$2"
@@ -100,6 +103,11 @@ start_oidc_provider() { # row mode
 start_gatehouse rs256 jwt RS256
 start_gatehouse es256 jwt ES256
 start_gatehouse opaque opaque RS256
+PG_LOG="$WORK/pg.log"
+PG_URL="$(tests/pg/cluster.sh start --watch $$ 2>"$PG_LOG")" || { cat "$PG_LOG" >&2; exit 1; }
+PG_DIR="$(tail -n 1 "$PG_LOG")"
+trap 'tests/pg/cluster.sh stop "$PG_DIR" 2>/dev/null || true; cleanup' EXIT INT TERM
+start_gatehouse pg_opaque opaque RS256 "$PG_URL"
 start_oidc_provider op_opaque opaque
 start_oidc_provider op_jwt jwt
 for row in "${ROWS[@]}"; do wait_port "${PORT[$row]}"; done
@@ -121,6 +129,7 @@ check_row() { # row kind(jwt|opaque) [alg]
 check_row rs256 jwt RS256
 check_row es256 jwt ES256
 check_row opaque opaque
+check_row pg_opaque opaque
 check_row op_opaque opaque
 check_row op_jwt jwt RS256
 
@@ -165,7 +174,7 @@ for i in $(seq 1 "$RUNS"); do
   echo "run $i openssl speed -multi 2 (RSA-2048, P-256, RSA-2048 without IFMA signs/s): $r" >&2
   OPENSSL_RESULTS+="$r"$'\n'
 done
-GH_RSS="$(for row in rs256 es256 opaque; do awk '/^VmHWM/ {print $2}' "/proc/${PID[$row]}/status"; done | sort -n | tail -1)"
+GH_RSS="$(for row in rs256 es256 opaque pg_opaque; do awk '/^VmHWM/ {print $2}' "/proc/${PID[$row]}/status"; done | sort -n | tail -1)"
 OP_RSS="$(for row in op_opaque op_jwt; do awk '/^VmHWM/ {print $2}' "/proc/${PID[$row]}/status"; done | sort -n | tail -1)"
 
 median() { # lines on stdin, key column → the line with the median key
@@ -175,11 +184,12 @@ median() { # lines on stdin, key column → the line with the median key
 echo
 echo "client_credentials, client_secret_basic, wrk -t2 -c64 -d$DURATION, median of $RUNS ($(nproc) cores shared by wrk and the server)"
 printf '%-34s %10s %10s %10s %8s\n' "row" "req/s" "p50 ms" "p99 ms" "errors"
-declare -A RPS
+declare -A RPS P99
 for row in "${ROWS[@]}"; do
   read -r rps p50 p99 errs <<<"$(printf '%s' "${RESULTS[$row]}" | median 1)"
   printf '%-34s %10.0f %10s %10s %8s\n' "${NAME[$row]}" "$rps" "$p50" "$p99" "$errs"
   RPS[$row]="$rps"
+  P99[$row]="$p99"
 done
 RSA="$(printf '%s' "$OPENSSL_RESULTS" | median 1 | awk '{print $1}')"
 P256="$(printf '%s' "$OPENSSL_RESULTS" | median 2 | awk '{print $2}')"
@@ -189,6 +199,7 @@ RSA_PLAIN="$(printf '%s' "$OPENSSL_RESULTS" | median 3 | awk '{print $3}')"
 printf '%-34s %10.0f\n' "openssl RSA-2048 no IFMA, 2 procs" "$RSA_PLAIN"
 echo
 awk -v rs="${RPS[rs256]}" -v es="${RPS[es256]}" -v op="${RPS[opaque]}" \
+    -v pg="${RPS[pg_opaque]}" -v op99="${P99[opaque]}" -v pg99="${P99[pg_opaque]}" \
     -v pop="${RPS[op_opaque]}" -v pjwt="${RPS[op_jwt]}" -v rsa="$RSA" -v p256="$P256" -v rsa0="$RSA_PLAIN" '
   function verdict(ok) { return ok ? "ok" : "MISSED" }
   BEGIN {
@@ -199,6 +210,7 @@ awk -v rs="${RPS[rs256]}" -v es="${RPS[es256]}" -v op="${RPS[opaque]}" \
     printf "gatehouse RS256  / openssl RSA no IFMA  = %6.2fx   (OpenSSL without its AVX-512 IFMA path)\n", rs / rsa0
     printf "gatehouse ES256  / openssl P-256 sign/s = %6.2fx\n", es / p256
     printf "gatehouse ES256                         = %6.0f/s  (target >= 20000)  %s\n", es, verdict(es >= 20000)
-    printf "gatehouse opaque on SQLite              = %6.0f/s  (target >= 15000)  %s\n", op, verdict(op >= 15000)
+    printf "gatehouse opaque on SQLite              = %6.0f/s p99 %s ms  (target >= 15000, p99 <= 10)  %s\n", op, op99, verdict(op >= 15000 && op99 <= 10)
+    printf "gatehouse opaque on PostgreSQL          = %6.0f/s p99 %s ms  (target >= 8000, p99 <= 20)   %s\n", pg, pg99, verdict(pg >= 8000 && pg99 <= 20)
   }'
 awk -v g="$GH_RSS" -v o="$OP_RSS" 'BEGIN { printf "peak RSS: gatehouse %.1f MiB, oidc-provider %.1f MiB\n", g / 1024, o / 1024 }'
