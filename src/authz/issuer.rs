@@ -99,7 +99,7 @@ impl AuthServer {
                 })?
             }
             AccessFormat::Opaque => {
-                let token = secrets::random_token();
+                let token = secrets::stored_token();
                 self.store
                     .put_token(&TokenRecord {
                         token_hash: hash_token(&token),
@@ -122,7 +122,7 @@ impl AuthServer {
 
         let refresh_token = match (&family, i.refresh) {
             (Some(fam), true) => {
-                let token = secrets::random_token();
+                let token = secrets::stored_token();
                 self.store
                     .put_token(&TokenRecord {
                         token_hash: hash_token(&token),

@@ -24,6 +24,19 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// An opaque access or refresh token: 16 hex digits of issue time (in
+/// nanoseconds, so tokens sort by age) and 256 random bits. The prefix is
+/// no secret (a JWT says as much in `iat`); see `store::hash_token`.
+pub fn stored_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut t = format!("{nanos:016x}");
+    t.push_str(&random_token());
+    debug_assert_eq!(t.len(), crate::store::STORED_TOKEN_LEN);
+    t
+}
+
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut PhOsRng);
     Argon2::default()
@@ -74,6 +87,26 @@ pub fn verify_client_secret(stored: &str, presented: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_tokens_sort_by_age_and_their_hashes_keep_the_prefix() {
+        use crate::store::{hash_token, STORED_TOKEN_LEN};
+        let a = stored_token();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = stored_token();
+        assert_eq!((a.len(), b.len()), (STORED_TOKEN_LEN, STORED_TOKEN_LEN));
+        assert!(a < b, "{a} then {b}");
+        assert_ne!(a[16..], b[16..]);
+        let (ha, hb) = (hash_token(&a), hash_token(&b));
+        assert!(ha.starts_with(&a[..16]) && ha.len() == 16 + 64);
+        assert!(ha < hb);
+        // Anything else (codes, older 43-character tokens) is the plain hash.
+        let old = random_token();
+        assert_eq!(hash_token(&old).len(), 64);
+        // A look-alike with a non-hex prefix gets no prefix either.
+        let odd = format!("zzzzzzzzzzzzzzzz{}", random_token());
+        assert_eq!(hash_token(&odd).len(), 64);
+    }
 
     #[test]
     fn passwords_round_trip_with_argon2id() {

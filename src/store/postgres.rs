@@ -27,6 +27,7 @@ static DIALECT: Dialect = Dialect {
     row_id: "ctid",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     notify: Some("SELECT pg_notify('gatehouse_changes', $1)"),
+    anonymous_params: false,
 };
 
 /// Connections per instance when `[store] pool_size` is not set.

@@ -25,6 +25,7 @@ use super::{
 };
 use async_trait::async_trait;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
@@ -161,6 +162,9 @@ pub struct Dialect {
     /// no such channel (a single process, or instances that rely on the
     /// staleness bound).
     pub notify: Option<&'static str>,
+    /// Write the big multi-row INSERT with `?` marks: SQLite looks `$N`
+    /// names up one by one when binding (quadratic in a 768-mark statement).
+    pub anonymous_params: bool,
 }
 
 /// The shared implementation of `Store` over one SQL database.
@@ -192,6 +196,12 @@ impl<D: Db> SqlStore<D> {
             limit,
             changes: None,
         }
+    }
+
+    /// The lock token batches are written under: SQLite's WAL reset takes
+    /// it so that no batch waits on the reset's fsync mid-commit.
+    pub(super) fn write_gate(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.tokens.writing.clone()
     }
 
     async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
@@ -247,12 +257,13 @@ type Pending = (TokenRecord, oneshot::Sender<Result<(), StoreError>>);
 #[derive(Default)]
 struct TokenWriter {
     queue: std::sync::Mutex<Vec<Pending>>,
-    /// Held by the caller currently writing a batch.
-    writing: tokio::sync::Mutex<()>,
+    /// Held by the caller currently writing a batch (and by SQLite's WAL
+    /// reset, which must not run under a batch).
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl TokenWriter {
-    async fn put<D: Db>(&self, db: &D, t: &TokenRecord, limit: Duration) -> Result<(), StoreError> {
+    async fn put<D: Db>(&self, db: &D, t: &TokenRecord, limit: Duration, anon: bool) -> Result<(), StoreError> {
         let (tx, mut rx) = oneshot::channel();
         self.lock_queue().push((t.clone(), tx));
         let guard = self.writing.lock().await;
@@ -265,7 +276,7 @@ impl TokenWriter {
         let batch = std::mem::take(&mut *self.lock_queue());
         // The write runs in its own task so that a caller going away (its
         // client disconnected) never abandons the rows of the others.
-        let write = tokio::spawn(write_tokens(db.clone(), batch, limit));
+        let write = tokio::spawn(write_tokens(db.clone(), batch, limit, anon));
         let _ = write.await;
         drop(guard);
         rx.await.unwrap_or_else(|_| Err(lost()))
@@ -293,7 +304,7 @@ const TOKEN_SELECT: &str = "token_hash, kind, client_id, subject, scope, audienc
      (r.id IN ('client:' || tokens.client_id, 'sub:' || tokens.subject) AND tokens.issued_at <= r.cutoff))) \
      AS revoked";
 
-fn insert_tokens_sql(rows: usize) -> String {
+fn insert_tokens_sql(rows: usize, anon: bool) -> String {
     let mut sql = format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ");
     for r in 0..rows {
         if r > 0 {
@@ -304,7 +315,11 @@ fn insert_tokens_sql(rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", r * 12 + c + 1));
+            if anon {
+                sql.push('?');
+            } else {
+                sql.push_str(&format!("${}", r * 12 + c + 1));
+            }
         }
         sql.push(')');
     }
@@ -330,24 +345,24 @@ fn token_args<'a>(t: &'a TokenRecord, out: &mut Vec<Arg<'a>>) -> Result<(), Stor
 }
 
 /// Inserts `rows` with one statement (autocommit: one transaction).
-async fn insert_tokens<D: Db>(db: &D, rows: &[&TokenRecord], limit: Duration) -> Result<(), StoreError> {
+async fn insert_tokens<D: Db>(db: &D, rows: &[&TokenRecord], limit: Duration, anon: bool) -> Result<(), StoreError> {
     let mut args = Vec::with_capacity(rows.len() * 12);
     for t in rows {
         token_args(t, &mut args)?;
     }
-    timed(limit, db.exec(&insert_tokens_sql(rows.len()), &args)).await?;
+    timed(limit, db.exec(&insert_tokens_sql(rows.len(), anon), &args)).await?;
     Ok(())
 }
 
 /// Writes a batch and answers every caller. If a multi-row INSERT fails
 /// (one duplicate fails the whole statement), its rows are retried one by
 /// one so each caller gets exactly the answer a lone INSERT would give.
-async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>, limit: Duration) {
+async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>, limit: Duration, anon: bool) {
     let mut batch = batch.into_iter().peekable();
     while batch.peek().is_some() {
         let chunk: Vec<Pending> = batch.by_ref().take(TOKEN_BATCH).collect();
         let rows: Vec<&TokenRecord> = chunk.iter().map(|(t, _)| t).collect();
-        let res = insert_tokens(&db, &rows, limit).await;
+        let res = insert_tokens(&db, &rows, limit, anon).await;
         if res.is_ok() || chunk.len() == 1 {
             for (_, tx) in chunk {
                 let _ = tx.send(res.as_ref().map(|_| ()).map_err(StoreError::clone));
@@ -355,7 +370,7 @@ async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>, limit: Duration) {
             continue;
         }
         for (t, tx) in chunk {
-            let _ = tx.send(insert_tokens(&db, &[&t], limit).await);
+            let _ = tx.send(insert_tokens(&db, &[&t], limit, anon).await);
         }
     }
 }
@@ -645,7 +660,9 @@ impl<D: Db> Store for SqlStore<D> {
     async fn put_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         // Plain INSERT for the same reason as put_code, batched with the
         // tokens other requests are issuing at the same moment.
-        self.tokens.put(&self.db, t, self.limit).await
+        self.tokens
+            .put(&self.db, t, self.limit, self.dialect.anonymous_params)
+            .await
     }
 
     async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -903,7 +920,9 @@ mod tests {
 
     #[test]
     fn multi_row_insert_numbers_every_parameter() {
-        let sql = insert_tokens_sql(2);
+        let sql = insert_tokens_sql(2, false);
         assert!(sql.ends_with("($13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"));
+        let sql = insert_tokens_sql(2, true);
+        assert!(sql.ends_with("), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     }
 }

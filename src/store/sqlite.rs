@@ -19,7 +19,14 @@ static DIALECT: Dialect = Dialect {
     row_id: "rowid",
     skip_locked: "",
     notify: None,
+    anonymous_params: true,
 };
+
+/// WAL frames (pages) after which the checkpointer resets the WAL to its
+/// start (32 MiB with 4 KiB pages), so it does not grow without bound while
+/// readers keep it busy.
+const RESET_FRAMES: i64 = 8192;
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Affected for SqliteQueryResult {
     fn affected(&self) -> u64 {
@@ -56,7 +63,12 @@ impl SqlStore<SqlitePool> {
             .busy_timeout(s.statement_timeout)
             .foreign_keys(true)
             // Multi-row inserts come in up to 64 sizes; keep them all prepared.
-            .statement_cache_capacity(256);
+            .statement_cache_capacity(256)
+            // Checkpoints run in the background (`checkpointer`), never in
+            // a committing request: an automatic one would put its fsyncs
+            // on whichever request crossed the threshold (the p99).
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(s.pool_size.unwrap_or(8))
             .acquire_timeout(s.connect_timeout)
@@ -67,12 +79,42 @@ impl SqlStore<SqlitePool> {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
-        Ok(SqlStore::new(pool, &DIALECT, s.statement_timeout + s.connect_timeout))
+        let store = SqlStore::new(pool, &DIALECT, s.statement_timeout + s.connect_timeout);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(checkpointer(store.db.clone(), store.write_gate()));
+        }
+        Ok(store)
     }
 
     /// Closes every connection (checkpointing the WAL into the main file).
     pub async fn close(&self) {
         self.db.close().await;
+    }
+}
+
+/// Copies committed WAL pages into the database file off the request path
+/// (PASSIVE: never waits for readers or writers), and once the WAL is
+/// large and fully copied, resets it to its start while holding the token
+/// write gate, so no batch commits into the reset. Ends when the pool closes.
+async fn checkpointer(pool: SqlitePool, gate: std::sync::Arc<tokio::sync::Mutex<()>>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let passive: Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
+        let Ok((_busy, frames, copied)) = passive else {
+            continue;
+        };
+        if frames >= RESET_FRAMES && copied == frames {
+            let _gate = gate.lock().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await {
+                tracing::debug!(error = %e, "WAL reset skipped");
+            }
+        }
     }
 }
 
