@@ -1,6 +1,8 @@
 //! Configuration: TOML (SPEC §3) with environment overrides, validated into
 //! types that cannot hold an invalid setting. Every error names file:line.
 
+#[cfg(test)]
+mod doc_tests;
 mod duration;
 mod error;
 mod raw;
