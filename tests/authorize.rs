@@ -579,3 +579,81 @@ async fn login_page_throttles_guessing_and_max_age_forces_a_fresh_login() {
     lenient.push(("max_age", "3600"));
     assert_eq!(b.authorize(&lenient).await.status, StatusCode::SEE_OTHER);
 }
+
+/// Issue 12 (4): with `signing_alg = "ES256"` an RS256 key is kept beside
+/// it; ID tokens are RS256 unless the client registered another algorithm,
+/// and discovery lists both.
+#[tokio::test]
+async fn id_tokens_are_rs256_by_default_whatever_the_signing_alg() {
+    let cfg = config("60s")
+        .replace("[tokens]\n", "[tokens]\nsigning_alg = \"ES256\"\n")
+        .replace(
+            "[[clients]]\nid = \"spa\"",
+            "[[clients]]\nid = \"ec-rp\"\nsecret = \"ec-secret\"\nredirect_uris = [\"http://127.0.0.1:9000/callback\"]\ngrant_types = [\"authorization_code\", \"implicit\"]\nscopes = [\"openid\"]\nid_token_signed_response_alg = \"ES256\"\n\n[[clients]]\nid = \"spa\"",
+        );
+    assert!(
+        cfg.contains("ec-rp") && cfg.contains("signing_alg = \"ES256\""),
+        "{cfg}"
+    );
+    let gh = Gatehouse::start_full(&cfg);
+    let disco: Value = reqwest::get(gh.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs: Vec<&str> = disco["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(algs.contains(&"RS256") && algs.contains(&"ES256"), "{algs:?}");
+
+    let b = Browser::new(&gh);
+    let params = |client: &'static str| {
+        vec![
+            ("response_type", "code id_token"),
+            ("client_id", client),
+            ("redirect_uri", CB),
+            ("scope", "openid"),
+            ("state", "st"),
+            ("nonce", "nn"),
+        ]
+    };
+    let login = b.authorize(&params("printer")).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let p = b.allow(&consent).await.redirect_params();
+    let h = jsonwebtoken::decode_header(&p["id_token"]).unwrap();
+    assert_eq!(h.alg, jsonwebtoken::Algorithm::RS256, "default ID token algorithm");
+    let id = jwks_decode(&gh, &p["id_token"], "printer").await;
+    assert_eq!(id["c_hash"], half_hash(&p["code"]));
+    // Access tokens keep the configured algorithm.
+    let (s, tok) = exchange(
+        &gh,
+        Some(("printer", "printer-secret")),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &p["code"]),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{tok}");
+    let at = jsonwebtoken::decode_header(tok["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(at.alg, jsonwebtoken::Algorithm::ES256);
+    let idt = jsonwebtoken::decode_header(tok["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(idt.alg, jsonwebtoken::Algorithm::RS256);
+
+    // A client that registered ES256 gets ES256.
+    let first = b.authorize(&params("ec-rp")).await;
+    let page = if first.is_consent() {
+        b.allow(&first).await
+    } else {
+        first
+    };
+    let p = page.redirect_params();
+    let h = jsonwebtoken::decode_header(&p["id_token"]).unwrap();
+    assert_eq!(h.alg, jsonwebtoken::Algorithm::ES256);
+    jwks_decode(&gh, &p["id_token"], "ec-rp").await;
+}

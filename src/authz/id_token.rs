@@ -3,7 +3,7 @@
 use super::AuthServer;
 use crate::error::OAuthError;
 use crate::keys::SigningAlg;
-use crate::store::{self, User};
+use crate::store::{self, Client, User};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -40,7 +40,7 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
 }
 
 pub struct IdTokenInput<'a> {
-    pub client_id: &'a str,
+    pub client: &'a Client,
     pub user: &'a User,
     pub scopes: &'a [String],
     pub nonce: Option<&'a str>,
@@ -50,13 +50,28 @@ pub struct IdTokenInput<'a> {
 }
 
 impl AuthServer {
+    /// The algorithm of `client`'s ID tokens: its registered
+    /// `id_token_signed_response_alg`, else RS256 (OIDC Registration §2).
+    pub fn id_token_alg(&self, client: &Client) -> SigningAlg {
+        let want = match client.meta.id_token_signed_response_alg.as_deref() {
+            Some(a) => a.parse().unwrap_or(self.keys.alg),
+            None => SigningAlg::Rs256,
+        };
+        if self.keys.algs().contains(&want) {
+            want
+        } else {
+            self.keys.alg
+        }
+    }
+
     pub fn id_token(&self, i: IdTokenInput<'_>) -> Result<String, OAuthError> {
+        let alg = self.id_token_alg(i.client);
         let now = store::now();
         let mut c = user_claims(i.user, i.scopes);
         c.insert("iss".into(), json!(self.cfg.issuer));
         c.insert("sub".into(), json!(i.user.username));
-        c.insert("aud".into(), json!(i.client_id));
-        c.insert("azp".into(), json!(i.client_id));
+        c.insert("aud".into(), json!(i.client.id));
+        c.insert("azp".into(), json!(i.client.id));
         c.insert("iat".into(), json!(now));
         c.insert("exp".into(), json!(now + self.cfg.tokens.id_token_ttl.as_secs() as i64));
         c.insert("auth_time".into(), json!(i.auth_time));
@@ -65,12 +80,12 @@ impl AuthServer {
             c.insert("nonce".into(), json!(n));
         }
         if let Some(at) = i.access_token {
-            c.insert("at_hash".into(), json!(half_hash(self.keys.alg, at)));
+            c.insert("at_hash".into(), json!(half_hash(alg, at)));
         }
         if let Some(code) = i.code {
-            c.insert("c_hash".into(), json!(half_hash(self.keys.alg, code)));
+            c.insert("c_hash".into(), json!(half_hash(alg, code)));
         }
-        self.keys.sign("JWT", &c).map_err(|e| {
+        self.keys.sign_as(alg, "JWT", &c).map_err(|e| {
             tracing::error!(error = %e, "cannot sign ID token");
             OAuthError::ServerError
         })

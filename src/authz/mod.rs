@@ -118,7 +118,10 @@ impl AuthServer {
                 access_ttl: c.access_ttl.map(|d| d.as_secs() as i64),
                 refresh_ttl: c.refresh_ttl.map(|d| d.as_secs() as i64),
                 created_at: now,
-                meta: Default::default(),
+                meta: store::ClientMeta {
+                    id_token_signed_response_alg: c.id_token_signed_response_alg.map(|a| a.as_str().to_string()),
+                    ..Default::default()
+                },
             };
             self.store.put_client(&client).await.map_err(|e| e.to_string())?;
         }

@@ -62,6 +62,10 @@ struct AddArgs {
     /// Refresh token lifetime for this client, e.g. 7d (default: [tokens]).
     #[arg(long, value_parser = parse_duration)]
     refresh_ttl: Option<std::time::Duration>,
+    /// Algorithm of this client's ID tokens: RS256 (the default) or the
+    /// server's [tokens] signing_alg.
+    #[arg(long = "id-token-alg")]
+    id_token_alg: Option<crate::keys::SigningAlg>,
 }
 
 #[derive(clap::Args)]
@@ -128,7 +132,10 @@ fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
         access_ttl: secs(a.access_ttl),
         refresh_ttl: secs(a.refresh_ttl),
         created_at: store::now(),
-        meta: Default::default(),
+        meta: store::ClientMeta {
+            id_token_signed_response_alg: a.id_token_alg.map(|x| x.as_str().to_string()),
+            ..Default::default()
+        },
     })
 }
 

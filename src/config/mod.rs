@@ -147,6 +147,8 @@ pub struct ClientSpec {
     pub audience: Vec<String>,
     pub access_ttl: Option<Duration>,
     pub refresh_ttl: Option<Duration>,
+    /// Algorithm of this client's ID tokens (None: RS256).
+    pub id_token_signed_response_alg: Option<SigningAlg>,
 }
 
 #[derive(Debug, Clone)]

@@ -108,6 +108,7 @@ pub struct RawClient {
     pub audience: Option<Vec<String>>,
     pub access_ttl: Option<Dur>,
     pub refresh_ttl: Option<Dur>,
+    pub id_token_signed_response_alg: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

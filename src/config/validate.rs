@@ -217,7 +217,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
     let clients = raw
         .clients
         .into_iter()
-        .map(|c| client(&src, c))
+        .map(|c| client(&src, c, signing_alg))
         .collect::<Result<Vec<_>, _>>()?;
     let mut seen = HashMap::new();
     for c in &clients {
@@ -306,8 +306,22 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
     })
 }
 
-fn client(src: &Source, c: RawClient) -> Result<ClientSpec, ConfigError> {
+fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientSpec, ConfigError> {
     let at = span(&c.id);
+    let id_token_signed_response_alg = match &c.id_token_signed_response_alg {
+        None => None,
+        Some(a) => match SigningAlg::from_str(a.get_ref()) {
+            Ok(alg) if alg == SigningAlg::Rs256 || alg == signing_alg => Some(alg),
+            _ => return Err(src.err(
+                span(a),
+                format!(
+                    "id_token_signed_response_alg {:?}: ID tokens are signed with RS256 or {} ([tokens] signing_alg)",
+                    a.get_ref(),
+                    signing_alg.as_str()
+                ),
+            )),
+        },
+    };
     let secret = match (c.public, c.secret, c.secret_hash) {
         (true, None, None) => None,
         (true, _, _) => return Err(src.err(at, "a public client has no secret")),
@@ -354,6 +368,7 @@ fn client(src: &Source, c: RawClient) -> Result<ClientSpec, ConfigError> {
         audience: c.audience.unwrap_or_default(),
         access_ttl: c.access_ttl.map(|d| d.0),
         refresh_ttl: c.refresh_ttl.map(|d| d.0),
+        id_token_signed_response_alg,
     })
 }
 

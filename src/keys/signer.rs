@@ -1,7 +1,10 @@
 //! The authorization server's signing keys: loaded from `[keys].dir`
 //! (generated there on first start), the newest key of the configured
 //! algorithm signs, and every key in the directory is published in the JWKS
-//! so tokens signed before a rotation still verify.
+//! so tokens signed before a rotation still verify. When the configured
+//! algorithm is not RS256, an RS256 key is kept beside it: OIDC Core §15.1
+//! makes RS256 the ID token algorithm every relying party may ask for (and
+//! the default when a client registers none).
 //!
 //! Signing uses aws-lc key pairs parsed once at start: re-parsing a private
 //! key per token (what `jsonwebtoken::encode` does) costs more than signing.
@@ -27,10 +30,19 @@ enum Pair {
     Ed(Ed25519KeyPair),
 }
 
+struct Signer {
+    alg: SigningAlg,
+    kid: String,
+    pair: Pair,
+}
+
 pub struct SigningKeys {
+    /// The configured algorithm and its key: access tokens, and ID tokens
+    /// of clients that ask for it.
     pub alg: SigningAlg,
     pub kid: String,
-    pair: Pair,
+    /// The configured key first, then RS256 if that is another.
+    signers: Vec<Signer>,
     rng: SystemRandom,
     /// Public keys of every key in the directory (verification + JWKS).
     pub public: PublicKeySet,
@@ -52,8 +64,33 @@ fn pem_der(text: &str, path: &Path) -> Result<Vec<u8>, String> {
 }
 
 impl SigningKeys {
-    /// Loads `dir/*/` key folders; creates one for `alg` if none fits.
+    /// Loads `dir/*/` key folders; creates one for `alg` (and for RS256)
+    /// if none fits.
     pub fn load_or_create(dir: &Path, alg: SigningAlg) -> Result<SigningKeys, String> {
+        let mut signers = vec![Self::load_signer(dir, alg)?];
+        if alg != SigningAlg::Rs256 {
+            signers.push(Self::load_signer(dir, SigningAlg::Rs256)?);
+        }
+        // Every key in the directory is published, the new ones included.
+        let mut jwks: Vec<Value> = Vec::new();
+        for f in Self::folders(dir)? {
+            let text = std::fs::read_to_string(f.join(JWK_FILE)).map_err(|e| format!("{}: {e}", f.display()))?;
+            jwks.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?);
+        }
+        let doc = serde_json::json!({ "keys": jwks });
+        let public = PublicKeySet::from_value(&doc)?;
+        Ok(SigningKeys {
+            alg,
+            kid: signers[0].kid.clone(),
+            signers,
+            rng: SystemRandom::new(),
+            public,
+            jwks_json: doc.to_string(),
+        })
+    }
+
+    /// Key folders of `dir`, oldest first.
+    fn folders(dir: &Path) -> Result<Vec<PathBuf>, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut folders: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -63,16 +100,19 @@ impl SigningKeys {
             .filter_map(|p| Some((std::fs::metadata(p.join(PRIVATE_FILE)).ok()?.modified().ok()?, p)))
             .collect();
         folders.sort();
-        let mut jwks: Vec<Value> = Vec::new();
+        Ok(folders.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// The newest key of `alg` in `dir`, generated there if there is none.
+    fn load_signer(dir: &Path, alg: SigningAlg) -> Result<Signer, String> {
         let mut active: Option<(String, PathBuf)> = None;
-        for (_, f) in &folders {
+        for f in Self::folders(dir)? {
             let text = std::fs::read_to_string(f.join(JWK_FILE)).map_err(|e| format!("{}: {e}", f.display()))?;
             let jwk: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
             if jwk.get("alg").and_then(Value::as_str) == Some(alg.as_str()) {
                 let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or_default().to_string();
-                active = Some((kid, f.clone()));
+                active = Some((kid, f));
             }
-            jwks.push(jwk);
         }
         let (kid, folder) = match active {
             Some(a) => a,
@@ -85,7 +125,6 @@ impl SigningKeys {
                 ));
                 write_to_dir(&key, &folder, false).map_err(|e| e.to_string())?;
                 tracing::info!(kid = %key.kid, alg = %alg, dir = %folder.display(), "generated signing key");
-                jwks.push(key.jwk.clone());
                 (key.kid.clone(), folder)
             }
         };
@@ -94,7 +133,6 @@ impl SigningKeys {
             std::fs::read_to_string(&private_path).map_err(|e| format!("{}: {e}", private_path.display()))?,
         );
         let der = zeroize::Zeroizing::new(pem_der(&pem_text, &private_path)?);
-        let rng = SystemRandom::new();
         let bad = |e: aws_lc_rs::error::KeyRejected| format!("{}: key rejected: {e}", private_path.display());
         let pair = match alg {
             SigningAlg::Rs256 => Pair::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(bad)?),
@@ -103,35 +141,39 @@ impl SigningKeys {
             }
             SigningAlg::EdDsa => Pair::Ed(Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(bad)?),
         };
-        let doc = serde_json::json!({ "keys": jwks });
-        let public = PublicKeySet::from_value(&doc)?;
-        Ok(SigningKeys {
-            alg,
-            kid,
-            pair,
-            rng,
-            public,
-            jwks_json: doc.to_string(),
-        })
+        Ok(Signer { alg, kid, pair })
     }
 
-    /// A compact JWS with header `{alg, kid, typ}` over the claims.
+    /// Algorithms ID tokens can be signed with: the configured one, RS256.
+    pub fn algs(&self) -> Vec<SigningAlg> {
+        self.signers.iter().map(|s| s.alg).collect()
+    }
+
+    /// A compact JWS with header `{alg, kid, typ}` over the claims, signed
+    /// with the configured key.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, SignError> {
-        let header = serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        self.sign_as(self.alg, typ, claims)
+    }
+
+    /// Like `sign`, with the key of `alg` (the configured key when there
+    /// is none: `algs` lists what there is).
+    pub fn sign_as<T: Serialize>(&self, alg: SigningAlg, typ: &str, claims: &T) -> Result<String, SignError> {
+        let signer = self.signers.iter().find(|s| s.alg == alg).unwrap_or(&self.signers[0]);
+        let header = serde_json::json!({"alg": signer.alg.as_str(), "kid": signer.kid, "typ": typ});
         let header = serde_json::to_vec(&header).map_err(|e| SignError::Json(e.to_string()))?;
         let payload = serde_json::to_vec(claims).map_err(|e| SignError::Json(e.to_string()))?;
         let mut out = String::with_capacity(header.len() * 4 / 3 + payload.len() * 4 / 3 + 360);
         URL_SAFE_NO_PAD.encode_string(&header, &mut out);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-        let sig = self.raw_sign(out.as_bytes())?;
+        let sig = self.raw_sign(signer, out.as_bytes())?;
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
         Ok(out)
     }
 
-    fn raw_sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignError> {
-        match &self.pair {
+    fn raw_sign(&self, signer: &Signer, msg: &[u8]) -> Result<Vec<u8>, SignError> {
+        match &signer.pair {
             Pair::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
                 k.sign(&RSA_PKCS1_SHA256, &self.rng, msg, &mut sig)
@@ -176,5 +218,24 @@ mod tests {
         assert_eq!(es.public.keys.len(), 2);
         assert!(es.public.has_kid(&rs.kid));
         assert!(es.jwks_json.contains(&rs.kid));
+    }
+
+    #[test]
+    fn an_rs256_key_is_kept_beside_es256_and_eddsa() {
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+            let dir = tempfile::tempdir().unwrap();
+            let k = SigningKeys::load_or_create(dir.path(), alg).unwrap();
+            assert_eq!(k.algs(), vec![alg, SigningAlg::Rs256]);
+            assert_eq!(k.public.keys.len(), 2, "both keys are published");
+            let claims = serde_json::json!({"sub": "x"});
+            let h = jsonwebtoken::decode_header(&k.sign("JWT", &claims).unwrap()).unwrap();
+            assert_eq!(h.alg, alg.jwt_alg());
+            let h = jsonwebtoken::decode_header(&k.sign_as(SigningAlg::Rs256, "JWT", &claims).unwrap()).unwrap();
+            assert_eq!(h.alg, jsonwebtoken::Algorithm::RS256);
+            assert!(k.public.has_kid(h.kid.as_deref().unwrap()));
+            // The second start reuses both keys.
+            let again = SigningKeys::load_or_create(dir.path(), alg).unwrap();
+            assert_eq!(again.public.keys.len(), 2);
+        }
     }
 }

@@ -353,7 +353,7 @@ impl Flow<'_> {
                 .await?
                 .ok_or(OAuthError::AccessDenied("the user no longer exists"))?;
             let id = s.id_token(IdTokenInput {
-                client_id: &req.client.id,
+                client: &req.client,
                 user: &user,
                 scopes: &req.scopes,
                 nonce: req.nonce.as_deref(),

@@ -49,7 +49,8 @@ pub fn document(s: &AuthServer) -> Value {
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [alg],
+        // RS256 is always there (OIDC Discovery §3), beside the configured one.
+        "id_token_signing_alg_values_supported": s.keys.algs().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "access_token_signing_alg_values_supported": [alg],
     })
 }
