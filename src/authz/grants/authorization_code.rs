@@ -85,7 +85,7 @@ impl Grant for AuthorizationCode {
             .await?;
         if scopes.iter().any(|s| s == "openid") {
             resp.id_token = Some(server.id_token(IdTokenInput {
-                client: &req.client,
+                client: req.client,
                 user: &user,
                 scopes: &scopes,
                 nonce: c.nonce.as_deref(),
