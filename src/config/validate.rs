@@ -268,7 +268,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
     let mut apis: Vec<ApiSpec> = Vec::new();
     for a in raw.apis {
         let path_at = span(&a.path);
-        let api = api(&src, &resolve, &trusted_issuers, a)?;
+        let api = api(&src, &resolve, &trusted_issuers, &gateway, a)?;
         if apis.iter().any(|x| x.path == api.path) {
             return Err(src.err(path_at, format!("duplicate api path {:?}", api.path)));
         }
@@ -312,14 +312,16 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         None => None,
         Some(a) => match SigningAlg::from_str(a.get_ref()) {
             Ok(alg) if alg == SigningAlg::Rs256 || alg == signing_alg => Some(alg),
-            _ => return Err(src.err(
-                span(a),
-                format!(
+            _ => {
+                return Err(src.err(
+                    span(a),
+                    format!(
                     "id_token_signed_response_alg {:?}: ID tokens are signed with RS256 or {} ([tokens] signing_alg)",
                     a.get_ref(),
                     signing_alg.as_str()
                 ),
-            )),
+                ))
+            }
         },
     };
     let secret = match (c.public, c.secret, c.secret_hash) {
@@ -450,6 +452,7 @@ fn api(
     src: &Source,
     resolve: &dyn Fn(&str) -> PathBuf,
     trusted: &[TrustedIssuer],
+    gateway: &GatewaySettings,
     a: RawApi,
 ) -> Result<ApiSpec, ConfigError> {
     let path_at = span(&a.path);
@@ -492,7 +495,30 @@ fn api(
             let at = span(&r.kind);
             match r.kind.get_ref().as_str() {
                 "none" => AuthSpec::None,
-                "oauth2" => AuthSpec::OAuth2 { scopes: r.scopes },
+                "oauth2" => {
+                    // jwt-only keys on an oauth2 route are a mistake, not a no-op.
+                    let jwt_only = [
+                        ("jwk", r.jwk.is_some()),
+                        ("jwks", r.jwks.is_some()),
+                        ("jwks_file", r.jwks_file.is_some()),
+                        ("jwks_uri", r.jwks_uri.is_some()),
+                        ("trusted_issuer", r.trusted_issuer.is_some()),
+                        ("issuer", r.issuer.is_some()),
+                        ("audience", r.audience.is_some()),
+                        ("location", r.location.is_some()),
+                        ("name", r.name.is_some()),
+                        ("leeway", r.leeway.is_some()),
+                        ("jwks_min_refresh", r.jwks_min_refresh.is_some()),
+                        ("forward_claims", !r.forward_claims.is_empty()),
+                    ];
+                    if let Some((k, _)) = jwt_only.iter().find(|(_, set)| *set) {
+                        return Err(src.err(
+                            at,
+                            format!("auth kind \"oauth2\" does not take {k:?} (a key of kind \"jwt\")"),
+                        ));
+                    }
+                    AuthSpec::OAuth2 { scopes: r.scopes }
+                }
                 "jwt" => AuthSpec::Jwt(jwt_spec(src, resolve, trusted, at, r)?),
                 k => return Err(src.err(at, format!("auth kind {k:?} is not \"none\", \"jwt\" or \"oauth2\""))),
             }
@@ -515,8 +541,9 @@ fn api(
             }
             BackendSpec::Upstream(UpstreamSpec {
                 base,
-                connect_timeout: b.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
-                timeout: b.timeout.map_or(Duration::from_secs(60), |d| d.0),
+                // [gateway] holds the defaults every upstream inherits.
+                connect_timeout: b.connect_timeout.map_or(gateway.connect_timeout, |d| d.0),
+                timeout: b.timeout.map_or(gateway.timeout, |d| d.0),
                 strip_prefix: b.strip_prefix,
             })
         }
@@ -682,6 +709,27 @@ mod tests {
             }
             other => panic!("expected mock, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn upstreams_inherit_gateway_timeouts() {
+        let t = "[gateway]\ntimeout = \"7s\"\nconnect_timeout = \"2s\"\n[[apis]]\npath = \"/a\"\nbackend = { upstream = \"http://127.0.0.1:1\" }\n[[apis]]\npath = \"/b\"\nbackend = { upstream = \"http://127.0.0.1:1\", timeout = \"3s\" }\n";
+        let c = parse_str(t).unwrap();
+        let t = |i: usize| match &c.apis[i].backend {
+            BackendSpec::Upstream(u) => (u.timeout, u.connect_timeout),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(t(0), (Duration::from_secs(7), Duration::from_secs(2)));
+        assert_eq!(t(1), (Duration::from_secs(3), Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn jwt_keys_on_an_oauth2_route_are_an_error() {
+        let t =
+            "[[apis]]\npath = \"/a\"\nauth = { kind = \"oauth2\", issuer = \"https://x\" }\nbackend = { mock = {} }\n";
+        let e = parse_str(t).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.reason.contains("\"issuer\""), "{e}");
     }
 
     #[test]
