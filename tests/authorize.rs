@@ -285,7 +285,7 @@ async fn pkce_redirect_and_client_errors() {
         "invalid_scope"
     );
     let mut bad_rt = code_params("printer", "photos", &ch);
-    bad_rt[0] = ("response_type", "code token");
+    bad_rt[0] = ("response_type", "code device");
     assert_eq!(
         b.authorize(&bad_rt).await.redirect_params()["error"],
         "unsupported_response_type"
@@ -656,4 +656,113 @@ async fn id_tokens_are_rs256_by_default_whatever_the_signing_alg() {
     let h = jsonwebtoken::decode_header(&p["id_token"]).unwrap();
     assert_eq!(h.alg, jsonwebtoken::Algorithm::ES256);
     jwks_decode(&gh, &p["id_token"], "ec-rp").await;
+}
+
+/// Issue 12 (8): every response type combination, `s_hash` in front-channel
+/// ID tokens, and `response_mode=form_post`.
+#[tokio::test]
+async fn response_types_form_post_and_s_hash() {
+    let gh = Gatehouse::start_full(&config("60s"));
+    let disco: Value = reqwest::get(gh.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = |k: &str| -> Vec<String> {
+        disco[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(listed("response_modes_supported").contains(&"form_post".to_string()));
+    for rt in ["id_token", "code token", "code id_token token"] {
+        assert!(listed("response_types_supported").contains(&rt.to_string()), "{rt}");
+    }
+
+    let b = Browser::new(&gh);
+    let params = |rt: &'static str| {
+        vec![
+            ("response_type", rt),
+            ("client_id", "printer"),
+            ("redirect_uri", CB),
+            ("scope", "openid photos"),
+            ("state", "st-9"),
+            ("nonce", "nn"),
+        ]
+    };
+    let login = b.authorize(&params("id_token")).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let back = b.allow(&consent).await;
+    assert!(back.location.as_deref().unwrap().contains('#'));
+    let p = back.redirect_params();
+    assert!(!p.contains_key("access_token") && !p.contains_key("code"), "{p:?}");
+    assert_eq!(p["state"], "st-9");
+    let id = jwks_decode(&gh, &p["id_token"], "printer").await;
+    assert_eq!(id["nonce"], "nn");
+    assert_eq!(id["s_hash"], half_hash("st-9"));
+    assert!(id.get("at_hash").is_none());
+
+    let p = b.authorize(&params("code token")).await.redirect_params();
+    assert!(p.contains_key("code") && p.contains_key("access_token") && !p.contains_key("id_token"));
+
+    let p = b.authorize(&params("code id_token token")).await.redirect_params();
+    let id = jwks_decode(&gh, &p["id_token"], "printer").await;
+    assert_eq!(id["at_hash"], half_hash(&p["access_token"]));
+    assert_eq!(id["c_hash"], half_hash(&p["code"]));
+    assert_eq!(id["s_hash"], half_hash("st-9"));
+
+    // form_post: a page that POSTs the response to the redirect URI.
+    let mut fp = params("code id_token");
+    fp.push(("response_mode", "form_post"));
+    let page = b.authorize(&fp).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.location.is_none());
+    assert!(
+        page.html.contains(&format!("<form method=\"post\" action=\"{CB}\"")),
+        "{}",
+        page.html
+    );
+    let fields: std::collections::HashMap<String, String> =
+        common::web::hidden_fields(&page.html).into_iter().collect();
+    assert_eq!(fields["state"], "st-9");
+    assert_eq!(fields["iss"], ISSUER);
+    let id = jwks_decode(&gh, &fields["id_token"], "printer").await;
+    assert_eq!(id["c_hash"], half_hash(&fields["code"]));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'sha256-") && csp.contains("form-action http://127.0.0.1:9000"),
+        "{csp}"
+    );
+    assert_eq!(page.headers["cache-control"], "no-store");
+    // The code from the form works at the token endpoint.
+    let (s, _) = exchange(
+        &gh,
+        Some(("printer", "printer-secret")),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &fields["code"]),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Tokens never go in a query; unknown modes and repeated values are refused.
+    let mut q = params("id_token token");
+    q.push(("response_mode", "query"));
+    let loc = b.authorize(&q).await.location.unwrap();
+    assert!(
+        loc.contains("?error=invalid_request") && !loc.contains("access_token"),
+        "{loc}"
+    );
+    let mut bad = params("code");
+    bad.push(("response_mode", "carrier_pigeon"));
+    assert_eq!(b.authorize(&bad).await.redirect_params()["error"], "invalid_request");
+    assert_eq!(
+        b.authorize(&params("token token")).await.redirect_params()["error"],
+        "unsupported_response_type"
+    );
 }

@@ -17,39 +17,69 @@ pub struct ResponseType {
 }
 
 impl ResponseType {
-    pub const SUPPORTED: [&'static str; 4] = ["code", "token", "id_token token", "code id_token"];
+    /// RFC 6749 plus OAuth 2.0 Multiple Response Types §3-5: every
+    /// non-empty combination of the three (`none` is not offered).
+    pub const SUPPORTED: [&'static str; 7] = [
+        "code",
+        "token",
+        "id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ];
 
+    /// Space-separated values in any order, each at most once.
     pub fn parse(s: &str) -> Option<ResponseType> {
-        let mut parts: Vec<&str> = s.split_whitespace().collect();
-        parts.sort_unstable();
-        match parts.as_slice() {
-            ["code"] => Some(ResponseType {
-                code: true,
-                token: false,
-                id_token: false,
-            }),
-            ["token"] => Some(ResponseType {
-                code: false,
-                token: true,
-                id_token: false,
-            }),
-            ["id_token", "token"] => Some(ResponseType {
-                code: false,
-                token: true,
-                id_token: true,
-            }),
-            ["code", "id_token"] => Some(ResponseType {
-                code: true,
-                token: false,
-                id_token: true,
-            }),
-            _ => None,
+        let mut rt = ResponseType {
+            code: false,
+            token: false,
+            id_token: false,
+        };
+        for part in s.split(' ') {
+            let flag = match part {
+                "code" => &mut rt.code,
+                "token" => &mut rt.token,
+                "id_token" => &mut rt.id_token,
+                _ => return None,
+            };
+            if std::mem::replace(flag, true) {
+                return None;
+            }
+        }
+        Some(rt)
+    }
+}
+
+/// How the response reaches the client: the query, the fragment, or an
+/// auto-submitted form POST (OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+impl ResponseMode {
+    pub const SUPPORTED: [&'static str; 3] = ["query", "fragment", "form_post"];
+
+    /// Anything beyond a bare code defaults to the fragment (RFC 6749
+    /// §4.2.2, Multiple Response Types §5).
+    pub fn default_for(rt: ResponseType) -> ResponseMode {
+        if rt.token || rt.id_token {
+            ResponseMode::Fragment
+        } else {
+            ResponseMode::Query
         }
     }
 
-    /// Anything beyond a bare code travels in the fragment (§4.2.2).
-    pub fn fragment(self) -> bool {
-        self.token || self.id_token
+    fn parse(s: &str) -> Option<ResponseMode> {
+        match s {
+            "query" => Some(ResponseMode::Query),
+            "fragment" => Some(ResponseMode::Fragment),
+            "form_post" => Some(ResponseMode::FormPost),
+            _ => None,
+        }
     }
 }
 
@@ -65,6 +95,7 @@ pub struct AuthorizeRequest {
     pub client: Arc<Client>,
     pub redirect_uri: String,
     pub response: ResponseType,
+    pub mode: ResponseMode,
     pub scopes: Vec<String>,
     pub state: Option<String>,
     pub nonce: Option<String>,
@@ -78,8 +109,9 @@ pub struct AuthorizeRequest {
 }
 
 /// Parameters that make up a request (and so are carried through forms).
-const CARRIED: [&str; 11] = [
+const CARRIED: [&str; 12] = [
     "response_type",
+    "response_mode",
     "client_id",
     "redirect_uri",
     "scope",
@@ -99,7 +131,7 @@ pub enum AuthorizeError {
     /// Sent back to the client's redirect URI (§4.1.2.1).
     Redirect {
         redirect_uri: String,
-        fragment: bool,
+        mode: ResponseMode,
         state: Option<String>,
         error: &'static str,
         description: String,
@@ -138,10 +170,19 @@ impl AuthServer {
         };
         let state = form.get("state").map(str::to_owned);
         let rt_raw = form.get("response_type").unwrap_or("");
-        let fragment_guess = rt_raw.contains("token");
+        // Errors found before the response type is known go back the way
+        // the request asked, or the way its response type implies.
+        let mode_guess =
+            form.get("response_mode")
+                .and_then(ResponseMode::parse)
+                .unwrap_or(if rt_raw.contains("token") {
+                    ResponseMode::Fragment
+                } else {
+                    ResponseMode::Query
+                });
         let fail = |error: &'static str, description: String| AuthorizeError::Redirect {
             redirect_uri: redirect_uri.clone(),
-            fragment: fragment_guess,
+            mode: mode_guess,
             state: state.clone(),
             error,
             description,
@@ -155,6 +196,20 @@ impl AuthServer {
                 format!("response_type {rt_raw:?} is not supported"),
             )
         })?;
+        let mode = match form.get("response_mode") {
+            None => ResponseMode::default_for(response),
+            Some(m) => match ResponseMode::parse(m) {
+                // Tokens never go in a query (Multiple Response Types §5).
+                Some(ResponseMode::Query) if response.token || response.id_token => {
+                    return Err(fail(
+                        "invalid_request",
+                        "response_mode=query cannot carry tokens; use fragment or form_post".into(),
+                    ))
+                }
+                Some(mode) => mode,
+                None => return Err(fail("invalid_request", format!("response_mode {m:?} is not supported"))),
+            },
+        };
         if response.code && !client.allows_grant("authorization_code") {
             return Err(fail(
                 "unauthorized_client",
@@ -247,6 +302,7 @@ impl AuthServer {
             client,
             redirect_uri,
             response,
+            mode,
             scopes,
             state,
             nonce,
@@ -288,10 +344,16 @@ mod tests {
             ResponseType::parse("token id_token"),
             ResponseType::parse("id_token token")
         );
-        assert!(ResponseType::parse("code").is_some_and(|r| !r.fragment()));
-        assert!(ResponseType::parse("code id_token").is_some_and(|r| r.fragment()));
-        assert!(ResponseType::parse("id_token").is_none());
-        assert!(ResponseType::parse("code token").is_none());
+        let mode = |rt: &str| ResponseType::parse(rt).map(ResponseMode::default_for);
+        assert_eq!(mode("code"), Some(ResponseMode::Query));
+        assert_eq!(mode("code id_token"), Some(ResponseMode::Fragment));
+        assert_eq!(mode("id_token"), Some(ResponseMode::Fragment));
+        for rt in ResponseType::SUPPORTED {
+            assert!(ResponseType::parse(rt).is_some(), "{rt}");
+        }
+        for bad in ["", "none", "code code", "code  token", "code device", " code"] {
+            assert!(ResponseType::parse(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct IdTokenInput<'a> {
     pub auth_time: i64,
     pub access_token: Option<&'a str>,
     pub code: Option<&'a str>,
+    /// The authorization request's `state`, for `s_hash` in ID tokens sent
+    /// through the front channel (FAPI 1.0 §5.2.2.1; harmless elsewhere).
+    pub state: Option<&'a str>,
 }
 
 impl AuthServer {
@@ -84,6 +87,9 @@ impl AuthServer {
         }
         if let Some(code) = i.code {
             c.insert("c_hash".into(), json!(half_hash(alg, code)));
+        }
+        if let Some(state) = i.state {
+            c.insert("s_hash".into(), json!(half_hash(alg, state)));
         }
         self.keys.sign_as(alg, "JWT", &c).map_err(|e| {
             tracing::error!(error = %e, "cannot sign ID token");

@@ -14,6 +14,7 @@ pub struct Browser<'a> {
 pub fn unescape(s: &str) -> String {
     s.replace("&#x2f;", "/")
         .replace("&#x27;", "'")
+        .replace("&#39;", "'")
         .replace("&quot;", "\"")
         .replace("&lt;", "<")
         .replace("&gt;", ">")

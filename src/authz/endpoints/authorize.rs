@@ -3,7 +3,7 @@
 //! the forms as hidden fields), then: sign in if needed, ask consent if
 //! needed, and send the user back with a code or tokens.
 
-use crate::authz::authorize::{AuthorizeError, AuthorizeRequest};
+use crate::authz::authorize::{AuthorizeError, AuthorizeRequest, ResponseMode};
 use crate::authz::form::Form;
 use crate::authz::id_token::IdTokenInput;
 use crate::authz::issuer::Issue;
@@ -80,7 +80,7 @@ impl AuthServer {
             AuthorizeError::Page(msg) => error_page(msg),
             AuthorizeError::Redirect {
                 redirect_uri,
-                fragment,
+                mode,
                 state,
                 error,
                 description,
@@ -90,18 +90,22 @@ impl AuthServer {
                     p.push(("state", st));
                 }
                 p.push(("iss", self.cfg.issuer.clone()));
-                redirect(&redirect_uri, fragment, &p, &[])
+                redirect(&redirect_uri, mode, &p, &[])
             }
         }
     }
 }
 
-/// 303 to the client with parameters in the query or the fragment.
-fn redirect(redirect_uri: &str, fragment: bool, params: &[(&str, String)], cookies: &[HeaderValue]) -> Response {
+/// Sends the user back to the client: a 303 with the parameters in the
+/// query or the fragment, or a page that POSTs them (form_post).
+fn redirect(redirect_uri: &str, mode: ResponseMode, params: &[(&str, String)], cookies: &[HeaderValue]) -> Response {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return error_page("The redirect URI is malformed.");
     };
-    if fragment {
+    if mode == ResponseMode::FormPost {
+        return form_post(&url, params, cookies);
+    }
+    if mode == ResponseMode::Fragment {
         let mut ser = form_urlencoded::Serializer::new(String::new());
         for (k, v) in params {
             ser.append_pair(k, v);
@@ -126,6 +130,66 @@ fn redirect(redirect_uri: &str, fragment: bool, params: &[(&str, String)], cooki
     r
 }
 
+/// The script that submits the form_post page, allowed by its hash only.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit()";
+
+fn html_escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// OAuth 2.0 Form Post Response Mode: a page whose form POSTs the response
+/// to the redirect URI, submitted by a hash-pinned script (a button
+/// without JavaScript). Values never appear in a URL.
+fn form_post(url: &url::Url, params: &[(&str, String)], cookies: &[HeaderValue]) -> Response {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Returning to the application</title></head><body><form method=\"post\" action=\"",
+    );
+    html_escape(url.as_str(), &mut html);
+    html.push_str("\">");
+    for (k, v) in params {
+        html.push_str("<input type=\"hidden\" name=\"");
+        html_escape(k, &mut html);
+        html.push_str("\" value=\"");
+        html_escape(v, &mut html);
+        html.push_str("\">");
+    }
+    html.push_str("<noscript><p>JavaScript is off: continue to the application.</p><button type=\"submit\">Continue</button></noscript></form><script>");
+    html.push_str(FORM_POST_SCRIPT);
+    html.push_str("</script></body></html>");
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
+    let csp = format!(
+        "default-src 'none'; script-src 'sha256-{hash}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+        url.origin().ascii_serialization()
+    );
+    let mut r = Response::new(Body::from(html));
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert("content-security-policy", v);
+    }
+    for c in cookies {
+        h.append(SET_COOKIE, c.clone());
+    }
+    r
+}
+
 struct Flow<'a> {
     s: &'a AuthServer,
     req: &'a AuthorizeRequest,
@@ -137,7 +201,7 @@ impl Flow<'_> {
     fn back(&self, error: &'static str, description: &str) -> Response {
         self.s.authorize_error(AuthorizeError::Redirect {
             redirect_uri: self.req.redirect_uri.clone(),
-            fragment: self.req.response.fragment(),
+            mode: self.req.mode,
             state: self.req.state.clone(),
             error,
             description: description.to_string(),
@@ -289,12 +353,7 @@ impl Flow<'_> {
         match self.issue(session).await {
             Ok(params) => {
                 let p: Vec<(&str, String)> = params.iter().map(|(k, v)| (*k, v.clone())).collect();
-                redirect(
-                    &self.req.redirect_uri,
-                    self.req.response.fragment(),
-                    &p,
-                    &self.set_cookies,
-                )
+                redirect(&self.req.redirect_uri, self.req.mode, &p, &self.set_cookies)
             }
             Err(e) => {
                 let r = self.back(e.code(), e.description());
@@ -360,6 +419,7 @@ impl Flow<'_> {
                 auth_time: session.auth_time,
                 access_token: access.as_deref(),
                 code: code.as_deref(),
+                state: req.state.as_deref(),
             })?;
             out.push(("id_token", id));
         }

@@ -1,7 +1,7 @@
 //! Discovery (RFC 8414 and OpenID Connect Discovery) and the JWKS. The
 //! document lists only what this server actually implements.
 
-use crate::authz::authorize::ResponseType;
+use crate::authz::authorize::{ResponseMode, ResponseType};
 use crate::authz::client_auth::METHODS;
 use crate::authz::AuthServer;
 use axum::extract::State;
@@ -40,10 +40,10 @@ pub fn document(s: &AuthServer) -> Value {
         "introspection_endpoint_auth_methods_supported": &METHODS[..2],
         "scopes_supported": scopes,
         "response_types_supported": ResponseType::SUPPORTED,
-        "response_modes_supported": ["query", "fragment"],
+        "response_modes_supported": ResponseMode::SUPPORTED,
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "s_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

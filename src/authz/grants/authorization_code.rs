@@ -92,6 +92,7 @@ impl Grant for AuthorizationCode {
                 auth_time: c.auth_time,
                 access_token: Some(&resp.access_token),
                 code: None,
+                state: None,
             })?);
         }
         Ok(resp)
