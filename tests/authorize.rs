@@ -44,6 +44,7 @@ secret = "printer-secret"
 redirect_uris = ["{CB}", "http://127.0.0.1:9000/other"]
 grant_types = ["authorization_code", "refresh_token", "implicit"]
 scopes = ["photos", "openid", "profile", "email"]
+post_logout_redirect_uris = ["http://127.0.0.1:9000/bye"]
 
 [[clients]]
 id = "spa"
@@ -765,4 +766,125 @@ async fn response_types_form_post_and_s_hash() {
         b.authorize(&params("token token")).await.redirect_params()["error"],
         "unsupported_response_type"
     );
+}
+
+/// Issue 12 (9): RP-initiated logout ends the browser session in the store
+/// (so the old cookie no longer signs anyone in), sends the user back to a
+/// registered post_logout_redirect_uri with `state`, and asks first when
+/// the request does not prove which user it is for.
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_session_everywhere() {
+    let gh = Gatehouse::start_full(&config("60s"));
+    let disco: Value = reqwest::get(gh.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(disco["end_session_endpoint"], format!("{ISSUER}/api/oauth/logout"));
+
+    let b = Browser::new(&gh);
+    let params = vec![
+        ("response_type", "code id_token"),
+        ("client_id", "printer"),
+        ("redirect_uri", CB),
+        ("scope", "openid"),
+        ("state", "st"),
+        ("nonce", "nn"),
+    ];
+    let login = b.authorize(&params).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let session_cookie = consent
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("gh_session="))
+        .expect("a session cookie after login");
+    let p = b.allow(&consent).await.redirect_params();
+    let id_token = p["id_token"].clone();
+    // Signed in: the next request needs no login.
+    assert!(b.authorize(&params).await.location.is_some());
+
+    // An unregistered post_logout_redirect_uri is refused, nothing ends.
+    let bad = b
+        .http
+        .get(gh.url("/api/oauth/logout"))
+        .query(&[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(b.authorize(&params).await.location.is_some(), "still signed in");
+
+    let out = b
+        .http
+        .get(gh.url("/api/oauth/logout"))
+        .query(&[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9000/bye"),
+            ("state", "bye-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(out.headers()["location"], "http://127.0.0.1:9000/bye?state=bye-1");
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+
+    // Signed out: the login page again, and the old cookie is dead even when
+    // replayed (it is checked against the store, which every instance shares).
+    assert!(b.authorize(&params).await.is_login());
+    let url = reqwest::Url::parse_with_params(&gh.url("/api/oauth/authorize"), &params).unwrap();
+    let replay = common::client()
+        .get(url)
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        replay.text().await.unwrap().contains("id=\"password\""),
+        "the old session cookie still works"
+    );
+
+    // Without a hint the user is asked first; confirming signs out.
+    let login = b.authorize(&params).await;
+    let consent_or_back = b.login(&login, "alice", "wonderland").await;
+    assert!(consent_or_back.location.is_some(), "consent is remembered");
+    let ask = Browser::page(b.http.get(gh.url("/api/oauth/logout")).send().await.unwrap()).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.html.contains("id=\"logout\""), "{}", ask.html);
+    assert!(
+        b.authorize(&params).await.location.is_some(),
+        "asking does not sign out"
+    );
+    let mut form = common::web::hidden_fields(&ask.html);
+    form.push(("action".into(), "logout".into()));
+    let done = Browser::page(
+        b.http
+            .post(gh.url("/api/oauth/logout"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(done.html.contains("id=\"signed-out\""), "{}", done.html);
+    assert!(b.authorize(&params).await.is_login());
+
+    // A forged confirmation (no CSRF token) does nothing.
+    let login = b.authorize(&params).await;
+    b.login(&login, "alice", "wonderland").await;
+    let forged = b
+        .http
+        .post(gh.url("/api/oauth/logout"))
+        .form(&[("action", "logout")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert!(b.authorize(&params).await.location.is_some(), "still signed in");
 }

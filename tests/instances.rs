@@ -183,6 +183,13 @@ async fn tokens_sessions_and_keys_work_on_every_instance() {
     ];
     let page = on_a.authorize(&params).await;
     let page = on_a.login(&page, "alice", "wonderland").await;
+    let session_cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("gh_session="))
+        .expect("a session cookie after login");
     let done = on_a.allow(&page).await;
     assert!(done.redirect_params().contains_key("code"));
     let on_b = Browser {
@@ -205,6 +212,34 @@ async fn tokens_sessions_and_keys_work_on_every_instance() {
     )
     .await;
     assert_eq!(st, StatusCode::OK, "{v}");
+
+    // Signing out on b ends the session on a as well (RP-initiated logout
+    // without a hint: confirm on the page).
+    let ask = Browser::page(on_b.http.get(gh[1].url("/api/oauth/logout")).send().await.unwrap()).await;
+    let mut form = common::web::hidden_fields(&ask.html);
+    form.push(("action".into(), "logout".into()));
+    let out = Browser::page(
+        on_b.http
+            .post(gh[1].url("/api/oauth/logout"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(out.html.contains("id=\"signed-out\""), "{}", out.html);
+    // The old cookie, replayed to a, signs no one in: a asks the store.
+    let url = reqwest::Url::parse_with_params(&gh[0].url("/api/oauth/authorize"), &params).unwrap();
+    let replay = client()
+        .get(url)
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        replay.text().await.unwrap().contains("id=\"password\""),
+        "still signed in on a after logout on b"
+    );
 }
 
 /// With a 30 s staleness bound, b still refuses a token revoked on a within

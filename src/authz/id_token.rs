@@ -53,6 +53,32 @@ pub struct IdTokenInput<'a> {
 }
 
 impl AuthServer {
+    /// The claims of an ID token this server signed (any of its keys,
+    /// expired or not: RP-Initiated Logout §2 allows an expired hint), or
+    /// None. Access tokens (`typ: at+jwt`) are not ID tokens.
+    pub fn verify_own_id_token(&self, token: &str) -> Option<Value> {
+        if token.len() > self.cfg.gateway.max_token_bytes {
+            return None;
+        }
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+            return None;
+        }
+        let key = self
+            .keys
+            .public
+            .candidates(header.kid.as_deref(), header.alg)
+            .find(|k| k.alg == header.alg)?;
+        let mut v = jsonwebtoken::Validation::new(key.alg);
+        v.validate_exp = false;
+        v.validate_aud = false;
+        v.required_spec_claims.clear();
+        v.set_issuer(&[&self.cfg.issuer]);
+        jsonwebtoken::decode::<Value>(token, &key.key, &v)
+            .ok()
+            .map(|d| d.claims)
+    }
+
     /// The algorithm of `client`'s ID tokens: its registered
     /// `id_token_signed_response_alg`, else RS256 (OIDC Registration §2).
     pub fn id_token_alg(&self, client: &Client) -> SigningAlg {

@@ -120,6 +120,7 @@ impl AuthServer {
                 created_at: now,
                 meta: store::ClientMeta {
                     id_token_signed_response_alg: c.id_token_signed_response_alg.map(|a| a.as_str().to_string()),
+                    post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
                     ..Default::default()
                 },
             };

@@ -1,8 +1,12 @@
-//! Browser state: the login session (an HMAC-signed cookie, so any
-//! instance sharing the key directory accepts it without a store look-up)
-//! and the CSRF double-submit cookie for the login and consent forms.
+//! Browser state: the login session and the CSRF double-submit cookie for
+//! the login, consent and logout forms. The session cookie is HMAC-signed
+//! (forgeries are refused without a store look-up) and names a session id
+//! that must still exist in the store, so a logout on one instance ends the
+//! session on every instance.
 
-use super::AuthServer;
+use super::{secrets, AuthServer};
+use crate::error::OAuthError;
+use crate::store::{hash_token, SessionRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::header::COOKIE;
@@ -11,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "gh_session";
+/// `SessionRecord::kind` of end-user browser sessions.
+const USER_SESSION: &str = "user";
 pub const CSRF_COOKIE: &str = "gh_csrf";
 
 /// How long a login lasts.
@@ -18,6 +24,8 @@ pub const SESSION_TTL: i64 = 8 * 3600;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
+    /// The session id; the store keys the session on its hash.
+    pub sid: String,
     pub sub: String,
     pub auth_time: i64,
     pub exp: i64,
@@ -43,7 +51,21 @@ impl AuthServer {
         }
     }
 
-    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
+    /// The caller's session: a cookie we signed, not expired, and not
+    /// ended (still in the store). A store failure reads as no session.
+    pub async fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
+        let s = self.session_from_cookie(headers, now)?;
+        match self.store.get_session(&hash_token(&s.sid)).await {
+            Ok(Some(r)) if r.kind == USER_SESSION && r.subject == s.sub && r.expires_at > now => Some(s),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "session check failed");
+                None
+            }
+        }
+    }
+
+    fn session_from_cookie(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
         let raw = cookie(headers, SESSION_COOKIE)?;
         let (payload, tag) = raw.split_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
@@ -55,7 +77,38 @@ impl AuthServer {
         (s.exp > now).then_some(s)
     }
 
-    pub fn session_cookie(&self, s: &Session) -> Option<HeaderValue> {
+    /// Signs `sub` in: records a new session and returns it with its cookie.
+    pub async fn start_session(&self, sub: String, now: i64) -> Result<(Session, Option<HeaderValue>), OAuthError> {
+        let s = Session {
+            sid: secrets::random_token(),
+            sub,
+            auth_time: now,
+            exp: now + SESSION_TTL,
+        };
+        self.store
+            .put_session(&SessionRecord {
+                id_hash: hash_token(&s.sid),
+                kind: USER_SESSION.into(),
+                subject: s.sub.clone(),
+                auth_time: s.auth_time,
+                expires_at: s.exp,
+            })
+            .await?;
+        let cookie = self.session_cookie(&s);
+        Ok((s, cookie))
+    }
+
+    /// Ends the session on every instance; returns the cookie that clears it.
+    pub async fn end_session(&self, s: &Session) -> Result<Option<HeaderValue>, OAuthError> {
+        self.store.delete_session(&hash_token(&s.sid)).await?;
+        Ok(HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}=; Max-Age=0; SameSite=Lax{}",
+            self.cookie_attrs()
+        ))
+        .ok())
+    }
+
+    fn session_cookie(&self, s: &Session) -> Option<HeaderValue> {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(s).ok()?);
         let tag = URL_SAFE_NO_PAD.encode(self.session_key.sign(payload.as_bytes()));
         HeaderValue::from_str(&format!(

@@ -16,7 +16,7 @@ pub struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Register a client; a generated secret is printed once.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List clients (never secrets).
     List(ConfigArg),
     /// One client as JSON (never its secret).
@@ -66,6 +66,9 @@ struct AddArgs {
     /// server's [tokens] signing_alg.
     #[arg(long = "id-token-alg")]
     id_token_alg: Option<crate::keys::SigningAlg>,
+    /// Where RP-initiated logout may send the user back to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -77,7 +80,7 @@ struct IdArgs {
 
 pub fn run(a: Args) -> Result<(), String> {
     match a.cmd {
-        Cmd::Add(a) => add(a),
+        Cmd::Add(a) => add(*a),
         Cmd::List(cfg) => list(&cfg),
         Cmd::Show(a) => show(a),
         Cmd::Remove(a) => remove(a),
@@ -108,7 +111,7 @@ fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
         // RFC 6749 §4.4: only confidential clients may use it.
         return Err("client_credentials needs a confidential client (drop --public)".into());
     }
-    for r in &a.redirect_uris {
+    for r in a.redirect_uris.iter().chain(&a.post_logout_redirect_uris) {
         let u = url::Url::parse(r).map_err(|e| format!("redirect URI {r:?}: {e}"))?;
         if u.fragment().is_some() {
             return Err(format!("redirect URI {r:?} must not contain a fragment"));
@@ -134,6 +137,7 @@ fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
         created_at: store::now(),
         meta: store::ClientMeta {
             id_token_signed_response_alg: a.id_token_alg.map(|x| x.as_str().to_string()),
+            post_logout_redirect_uris: a.post_logout_redirect_uris.clone(),
             ..Default::default()
         },
     })

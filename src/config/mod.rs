@@ -149,6 +149,8 @@ pub struct ClientSpec {
     pub refresh_ttl: Option<Duration>,
     /// Algorithm of this client's ID tokens (None: RS256).
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Where RP-initiated logout may send the user back to.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

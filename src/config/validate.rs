@@ -354,7 +354,7 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
     if grant_types.is_empty() {
         grant_types = vec!["authorization_code".into(), "refresh_token".into()];
     }
-    for r in &c.redirect_uris {
+    for r in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
         let u = url::Url::parse(r).map_err(|e| src.err(at.clone(), format!("redirect_uri {r:?}: {e}")))?;
         if u.fragment().is_some() {
             return Err(src.err(at, format!("redirect_uri {r:?} must not contain a fragment")));
@@ -371,6 +371,7 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         access_ttl: c.access_ttl.map(|d| d.0),
         refresh_ttl: c.refresh_ttl.map(|d| d.0),
         id_token_signed_response_alg,
+        post_logout_redirect_uris: c.post_logout_redirect_uris,
     })
 }
 

@@ -20,6 +20,7 @@ fn env() -> &'static Environment<'static> {
             ("login.html", include_str!("templates/login.html")),
             ("consent.html", include_str!("templates/consent.html")),
             ("error.html", include_str!("templates/error.html")),
+            ("logout.html", include_str!("templates/logout.html")),
         ] {
             if let Err(e) = env.add_template(name, src) {
                 tracing::error!(template = name, error = %e, "template does not compile");
@@ -56,10 +57,22 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
+/// RP-initiated logout: the confirmation form, or the signed-out notice.
+#[derive(Serialize)]
+pub struct Logout<'a> {
+    pub action: &'a str,
+    pub signed_out: bool,
+    pub username: &'a str,
+    pub client_name: Option<&'a str>,
+    pub params: &'a [(String, String)],
+    pub csrf: &'a str,
+}
+
 pub enum Page<'a> {
     Login(Login<'a>),
     Consent(Consent<'a>),
     Error(ErrorPage<'a>),
+    Logout(Logout<'a>),
 }
 
 impl Page<'_> {
@@ -69,6 +82,7 @@ impl Page<'_> {
             Page::Login(c) => e.get_template("login.html")?.render(c),
             Page::Consent(c) => e.get_template("consent.html")?.render(c),
             Page::Error(c) => e.get_template("error.html")?.render(c),
+            Page::Logout(c) => e.get_template("logout.html")?.render(c),
         }
     }
 
@@ -158,6 +172,21 @@ mod tests {
         .render_html()
         .unwrap();
         assert!(err.contains("id=\"error\""));
+        for signed_out in [false, true] {
+            let html = Page::Logout(Logout {
+                action: "/l",
+                signed_out,
+                username: "alice",
+                client_name: Some("<App>"),
+                params: &params,
+                csrf: "c",
+            })
+            .render_html()
+            .unwrap();
+            assert_eq!(html.contains("id=\"signed-out\""), signed_out);
+            assert_eq!(html.contains("id=\"logout\""), !signed_out);
+            assert!(!html.contains("<App>") && !html.contains("<script>x"));
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::authz::authorize::{AuthorizeError, AuthorizeRequest, ResponseMode};
 use crate::authz::form::Form;
 use crate::authz::id_token::IdTokenInput;
 use crate::authz::issuer::Issue;
-use crate::authz::session::{Session, SESSION_TTL};
+use crate::authz::session::Session;
 use crate::authz::{secrets, AuthServer};
 use crate::error::OAuthError;
 use crate::store::{self, hash_token, AuthCode, Consent};
@@ -218,7 +218,7 @@ impl Flow<'_> {
     /// A plain GET (or POST without action): decide whether to sign in.
     async fn start(self) -> Response {
         let now = store::now();
-        let session = self.s.session(self.headers, now);
+        let session = self.s.session(self.headers, now).await;
         let too_old = |s: &Session| self.req.max_age.is_some_and(|m| now - s.auth_time > m);
         match session {
             Some(s) if !self.req.prompt.login && !too_old(&s) => self.after_login(s, false).await,
@@ -251,15 +251,13 @@ impl Flow<'_> {
         };
         match self.s.check_user_password(username, password, peer.ip()).await {
             Ok(user) => {
-                let now = store::now();
-                let session = Session {
-                    sub: user.username,
-                    auth_time: now,
-                    exp: now + SESSION_TTL,
+                let session = match self.s.start_session(user.username, store::now()).await {
+                    Ok((s, cookie)) => {
+                        self.set_cookies.extend(cookie);
+                        s
+                    }
+                    Err(_) => return error_page("The server is temporarily unavailable. Try again later."),
                 };
-                if let Some(c) = self.s.session_cookie(&session) {
-                    self.set_cookies.push(c);
-                }
                 self.after_login(session, true).await
             }
             Err(OAuthError::Throttled { retry_after }) => {
@@ -320,7 +318,7 @@ impl Flow<'_> {
         if !self.s.csrf_ok(self.headers, form.get("csrf_token")) {
             return error_page("The form expired or was not sent from this site. Go back and try again.");
         }
-        let Some(session) = self.s.session(self.headers, store::now()) else {
+        let Some(session) = self.s.session(self.headers, store::now()).await else {
             return self.login_page(Some("Your sign-in expired. Sign in again."), StatusCode::OK);
         };
         match form.get("decision") {

@@ -34,6 +34,7 @@ pub fn document(s: &AuthServer) -> Value {
         "jwks_uri": format!("{iss}{}", super::JWKS),
         "revocation_endpoint": format!("{iss}{}", super::REVOKE),
         "introspection_endpoint": format!("{iss}{}", super::INTROSPECT),
+        "end_session_endpoint": format!("{iss}{}", super::LOGOUT),
         "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported": METHODS,
         "revocation_endpoint_auth_methods_supported": METHODS,

@@ -3,6 +3,7 @@
 mod authorize;
 mod discovery;
 mod introspect;
+mod logout;
 mod revoke;
 mod token;
 mod tokeninfo;
@@ -25,6 +26,7 @@ pub const TOKENINFO: &str = "/api/oauth/tokeninfo";
 pub const JWKS: &str = "/api/oauth/jwks";
 pub const AUTHORIZE: &str = authorize::PATH;
 pub const USERINFO: &str = userinfo::PATH;
+pub const LOGOUT: &str = logout::PATH;
 
 pub fn router(server: Arc<AuthServer>) -> Router {
     let discovery = Arc::new(discovery::document(&server));
@@ -36,6 +38,7 @@ pub fn router(server: Arc<AuthServer>) -> Router {
         .route(JWKS, get(discovery::jwks))
         .route(authorize::PATH, get(authorize::authorize).post(authorize::authorize))
         .route(userinfo::PATH, get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(logout::PATH, get(logout::logout).post(logout::logout))
         .with_state(server)
         .merge(discovery::router(discovery))
 }
