@@ -9,6 +9,8 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)           # tests/browser.rs
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)                # tests/cluster_demo.rs
 command -v npm >/dev/null || need_apt+=(nodejs npm)
+command -v curl >/dev/null || need_apt+=(curl)              # tests/tls.rs
+command -v openssl >/dev/null || need_apt+=(openssl)        # tests/tls.rs, tests/keygen_interop.rs
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # store conformance, tests/instances.rs
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -43,3 +43,8 @@ pub fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
     }
     false
 }
+
+/// Request extension: the request came over TLS (so `X-Forwarded-Proto`
+/// says https).
+#[derive(Debug, Clone, Copy)]
+pub struct Secure;

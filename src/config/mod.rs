@@ -34,6 +34,8 @@ pub struct Config {
     /// Worker threads serving HTTP (default: one per core).
     pub workers: usize,
     pub server: ServerSettings,
+    /// HTTPS on `listen` when set.
+    pub tls: Option<TlsSettings>,
     pub store: StoreSettings,
     pub tokens: TokenSettings,
     pub keys_dir: PathBuf,
@@ -110,6 +112,18 @@ pub struct ServerSettings {
     /// `max_header_bytes`, is answered 431.
     pub max_headers: usize,
     pub max_header_bytes: usize,
+    /// HTTP/2 with prior knowledge on a plain listener (over TLS, ALPN
+    /// offers h2 anyway).
+    pub h2c: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// PEM chain, leaf first; reloaded when it changes.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// A plain-HTTP listener that only redirects to https.
+    pub redirect_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ pub struct RawConfig {
     /// Worker threads, each with its own runtime and listener (SO_REUSEPORT).
     pub workers: Option<usize>,
     pub server: RawServer,
+    pub tls: Option<RawTls>,
     pub store: RawStore,
     pub tokens: RawTokens,
     pub keys: RawKeys,
@@ -35,6 +36,15 @@ pub struct RawServer {
     pub max_connections: Option<Spanned<usize>>,
     pub max_headers: Option<Spanned<usize>>,
     pub max_header_bytes: Option<Spanned<usize>>,
+    pub h2c: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    pub redirect_listen: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

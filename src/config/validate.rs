@@ -71,6 +71,8 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             }
             i.trim_end_matches('/').to_string()
         }
+        // Served over TLS when [tls] is set: the issuer is https then.
+        None if raw.tls.is_some() => format!("https://{listen}"),
         None => format!("http://{listen}"),
     };
 
@@ -189,6 +191,22 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             64 * 1024,
             1024..=1 << 20,
         )?,
+        h2c: raw.server.h2c.unwrap_or(false),
+    };
+    let tls = match raw.tls {
+        None => None,
+        Some(t) => Some(TlsSettings {
+            cert: resolve(t.cert.get_ref()),
+            key: resolve(t.key.get_ref()),
+            redirect_listen: match &t.redirect_listen {
+                None => None,
+                Some(a) => Some(
+                    a.get_ref()
+                        .parse()
+                        .map_err(|e| src.err(span(a), format!("tls.redirect_listen {:?}: {e}", a.get_ref())))?,
+                ),
+            },
+        }),
     };
 
     let gateway = GatewaySettings {
@@ -293,6 +311,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         listen,
         workers,
         server,
+        tls,
         store,
         tokens,
         keys_dir,

@@ -11,7 +11,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -55,19 +55,65 @@ impl Limits {
     }
 }
 
+/// The service every connection runs: the router, with the peer address
+/// and (over TLS) a marker in each request, and the body-pause watchdog.
+fn service(
+    router: Router,
+    peer: SocketAddr,
+    secure: bool,
+    body_timeout: Duration,
+) -> impl hyper::service::Service<
+    http::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + 'static,
+> + Clone {
+    hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        if secure {
+            req.extensions_mut().insert(crate::net::Secure);
+        }
+        // Only requests that carry a body get the pause watchdog.
+        let req = if req.body().is_end_stream() {
+            req.map(Body::new)
+        } else {
+            req.map(|b| Body::new(ReadTimeout::new(b, body_timeout)))
+        };
+        router.clone().oneshot(req)
+    })
+}
+
 /// Serves `listener` until `stop` turns true, then lets in-flight requests
-/// finish.
+/// finish. With `tls`, every connection is TLS and speaks what ALPN chose
+/// (h2 or HTTP/1.1); without, HTTP/1.1, or also h2c when enabled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: Arc<Limits>,
+    tls: Option<Arc<super::tls::Tls>>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.settings.header_timeout)
-        .max_headers(limits.settings.max_headers)
-        .max_header_size(limits.settings.max_header_bytes);
+    let settings = &limits.settings;
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .max_headers(settings.max_headers)
+        .max_header_size(settings.max_header_bytes);
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(settings.header_timeout));
+    let mut auto = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    auto.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .max_headers(settings.max_headers);
+    auto.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256);
+    let (h1, h2, auto) = (Arc::new(h1), Arc::new(h2), Arc::new(auto));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -81,7 +127,8 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = stop.wait_for(|s| *s) => break,
+            // (the guard wait_for returns must not live across the loop)
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
         };
         let Ok(permit) = limits.slots.clone().try_acquire_owned() else {
             limits.refused(peer);
@@ -89,27 +136,128 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let router = router.clone();
-        let body_timeout = limits.settings.body_timeout;
-        let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            // Only requests that carry a body get the pause watchdog.
-            let req = if req.body().is_end_stream() {
-                req.map(Body::new)
-            } else {
-                req.map(|b| Body::new(ReadTimeout::new(b, body_timeout)))
-            };
-            router.clone().oneshot(req)
+        let svc = service(router.clone(), peer, tls.is_some(), settings.body_timeout);
+        let watcher = graceful.watcher();
+        match &tls {
+            None if settings.h2c => {
+                let auto = auto.clone();
+                tokio::spawn(async move {
+                    let _ = watcher
+                        .watch(auto.serve_connection(TokioIo::new(tcp), svc).into_owned())
+                        .await;
+                    drop(permit);
+                });
+            }
+            None => {
+                let conn = watcher.watch(h1.serve_connection(TokioIo::new(tcp), svc));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(permit);
+                });
+            }
+            Some(tls) => {
+                let acceptor = tls.acceptor();
+                let (h1, h2) = (h1.clone(), h2.clone());
+                let handshake_limit = settings.header_timeout;
+                tokio::spawn(async move {
+                    // A handshake gets the header timeout too (slow TLS
+                    // clients hold a connection like slow HTTP ones).
+                    let stream = match tokio::time::timeout(handshake_limit, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let io = TokioIo::new(stream);
+                    if is_h2 {
+                        let _ = watcher.watch(h2.serve_connection(io, svc)).await;
+                    } else {
+                        let _ = watcher.watch(h1.serve_connection(io, svc)).await;
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// A plain-HTTP listener that only redirects to https on `https_port`
+/// (308, so a POST stays a POST).
+pub async fn serve_redirect(
+    listener: tokio::net::TcpListener,
+    https_port: u16,
+    limits: Arc<Limits>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
+        .header_read_timeout(limits.settings.header_timeout)
+        .max_headers(limits.settings.max_headers)
+        .max_header_size(limits.settings.max_header_bytes);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let tcp = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((c, _)) => c,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            // (the guard wait_for returns must not live across the loop)
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        let Ok(permit) = limits.slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| async move {
+            Ok::<_, std::convert::Infallible>(redirect_to_https(&req, https_port))
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), svc));
+        let conn = graceful.watch(h1.serve_connection(TokioIo::new(tcp), svc));
         tokio::spawn(async move {
             let _ = conn.await;
             drop(permit);
         });
     }
-    drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+fn redirect_to_https(req: &http::Request<Incoming>, port: u16) -> axum::response::Response {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok());
+    let Some(host) = host else {
+        return crate::error::json_error(
+            http::StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "a Host header is required",
+        );
+    };
+    let port = if port == 443 { String::new() } else { format!(":{port}") };
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let target = format!("https://{}{port}{pq}", host.host());
+    let mut r = axum::response::Response::new(Body::empty());
+    *r.status_mut() = http::StatusCode::PERMANENT_REDIRECT;
+    match http::HeaderValue::from_str(&target) {
+        Ok(v) => {
+            r.headers_mut().insert(http::header::LOCATION, v);
+            r
+        }
+        Err(_) => crate::error::json_error(
+            http::StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request target is malformed",
+        ),
+    }
 }
 
 /// The error a request body yields when the client pauses too long; the

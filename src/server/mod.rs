@@ -8,6 +8,7 @@
 //! in-flight requests finish.
 
 pub mod conn;
+pub mod tls;
 
 use crate::authz::{endpoints, AuthServer};
 use crate::config::Config;
@@ -104,9 +105,18 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let first = reuseport_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = first.local_addr().map_err(|e| e.to_string())?;
     // An issuer derived from an ephemeral listen port is fixed once bound.
-    if cfg.listen.port() == 0 && cfg.issuer == format!("http://{}", cfg.listen) {
-        cfg.issuer = format!("http://{addr}");
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    if cfg.listen.port() == 0 && cfg.issuer == format!("{scheme}://{}", cfg.listen) {
+        cfg.issuer = format!("{scheme}://{addr}");
     }
+    let tls = match &cfg.tls {
+        Some(t) => Some(tls::Tls::new(&t.cert, &t.key).map_err(|e| format!("[tls]: {e}"))?),
+        None => None,
+    };
+    let redirect = match cfg.tls.as_ref().and_then(|t| t.redirect_listen) {
+        Some(a) => Some(reuseport_listener(a).map_err(|e| format!("cannot listen on {a}: {e}"))?),
+        None => None,
+    };
     let workers = cfg.workers;
     let purge_every = cfg.store.purge_every;
     let server_settings = cfg.server.clone();
@@ -128,6 +138,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         let router = router.clone();
         let limits = limits.clone();
         let stop = stop_rx.clone();
+        let tls = tls.clone();
         let t = std::thread::Builder::new()
             .name(format!("gatehouse-worker-{i}"))
             .spawn(move || -> Result<(), String> {
@@ -137,14 +148,32 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
                     .map_err(|e| e.to_string())?;
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                    conn::serve(listener, router, limits, stop).await
+                    conn::serve(listener, router, limits, tls, stop).await
                 })
             })
             .map_err(|e| e.to_string())?;
         threads.push(t);
     }
-    tracing::info!(%addr, workers, routes = app.gateway.route_count(), "gatehouse listening");
-    println!("gatehouse listening on http://{addr}");
+    if let Some(t) = &tls {
+        let _guard = control.enter();
+        t.spawn_watcher();
+    }
+    if let Some(l) = redirect {
+        let (limits, stop) = (limits.clone(), stop_rx.clone());
+        let local = l.local_addr().map_err(|e| e.to_string())?;
+        control.spawn(async move {
+            match tokio::net::TcpListener::from_std(l) {
+                Ok(l) => {
+                    let _ = conn::serve_redirect(l, addr.port(), limits, stop).await;
+                }
+                Err(e) => tracing::error!(error = %e, "redirect listener failed"),
+            }
+        });
+        tracing::info!(%local, "redirecting plain HTTP to https");
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, workers, routes = app.gateway.route_count(), tls = tls.is_some(), "gatehouse listening");
+    println!("gatehouse listening on {scheme}://{addr}");
     control.block_on(shutdown);
     let _ = stop_tx.send(true);
     let mut result = Ok(());

@@ -143,7 +143,8 @@ fn spawn_in(dir: &Path) -> (Child, SocketAddr) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("gatehouse listening on http://") {
+            let listening = line.strip_prefix("gatehouse listening on ");
+            if let Some(a) = listening.and_then(|l| l.strip_prefix("http://").or(l.strip_prefix("https://"))) {
                 let _ = tx.send(a.trim().to_string());
             }
         }

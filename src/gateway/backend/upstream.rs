@@ -112,11 +112,16 @@ impl Upstream {
         peer: SocketAddr,
         route_prefix: &str,
     ) -> Result<Response, GatewayError> {
+        // HTTP/2 clients name the host in the URI (:authority), not Host.
+        let authority = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         parts.uri = self.target(&parts.uri, route_prefix)?;
         parts.version = http::Version::HTTP_11;
         let h = &mut parts.headers;
         strip_hop_by_hop(h);
-        if let Some(host) = h.remove(header::HOST) {
+        if let Some(host) = h.remove(header::HOST).or(authority) {
             h.insert(&X_FORWARDED_HOST, host);
         }
         h.insert(header::HOST, self.host_header.clone());
@@ -128,7 +133,14 @@ impl Upstream {
         if let Ok(v) = HeaderValue::from_str(&xff) {
             h.insert(&X_FORWARDED_FOR, v);
         }
-        h.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        let proto = if parts.extensions.get::<net::Secure>().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        parts
+            .headers
+            .insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
 
         let req = Request::from_parts(parts, body);
         let resp = match tokio::time::timeout(self.timeout, self.client().request(req)).await {

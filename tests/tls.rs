@@ -1,0 +1,215 @@
+//! HTTPS with rustls, checked with clients this project did not write
+//! (curl, openssl s_client): TLS 1.2 and 1.3, ALPN h2 and http/1.1, h2c,
+//! certificate reload on file change and SIGHUP, a bad pair refused at
+//! `check` and at start, and the plain-HTTP redirect listener.
+
+mod common;
+
+use common::{serve, Gatehouse};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn sh(cmd: &str) -> std::process::Output {
+    Command::new("bash").arg("-c").arg(cmd).output().unwrap()
+}
+
+/// A CA and a leaf for 127.0.0.1 signed by it, named `name` (CN).
+fn make_cert(dir: &Path, name: &str) {
+    let d = dir.display();
+    if !dir.join("ca.pem").exists() {
+        let o = sh(&format!(
+            "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>&1"
+        ));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    let o = sh(&format!(
+        "cd {d} && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout new.key -out new.csr -subj /CN={name} 2>&1 && \
+         printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext && \
+         openssl x509 -req -in new.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out new.pem -days 2 -extfile san.ext 2>&1 && \
+         mv new.key key.pem && mv new.pem cert.pem"
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// curl over HTTPS trusting the test CA: (status, http version, body).
+fn curl(dir: &Path, args: &str, url: &str) -> (String, String, String) {
+    let o = sh(&format!(
+        "curl -sS --max-time 10 --cacert {}/ca.pem {args} -w '\\n%{{http_code}} %{{http_version}}' '{url}'",
+        dir.display()
+    ));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "curl {args} {url}: {out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (body, tail) = out.rsplit_once('\n').unwrap();
+    let (code, version) = tail.split_once(' ').unwrap();
+    (code.to_string(), version.to_string(), body.to_string())
+}
+
+/// The CN of the certificate the server presents now.
+fn served_cn(addr: std::net::SocketAddr) -> String {
+    let o = sh(&format!(
+        "openssl s_client -connect {addr} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -subject"
+    ));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_h2_http1_reload_and_redirect() {
+    // An upstream that says which protocol the client used.
+    async fn echo(headers: axum::http::HeaderMap) -> String {
+        let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+        format!("proto={} host={}", get("x-forwarded-proto"), get("x-forwarded-host"))
+    }
+    let up = serve(axum::Router::new().fallback(echo)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    make_cert(&tls, "first");
+    let redirect_port = free_port();
+    let gh = Gatehouse::start_in(
+        dir,
+        &format!(
+            r#"listen = "127.0.0.1:0"
+
+[store]
+url = "memory://"
+
+[tls]
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+redirect_listen = "127.0.0.1:{redirect_port}"
+
+[[apis]]
+path = "/hello"
+backend = {{ mock = {{ body = "hello world" }} }}
+
+[[apis]]
+path = "/up"
+backend = {{ upstream = "http://{up}" }}
+"#
+        ),
+    );
+    let tls = gh.dir.path().join("tls");
+    let base = format!("https://127.0.0.1:{}", gh.addr.port());
+
+    // ALPN: curl offers h2 and gets it; HTTP/1.1 when asked; TLS 1.2 too.
+    assert_eq!(
+        curl(&tls, "", &format!("{base}/hello")),
+        ("200".into(), "2".into(), "hello world".into())
+    );
+    assert_eq!(curl(&tls, "--http1.1", &format!("{base}/hello")).1, "1.1");
+    assert_eq!(curl(&tls, "--tlsv1.2 --tls-max 1.2", &format!("{base}/hello")).0, "200");
+    assert_eq!(curl(&tls, "--tlsv1.3", &format!("{base}/hello")).0, "200");
+    // Proxied over h2: the upstream hears https and the client's host.
+    let (code, _, body) = curl(&tls, "", &format!("{base}/up/x"));
+    assert_eq!(code, "200");
+    assert_eq!(body, format!("proto=https host=127.0.0.1:{}", gh.addr.port()));
+    // Discovery says https.
+    let (_, _, disco) = curl(&tls, "", &format!("{base}/.well-known/openid-configuration"));
+    assert!(disco.contains(&format!("\"issuer\":\"{base}\"")), "{disco}");
+
+    // Plain HTTP on the redirect listener: 308 to the same path on https.
+    let o = sh(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' 'http://127.0.0.1:{redirect_port}/hello?x=1'"
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("308 https://127.0.0.1:{}/hello?x=1", gh.addr.port())
+    );
+
+    // A new pair on disk is picked up without a restart.
+    assert!(served_cn(gh.addr).contains("CN = first"), "{}", served_cn(gh.addr));
+    make_cert(&tls, "second");
+    let mut cn = String::new();
+    for _ in 0..50 {
+        cn = served_cn(gh.addr);
+        if cn.contains("second") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(cn.contains("CN = second"), "not reloaded: {cn}");
+
+    // A broken pair is refused and the old one keeps serving; SIGHUP
+    // reloads at once once the files are good again.
+    std::fs::write(tls.join("cert.pem"), "not a certificate").unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(served_cn(gh.addr).contains("CN = second"));
+    assert!(gh.log().contains("TLS certificate not reloaded"), "{}", gh.log());
+    assert_eq!(curl(&tls, "", &format!("{base}/hello")).0, "200");
+    make_cert(&tls, "third");
+    gh.signal("HUP");
+    let mut cn = String::new();
+    for _ in 0..20 {
+        cn = served_cn(gh.addr);
+        if cn.contains("third") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cn.contains("CN = third"), "{cn}");
+    let metrics = curl(&tls, "", &format!("{base}/metrics")).2;
+    assert!(
+        metrics.contains("gatehouse_tls_reloads_total{result=\"failed\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_mismatched_pair_is_refused_at_check_and_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path(), "one");
+    std::fs::rename(dir.path().join("key.pem"), dir.path().join("key-one.pem")).unwrap();
+    make_cert(dir.path(), "two"); // cert.pem now belongs to key.pem, not key-one.pem
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:0\"\n[store]\nurl = \"memory://\"\n[tls]\ncert = \"cert.pem\"\nkey = \"key-one.pem\"\n",
+    )
+    .unwrap();
+    let o = common::run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("[tls]") && err.contains("key-one.pem"), "{err}");
+    let o = Command::new(common::BIN)
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("[tls]"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Not PEM at all.
+    std::fs::write(dir.path().join("key-one.pem"), "garbage").unwrap();
+    let o = common::run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn h2c_with_prior_knowledge_on_a_plain_listener() {
+    let gh = Gatehouse::start(
+        "[server]\nh2c = true\n\n[[apis]]\npath = \"/hello\"\nbackend = { mock = { body = \"hi\" } }\n",
+    );
+    let o = sh(&format!(
+        "curl -s --http2-prior-knowledge -w ' %{{http_version}}' http://{}/hello",
+        gh.addr
+    ));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi 2");
+    let o = sh(&format!("curl -s -w ' %{{http_version}}' http://{}/hello", gh.addr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi 1.1");
+}
