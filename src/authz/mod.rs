@@ -100,8 +100,18 @@ impl AuthServer {
 
     /// Writes the clients and users declared in the config into the store.
     pub async fn seed_from_config(&self) -> Result<(), String> {
+        self.seed(&self.cfg.clients, &self.cfg.users).await
+    }
+
+    /// Writes (creates or replaces) these clients and users in the store
+    /// and drops cached copies, so the next request sees them.
+    pub async fn seed(
+        &self,
+        clients: &[crate::config::ClientSpec],
+        users: &[crate::config::UserSpec],
+    ) -> Result<(), String> {
         let now = store::now();
-        for c in &self.cfg.clients {
+        for c in clients {
             let secret_hash = match &c.secret {
                 None => None,
                 Some(SecretSpec::Hash(h)) => Some(h.clone()),
@@ -126,7 +136,7 @@ impl AuthServer {
             };
             self.store.put_client(&client).await.map_err(|e| e.to_string())?;
         }
-        for u in &self.cfg.users {
+        for u in users {
             let password_hash = match &u.password {
                 SecretSpec::Hash(h) => h.clone(),
                 SecretSpec::Plain(p) => secrets::hash_password(p)?,
@@ -140,6 +150,7 @@ impl AuthServer {
             };
             self.store.put_user(&user).await.map_err(|e| e.to_string())?;
         }
+        self.clients.invalidate_all();
         Ok(())
     }
 

@@ -35,6 +35,10 @@ pub struct Gateway {
     routes: RouteTable,
 }
 
+/// The gateway in service. A config reload swaps it whole; a request keeps
+/// the one it started with to the end.
+pub type Live = Arc<arc_swap::ArcSwap<Gateway>>;
+
 impl Gateway {
     /// `authz`: the authorization server, needed by `oauth2` routes.
     pub fn build(cfg: &Config, authz: Option<&Arc<crate::authz::AuthServer>>) -> Result<Self, String> {
@@ -150,12 +154,13 @@ fn with_path(uri: &http::Uri, mut path: String) -> Option<http::Uri> {
 /// axum fallback handler: everything that is not an authorization-server
 /// or operations endpoint goes through the gateway.
 pub async fn handle(
-    State(gw): State<Arc<Gateway>>,
+    State(live): State<Live>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request<Body>,
 ) -> Response {
     let start = Instant::now();
     let rid = request_id(&mut req);
+    let gw = live.load_full();
     let (route, result) = gw.dispatch(req, peer).await;
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     let status = resp.status();

@@ -116,6 +116,11 @@ pub fn revocation_check_skipped() {
     counter!("gatehouse_revocation_checks_skipped_total").increment(1);
 }
 
+/// A config reload (SIGHUP): `ok` false when the new file was refused.
+pub fn config_reload(ok: bool) {
+    counter!("gatehouse_config_reloads_total", "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
 /// A TLS certificate reload: `ok` false when the new pair was refused.
 pub fn tls_reload(ok: bool) {
     counter!("gatehouse_tls_reloads_total", "result" => if ok { "ok" } else { "failed" }).increment(1);

@@ -8,6 +8,7 @@
 //! in-flight requests finish.
 
 pub mod conn;
+pub mod reload;
 pub mod tls;
 
 use crate::authz::{endpoints, AuthServer};
@@ -27,7 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub struct App {
-    pub gateway: Arc<Gateway>,
+    pub gateway: gateway::Live,
     pub authz: Arc<AuthServer>,
     pub store: DynStore,
 }
@@ -52,7 +53,7 @@ impl App {
         let authz = Arc::new(AuthServer::new(cfg.clone(), store.clone(), Arc::new(keys), session_key));
         authz.seed_from_config().await?;
         authz.follow_changes();
-        let gateway = Arc::new(Gateway::build(&cfg, Some(&authz))?);
+        let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(Gateway::build(&cfg, Some(&authz))?));
         Ok(App { gateway, authz, store })
     }
 
@@ -119,6 +120,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     };
     let workers = cfg.workers;
     let purge_every = cfg.store.purge_every;
+    let source = cfg.source.clone();
     let server_settings = cfg.server.clone();
     let (app, purger) = control.block_on(async {
         ops::metrics::install();
@@ -154,9 +156,12 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             .map_err(|e| e.to_string())?;
         threads.push(t);
     }
-    if let Some(t) = &tls {
+    {
         let _guard = control.enter();
-        t.spawn_watcher();
+        if let Some(t) = &tls {
+            t.spawn_watcher();
+        }
+        reload::spawn_on_hangup(source, app.gateway.clone(), app.authz.clone());
     }
     if let Some(l) = redirect {
         let (limits, stop) = (limits.clone(), stop_rx.clone());
@@ -172,7 +177,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         tracing::info!(%local, "redirecting plain HTTP to https");
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, workers, routes = app.gateway.route_count(), tls = tls.is_some(), "gatehouse listening");
+    tracing::info!(%addr, workers, routes = app.gateway.load().route_count(), tls = tls.is_some(), "gatehouse listening");
     println!("gatehouse listening on {scheme}://{addr}");
     control.block_on(shutdown);
     let _ = stop_tx.send(true);
