@@ -19,6 +19,11 @@ fi
 # Python Authlib for the interop tests (tests/interop_authlib*.rs).
 python3 -c 'import authlib, requests' 2>/dev/null || python3 -m pip install --quiet authlib requests
 
+# panva's openid-client and oauth4webapi for tests/interop_panva.rs.
+if [ ! -d tests/interop/panva/node_modules/openid-client ] || [ ! -d tests/interop/panva/node_modules/oauth4webapi ]; then
+  npm install --no-audit --no-fund --prefix tests/interop/panva
+fi
+
 # Playwright's library only: it drives the system chromium (never `playwright install`).
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm install --no-save --no-audit --no-fund --prefix tests/browser playwright-core@1
