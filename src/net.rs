@@ -1,25 +1,56 @@
 //! The outbound HTTP client: pooled keep-alive connections, http and https
-//! (rustls with the webpki roots), a connect timeout. Used for upstreams and
-//! JWKS fetches.
+//! (rustls trusting Mozilla's roots plus `[gateway] ca_file`), HTTP/2 when
+//! an https upstream offers it by ALPN, a connect timeout. Used for
+//! upstreams and JWKS fetches.
 
 use axum::body::Body;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
-pub fn client(connect_timeout: Duration) -> HttpClient {
+/// The TLS settings of outbound connections: Mozilla's root certificates
+/// (webpki-roots) plus the PEM certificates of `ca_file`.
+pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(f) = ca_file {
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(f)
+            .map_err(|e| format!("ca_file {}: {e}", f.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("ca_file {}: {e}", f.display()))?;
+        if certs.is_empty() {
+            return Err(format!("ca_file {}: no certificate in the file", f.display()));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| format!("ca_file {}: {e}", f.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+pub fn client(connect_timeout: Duration, tls: &Arc<rustls::ClientConfig>) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_keepalive(Some(Duration::from_secs(60)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
+        .with_tls_config((**tls).clone())
         .https_or_http()
         .enable_http1()
+        .enable_http2()
         .wrap_connector(http);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))

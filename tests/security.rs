@@ -4,79 +4,20 @@
 
 mod common;
 
+use common::nginx::Nginx;
 use common::{keygen, Gatehouse};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
-
-/// nginx from Debian as the upstream; killed on drop.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// An upstream whose answer says which location nginx chose (on its own
 /// normalised path) and which raw path it was sent.
 fn nginx() -> Nginx {
-    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("nginx is installed by test.sh");
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let d = dir.path().display();
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-error_log {d}/error.log;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location /admin-api/ {{ return 200 "secret $request_uri\n"; }}
-        location / {{ return 200 "public $request_uri\n"; }}
-    }}
-}}
-"#
-    );
-    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-    let mut child = Command::new(bin)
-        .args(["-p", &d.to_string(), "-c", &format!("{d}/nginx.conf")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..200 {
-        if TcpStream::connect(addr).is_ok() {
-            return Nginx { child, addr, _dir: dir };
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("nginx did not start");
+    Nginx::start(
+        r#"location /admin-api/ { return 200 "secret $request_uri\n"; }
+        location / { return 200 "public $request_uri\n"; }"#,
+        "",
+    )
 }
 
 /// Sends `target` byte for byte (no client-side normalisation) and returns

@@ -213,3 +213,42 @@ fn h2c_with_prior_knowledge_on_a_plain_listener() {
     let o = sh(&format!("curl -s -w ' %{{http_version}}' http://{}/hello", gh.addr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hi 1.1");
 }
+
+/// Issue 13 (2): an https upstream (nginx with its own CA) is trusted
+/// through `[gateway] ca_file`, and spoken to in HTTP/2 because it offers
+/// h2 by ALPN; without the CA it is refused (502), never trusted blindly.
+#[test]
+fn https_upstream_with_a_ca_file_over_http2() {
+    let certs = tempfile::tempdir().unwrap();
+    make_cert(certs.path(), "upstream");
+    let c = certs.path().to_path_buf();
+    let ng = common::nginx::Nginx::start_with(
+        r#"location / { return 200 "proto=$server_protocol tls=$ssl_protocol"; }"#,
+        "ssl http2",
+        &format!(
+            "ssl_certificate {}/cert.pem; ssl_certificate_key {}/key.pem;",
+            c.display(),
+            c.display()
+        ),
+        |_| {},
+    );
+    let route = format!(
+        "[[apis]]\npath = \"/up\"\nbackend = {{ upstream = \"https://127.0.0.1:{}\" }}\n",
+        ng.addr.port()
+    );
+    let trusted = Gatehouse::start(&format!("[gateway]\nca_file = \"{}/ca.pem\"\n\n{route}", c.display()));
+    let o = sh(&format!("curl -s -w ' %{{http_code}}' http://{}/up/x", trusted.addr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("proto=HTTP/2.0 tls=TLSv1.") && out.ends_with(" 200"),
+        "{out}\n{}",
+        std::fs::read_to_string(ng.dir.path().join("error.log")).unwrap_or_default()
+    );
+
+    let untrusted = Gatehouse::start(&route);
+    let o = sh(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}}' http://{}/up/x",
+        untrusted.addr
+    ));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "502");
+}

@@ -9,6 +9,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), String> {
     let cfg = Config::load(&a.config).map_err(|e| e.to_string())?;
+    if let Some(ca) = &cfg.gateway.ca_file {
+        crate::net::tls_config(Some(ca)).map_err(|e| format!("{}: [gateway]: {e}", a.config.display()))?;
+    }
     if let Some(t) = &cfg.tls {
         crate::server::tls::load(&t.cert, &t.key).map_err(|e| format!("{}: [tls]: {e}", a.config.display()))?;
     }

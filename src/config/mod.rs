@@ -128,6 +128,8 @@ pub struct TlsSettings {
 
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
+    /// Extra CA certificates (PEM) trusted for https upstreams and JWKS.
+    pub ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
     /// Longer tokens are refused before any parsing.

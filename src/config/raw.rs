@@ -87,6 +87,7 @@ pub struct RawKeys {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawGateway {
+    pub ca_file: Option<String>,
     pub connect_timeout: Option<Dur>,
     pub timeout: Option<Dur>,
     pub max_token_bytes: Option<usize>,

@@ -210,6 +210,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
     };
 
     let gateway = GatewaySettings {
+        ca_file: raw.gateway.ca_file.as_deref().map(resolve),
         connect_timeout: raw.gateway.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
         timeout: raw.gateway.timeout.map_or(Duration::from_secs(60), |d| d.0),
         max_token_bytes: raw.gateway.max_token_bytes.unwrap_or(16 * 1024),

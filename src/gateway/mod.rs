@@ -44,7 +44,8 @@ impl Gateway {
     pub fn build(cfg: &Config, authz: Option<&Arc<crate::authz::AuthServer>>) -> Result<Self, String> {
         // One fetcher per JWKS URL, shared by every route that trusts it.
         let mut remotes: HashMap<String, Arc<RemoteJwks>> = HashMap::new();
-        let jwks_client = net::client(cfg.gateway.connect_timeout);
+        let tls = net::tls_config(cfg.gateway.ca_file.as_deref())?;
+        let jwks_client = net::client(cfg.gateway.connect_timeout, &tls);
         let mut routes = Vec::with_capacity(cfg.apis.len());
         for api in &cfg.apis {
             let policy = match &api.auth {
@@ -88,7 +89,7 @@ impl Gateway {
                 methods: api.methods.clone(),
                 allow: HeaderValue::from_str(&allow).map_err(|e| e.to_string())?,
                 policy,
-                backend: Backend::build(&api.backend).map_err(|e| format!("api {:?}: {e}", api.name))?,
+                backend: Backend::build(&api.backend, &tls).map_err(|e| format!("api {:?}: {e}", api.name))?,
             }));
         }
         Ok(Gateway {

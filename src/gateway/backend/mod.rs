@@ -16,10 +16,10 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn build(spec: &BackendSpec) -> Result<Self, String> {
+    pub fn build(spec: &BackendSpec, tls: &std::sync::Arc<rustls::ClientConfig>) -> Result<Self, String> {
         Ok(match spec {
             BackendSpec::Mock(m) => Backend::Mock(mock::Mock::new(m.clone())),
-            BackendSpec::Upstream(u) => Backend::Upstream(Box::new(upstream::Upstream::new(u)?)),
+            BackendSpec::Upstream(u) => Backend::Upstream(Box::new(upstream::Upstream::new(u, tls.clone())?)),
         })
     }
 

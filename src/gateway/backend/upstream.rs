@@ -16,10 +16,10 @@ pub struct Upstream {
     /// One pool per worker thread: each worker runs its own single-threaded
     /// runtime, and a connection must live on the runtime that drives it.
     clients: thread_local::ThreadLocal<HttpClient>,
+    tls: std::sync::Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
-    host_header: HeaderValue,
     base_path: String,
     strip_prefix: bool,
     timeout: Duration,
@@ -59,18 +59,17 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 }
 
 impl Upstream {
-    pub fn new(spec: &UpstreamSpec) -> Result<Self, String> {
+    pub fn new(spec: &UpstreamSpec, tls: std::sync::Arc<rustls::ClientConfig>) -> Result<Self, String> {
         let parts = spec.base.clone().into_parts();
         let scheme = parts.scheme.ok_or("upstream has no scheme")?;
         let authority = parts.authority.ok_or("upstream has no host")?;
-        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
         let base_path = spec.base.path().trim_end_matches('/').to_string();
         Ok(Upstream {
             clients: thread_local::ThreadLocal::new(),
+            tls,
             connect_timeout: spec.connect_timeout,
             scheme,
             authority,
-            host_header,
             base_path,
             strip_prefix: spec.strip_prefix,
             timeout: spec.timeout,
@@ -78,7 +77,7 @@ impl Upstream {
     }
 
     fn client(&self) -> &HttpClient {
-        self.clients.get_or(|| net::client(self.connect_timeout))
+        self.clients.get_or(|| net::client(self.connect_timeout, &self.tls))
     }
 
     fn target(&self, uri: &Uri, route_prefix: &str) -> Result<Uri, GatewayError> {
@@ -124,7 +123,9 @@ impl Upstream {
         if let Some(host) = h.remove(header::HOST).or(authority) {
             h.insert(&X_FORWARDED_HOST, host);
         }
-        h.insert(header::HOST, self.host_header.clone());
+        // No Host: the client writes it from the URI for HTTP/1.1, and
+        // HTTP/2 carries :authority instead (a Host beside it is refused
+        // by strict servers as a duplicate).
         let ip = peer.ip().to_string();
         let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(prev) => format!("{prev}, {ip}"),
@@ -188,12 +189,12 @@ mod tests {
             strip_prefix: strip,
         };
         let uri: Uri = "/api/x?y=1".parse().unwrap();
-        let u = Upstream::new(&spec(false)).unwrap();
+        let u = Upstream::new(&spec(false), crate::net::tls_config(None).unwrap()).unwrap();
         assert_eq!(
             u.target(&uri, "/api").unwrap().to_string(),
             "http://10.0.0.1:81/base/api/x?y=1"
         );
-        let u = Upstream::new(&spec(true)).unwrap();
+        let u = Upstream::new(&spec(true), crate::net::tls_config(None).unwrap()).unwrap();
         assert_eq!(
             u.target(&uri, "/api").unwrap().to_string(),
             "http://10.0.0.1:81/base/x?y=1"
