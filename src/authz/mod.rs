@@ -51,10 +51,42 @@ pub struct AuthServer {
     opaque: Cache<Arc<str>, Arc<Verified>>,
     pub throttle: throttle::Throttle,
     grants: grants::Registry,
+    /// Verification keys of each `[[trusted_issuers]]` entry, by issuer,
+    /// for JWT bearer assertions (remote sets fetched and cached).
+    pub assertion_keys: Vec<(String, KeyProvider)>,
+}
+
+/// One key provider per trusted issuer (remote JWKS fetched on first use,
+/// refreshed like the gateway's `jwt` policy does).
+fn assertion_keys(cfg: &Config) -> Result<Vec<(String, KeyProvider)>, String> {
+    use crate::config::KeySource;
+    use crate::gateway::policy::jwks::RemoteJwks;
+    let tls = crate::net::tls_config(cfg.gateway.ca_file.as_deref())?;
+    Ok(cfg
+        .trusted_issuers
+        .iter()
+        .map(|t| {
+            let keys = match &t.keys {
+                KeySource::Static(set) => KeyProvider::Static(set.clone()),
+                KeySource::Remote { uri } => KeyProvider::Remote(Arc::new(RemoteJwks::new(
+                    uri.clone(),
+                    crate::net::client(cfg.gateway.connect_timeout, &tls),
+                    Duration::from_secs(10),
+                ))),
+            };
+            (t.issuer.clone(), keys)
+        })
+        .collect())
 }
 
 impl AuthServer {
-    pub fn new(cfg: Arc<Config>, store: DynStore, keys: Arc<SigningKeys>, session_key: SessionKey) -> Self {
+    pub fn new(
+        cfg: Arc<Config>,
+        store: DynStore,
+        keys: Arc<SigningKeys>,
+        session_key: SessionKey,
+    ) -> Result<Self, String> {
+        let assertion_keys = assertion_keys(&cfg)?;
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;
         let forward = FORWARDED
@@ -75,7 +107,7 @@ impl AuthServer {
                 typ: Some("at+jwt"),
             },
         );
-        AuthServer {
+        Ok(AuthServer {
             clients: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
             verified_secrets: Cache::builder()
                 .max_capacity(10_000)
@@ -86,11 +118,12 @@ impl AuthServer {
             opaque: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
             throttle: throttle::Throttle::new(throttle::Limits::default(), store.clone()),
             grants: grants::registry(),
+            assertion_keys,
             cfg,
             store,
             keys,
             session_key,
-        }
+        })
     }
 
     /// Grant types this server implements (for discovery).

@@ -188,6 +188,16 @@ pub struct TrustedIssuer {
     pub issuer: String,
     pub keys: KeySource,
     pub audience: Vec<String>,
+    /// What a JWT bearer assertion's `sub` names (RFC 7523 §3).
+    pub subject: AssertionSubject,
+    /// An assertion whose `exp` is further ahead than this is refused.
+    pub max_assertion_lifetime: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionSubject {
+    User,
+    Client,
 }
 
 #[derive(Debug, Clone)]

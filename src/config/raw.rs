@@ -142,6 +142,8 @@ pub struct RawTrustedIssuer {
     pub jwks_uri: Option<Spanned<String>>,
     pub jwks_file: Option<Spanned<String>>,
     pub audience: Option<StringOrList>,
+    pub subject: Option<Spanned<String>>,
+    pub max_assertion_lifetime: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]

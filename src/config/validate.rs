@@ -262,10 +262,22 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             t.jwks_file.map(|f| f.into_inner()),
             t.jwks_uri.map(|u| u.into_inner()),
         )?;
+        let subject = match t.subject.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("user") => AssertionSubject::User,
+            Some("client") => AssertionSubject::Client,
+            Some(other) => {
+                return Err(src.err(
+                    t.subject.as_ref().map_or(At::File, span),
+                    format!("subject {other:?} is not \"user\" or \"client\""),
+                ))
+            }
+        };
         trusted_issuers.push(TrustedIssuer {
             issuer: t.issuer.into_inner(),
             keys,
             audience: t.audience.map(StringOrList::into_vec).unwrap_or_default(),
+            subject,
+            max_assertion_lifetime: t.max_assertion_lifetime.map_or(Duration::from_secs(3600), |d| d.0),
         });
     }
 

@@ -50,7 +50,12 @@ impl App {
         })
         .await
         .map_err(|e| e.to_string())??;
-        let authz = Arc::new(AuthServer::new(cfg.clone(), store.clone(), Arc::new(keys), session_key));
+        let authz = Arc::new(AuthServer::new(
+            cfg.clone(),
+            store.clone(),
+            Arc::new(keys),
+            session_key,
+        )?);
         authz.seed_from_config().await?;
         authz.follow_changes();
         let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(Gateway::build(&cfg, Some(&authz))?));
