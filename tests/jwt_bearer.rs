@@ -227,3 +227,143 @@ fn rand_id() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed) ^ (now() as u64) << 20
 }
+
+fn toml_inline(v: &Value) -> String {
+    let fields: Vec<String> = v
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k} = {}", v))
+        .collect();
+    format!("{{ {} }}", fields.join(", "))
+}
+
+/// RFC 7523 §2.2 private_key_jwt at the token and introspection endpoints,
+/// with keys registered inline or at a jwks_uri; every failure is a 401
+/// invalid_client with a challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_jwt_client_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inline, inline_jwk) = Signer::new(&dir.path().join("inline"));
+    let (remote, remote_jwk) = Signer::new(&dir.path().join("remote"));
+    let jwks = json!({"keys": [remote_jwk]});
+    let jwks_addr =
+        serve(axum::Router::new().route("/jwks", get(move || async move { axum::Json(jwks.clone()) }))).await;
+    let gh = Gatehouse::start(&format!(
+        r#"
+[[clients]]
+id = "pkj"
+token_endpoint_auth_method = "private_key_jwt"
+jwks = {{ keys = [{}] }}
+grant_types = ["client_credentials"]
+scopes = ["api"]
+
+[[clients]]
+id = "pkj-remote"
+token_endpoint_auth_method = "private_key_jwt"
+jwks_uri = "http://{jwks_addr}/jwks"
+grant_types = ["client_credentials"]
+scopes = ["api"]
+"#,
+        toml_inline(&inline_jwk)
+    ));
+    let token_url = gh.url("/api/oauth/token");
+    let assertion = |s: &Signer, id: &str, extra: Value| {
+        let mut c =
+            json!({"iss": id, "sub": id, "aud": token_url, "exp": now() + 60, "jti": format!("a-{}", rand_id())});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        s.sign(&c)
+    };
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        let url = gh.url(path);
+        async move {
+            let r = client().post(url).form(&form).send().await.unwrap();
+            let www = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status().as_u16(), www, r.json::<Value>().await.unwrap())
+        }
+    };
+    let cc = |a: String| {
+        vec![
+            ("grant_type", "client_credentials".to_string()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ),
+            ("client_assertion", a),
+        ]
+    };
+
+    let a = assertion(&inline, "pkj", json!({}));
+    let (s, _, t) = post("/api/oauth/token", cc(a.clone())).await;
+    assert_eq!(s, 200, "{t}");
+    let access = t["access_token"].as_str().unwrap().to_string();
+    // Replay of the same assertion.
+    let (s, www, t) = post("/api/oauth/token", cc(a)).await;
+    assert_eq!((s, t["error"].as_str()), (401, Some("invalid_client")), "{t}");
+    assert!(www.is_some());
+    // Keys from the jwks_uri.
+    let (s, _, t) = post("/api/oauth/token", cc(assertion(&remote, "pkj-remote", json!({})))).await;
+    assert_eq!(s, 200, "{t}");
+    // Introspection authenticated the same way.
+    let mut f = cc(assertion(&inline, "pkj", json!({})));
+    f[0] = ("token", access);
+    let (s, _, t) = post("/api/oauth/introspect", f).await;
+    assert_eq!((s, t["active"].as_bool()), (200, Some(true)), "{t}");
+
+    for (what, a) in [
+        (
+            "wrong audience",
+            assertion(&inline, "pkj", json!({"aud": "https://elsewhere.example"})),
+        ),
+        ("expired", assertion(&inline, "pkj", json!({"exp": now() - 120}))),
+        (
+            "lives too long",
+            assertion(&inline, "pkj", json!({"exp": now() + 7200})),
+        ),
+        (
+            "iss differs from sub",
+            assertion(&inline, "pkj", json!({"iss": "someone"})),
+        ),
+        ("another client's key", assertion(&remote, "pkj", json!({}))),
+        ("unknown client", assertion(&inline, "nobody", json!({}))),
+    ] {
+        let (s, www, t) = post("/api/oauth/token", cc(a)).await;
+        assert_eq!((s, t["error"].as_str()), (401, Some("invalid_client")), "{what}: {t}");
+        assert!(www.is_some(), "{what}: 401 without a challenge");
+    }
+    // Naming the client without proving it is not enough.
+    let (s, _, t) = post(
+        "/api/oauth/token",
+        vec![("grant_type", "client_credentials".into()), ("client_id", "pkj".into())],
+    )
+    .await;
+    assert_eq!((s, t["error"].as_str()), (401, Some("invalid_client")), "{t}");
+    // Two methods at once.
+    let r = client()
+        .post(&token_url)
+        .basic_auth("pkj", Some("x"))
+        .form(&cc(assertion(&inline, "pkj", json!({}))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let d: Value = client()
+        .get(gh.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(d["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "private_key_jwt"));
+}

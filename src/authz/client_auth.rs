@@ -13,7 +13,14 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-pub const METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+
+/// RFC 7523 §2.2 `client_assertion_type`.
+pub const JWT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Clock skew allowed on a client assertion's `exp` and `nbf`.
+const ASSERTION_LEEWAY: u64 = 30;
+/// A client assertion may live at most this long (`exp` - now).
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
 fn bad(description: &'static str) -> OAuthError {
     OAuthError::InvalidClient { description }
@@ -63,6 +70,19 @@ impl AuthServer {
     /// Which client is calling, proven by the method it registered for.
     pub async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<Arc<Client>, OAuthError> {
         let basic = basic_credentials(headers)?;
+        if let Some(kind) = form.get("client_assertion_type") {
+            if basic.is_some() || form.get("client_secret").is_some() {
+                return Err(OAuthError::InvalidRequest(
+                    "use one client authentication method, not two".into(),
+                ));
+            }
+            if kind != JWT_ASSERTION_TYPE {
+                return Err(bad("unsupported client_assertion_type"));
+            }
+            return self
+                .client_from_assertion(form.require("client_assertion")?, form.get("client_id"))
+                .await;
+        }
         let (id, secret) = match (basic, form.get("client_id"), form.get("client_secret")) {
             (Some(_), _, Some(_)) => {
                 return Err(OAuthError::InvalidRequest(
@@ -83,6 +103,8 @@ impl AuthServer {
             .await?
             .ok_or_else(|| bad("unknown client or bad credentials"))?;
         match (&client.secret_hash, secret) {
+            // A private_key_jwt client must send its assertion.
+            (None, _) if !client.is_public() => Err(bad("this client authenticates with a client assertion")),
             (None, None) => Ok(client),
             (None, Some(_)) => Err(bad("a public client has no secret")),
             (Some(_), None) => Err(bad("client authentication is required")),
@@ -97,6 +119,96 @@ impl AuthServer {
     }
 
     /// Verifies a secret; argon2-hashed (hand-chosen) secrets are slow to
+    /// RFC 7523 §2.2/§3 `private_key_jwt`: a JWT the client signed with a
+    /// key it registered (`jwks` or `jwks_uri`), `iss` = `sub` = its id,
+    /// `aud` naming the token endpoint or the issuer, `exp` soon, `jti`
+    /// used once (in the store, so on every instance).
+    async fn client_from_assertion(&self, assertion: &str, form_id: Option<&str>) -> Result<Arc<Client>, OAuthError> {
+        use crate::gateway::policy::jwks::KeyProvider;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        if assertion.len() > self.cfg.gateway.max_token_bytes {
+            return Err(bad("the client assertion is too large"));
+        }
+        let id = assertion
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok())
+            .and_then(|v| v.get("sub").and_then(|s| s.as_str()).map(str::to_owned))
+            .ok_or_else(|| bad("the client assertion is not a JWT with a sub"))?;
+        if form_id.is_some_and(|f| f != id) {
+            return Err(bad("client_id differs from the client assertion"));
+        }
+        let client = self
+            .client(&id)
+            .await?
+            .ok_or_else(|| bad("unknown client or bad credentials"))?;
+        if client.meta.token_endpoint_auth_method.as_deref() != Some("private_key_jwt") {
+            return Err(bad("the client is not registered for private_key_jwt"));
+        }
+        let keys = match (&client.meta.jwks, &client.meta.jwks_uri) {
+            (Some(set), _) => KeyProvider::Static(Arc::new(
+                crate::keys::PublicKeySet::from_value(set)
+                    .map_err(|_| bad("the client's registered jwks is unusable"))?,
+            )),
+            (None, Some(uri)) => KeyProvider::Remote(self.client_jwks(uri)?),
+            (None, None) => return Err(bad("the client has no registered keys")),
+        };
+        let header = jsonwebtoken::decode_header(assertion).map_err(|_| bad("the client assertion is malformed"))?;
+        let mut set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
+        if let Some(kid) = header.kid.as_deref() {
+            if !set.has_kid(kid) && keys.refresh_for_unknown_kid(&set).await {
+                set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
+            }
+        }
+        let token_url = format!("{}{}", self.cfg.issuer, super::endpoints::TOKEN);
+        let mut rules = jsonwebtoken::Validation::new(header.alg);
+        rules.leeway = ASSERTION_LEEWAY;
+        rules.validate_nbf = true;
+        rules.set_issuer(&[&id]);
+        rules.sub = Some(id.clone());
+        rules.set_audience(&[token_url.as_str(), self.cfg.issuer.as_str()]);
+        rules.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        let claims = set
+            .candidates(header.kid.as_deref(), header.alg)
+            .filter(|k| k.alg == header.alg)
+            .find_map(|k| jsonwebtoken::decode::<serde_json::Value>(assertion, &k.key, &rules).ok())
+            .map(|d| d.claims)
+            .ok_or_else(|| bad("the client assertion is not validly signed, expired or not for this server"))?;
+        let now = crate::store::now();
+        let exp = claims["exp"].as_i64().unwrap_or(0);
+        if exp > now + MAX_ASSERTION_LIFETIME {
+            return Err(bad("the client assertion expires too far in the future"));
+        }
+        let jti = claims["jti"]
+            .as_str()
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| bad("the client assertion has no jti"))?;
+        let once = format!("client-assertion:{id}:{jti}");
+        if !self.store.use_once(&once, exp + ASSERTION_LEEWAY as i64, now).await? {
+            return Err(bad("the client assertion was already used"));
+        }
+        Ok(client)
+    }
+
+    /// The fetcher of a client's `jwks_uri`, shared by its requests.
+    fn client_jwks(&self, uri: &str) -> Result<Arc<crate::gateway::policy::jwks::RemoteJwks>, OAuthError> {
+        if let Some(r) = self.client_jwks.get(uri) {
+            return Ok(r);
+        }
+        let tls = crate::net::tls_config(self.cfg.gateway.ca_file.as_deref()).map_err(|e| {
+            tracing::error!(error = %e, "cannot build the TLS settings for a client jwks_uri");
+            OAuthError::ServerError
+        })?;
+        let r = Arc::new(crate::gateway::policy::jwks::RemoteJwks::new(
+            uri.to_string(),
+            crate::net::client(self.cfg.gateway.connect_timeout, &tls),
+            std::time::Duration::from_secs(10),
+        ));
+        self.client_jwks.insert(uri.to_string(), r.clone());
+        Ok(r)
+    }
+
     /// check, so a success is remembered (keyed by a digest of what was
     /// presented, never the secret itself) for the cache lifetime.
     async fn secret_ok(&self, client_id: &str, stored: &str, presented: &str) -> bool {

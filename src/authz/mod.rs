@@ -54,6 +54,8 @@ pub struct AuthServer {
     /// Verification keys of each `[[trusted_issuers]]` entry, by issuer,
     /// for JWT bearer assertions (remote sets fetched and cached).
     pub assertion_keys: Vec<(String, KeyProvider)>,
+    /// Key-set fetchers of clients' `jwks_uri` (private_key_jwt), by URI.
+    client_jwks: Cache<String, Arc<crate::gateway::policy::jwks::RemoteJwks>>,
 }
 
 /// One key provider per trusted issuer (remote JWKS fetched on first use,
@@ -119,6 +121,10 @@ impl AuthServer {
             throttle: throttle::Throttle::new(throttle::Limits::default(), store.clone()),
             grants: grants::registry(),
             assertion_keys,
+            client_jwks: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
             cfg,
             store,
             keys,
@@ -164,6 +170,9 @@ impl AuthServer {
                 meta: store::ClientMeta {
                     id_token_signed_response_alg: c.id_token_signed_response_alg.map(|a| a.as_str().to_string()),
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                    token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
+                    jwks: c.jwks.clone(),
+                    jwks_uri: c.jwks_uri.clone(),
                     ..Default::default()
                 },
             };

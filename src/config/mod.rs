@@ -167,6 +167,11 @@ pub struct ClientSpec {
     pub id_token_signed_response_alg: Option<SigningAlg>,
     /// Where RP-initiated logout may send the user back to.
     pub post_logout_redirect_uris: Vec<String>,
+    /// `private_key_jwt` when the client proves itself with signed
+    /// assertions (then `jwks` or `jwks_uri` holds its keys).
+    pub token_endpoint_auth_method: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -122,6 +122,9 @@ pub struct RawClient {
     pub id_token_signed_response_alg: Option<Spanned<String>>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: Option<Spanned<String>>,
+    pub jwks: Option<toml::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

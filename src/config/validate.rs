@@ -356,7 +356,47 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
             }
         },
     };
+    let method = c.token_endpoint_auth_method.as_ref().map(|m| m.get_ref().as_str());
+    let key_jwt = method == Some("private_key_jwt");
+    if let Some(m) = &c.token_endpoint_auth_method {
+        let ok = match m.get_ref().as_str() {
+            "client_secret_basic" | "client_secret_post" => !c.public,
+            "private_key_jwt" => !c.public && c.secret.is_none() && c.secret_hash.is_none(),
+            "none" => c.public,
+            _ => false,
+        };
+        if !ok {
+            return Err(src.err(
+                span(m),
+                format!(
+                    "token_endpoint_auth_method {:?}: one of client_secret_basic, client_secret_post (with a secret), private_key_jwt (with jwks or jwks_uri, no secret) or none (public = true)",
+                    m.get_ref()
+                ),
+            ));
+        }
+    }
+    let jwks = match &c.jwks {
+        None => None,
+        Some(v) => {
+            let json = serde_json::to_value(v).map_err(|e| src.err(at.clone(), format!("jwks: {e}")))?;
+            crate::keys::PublicKeySet::from_value(&json).map_err(|e| src.err(at.clone(), format!("jwks: {e}")))?;
+            Some(json)
+        }
+    };
+    if let Some(u) = &c.jwks_uri {
+        let parsed = url::Url::parse(u).map_err(|e| src.err(at.clone(), format!("jwks_uri {u:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(src.err(at.clone(), format!("jwks_uri {u:?} must be http(s)")));
+        }
+    }
+    if key_jwt != (jwks.is_some() ^ c.jwks_uri.is_some()) || (jwks.is_some() && c.jwks_uri.is_some()) {
+        return Err(src.err(
+            at.clone(),
+            "private_key_jwt needs exactly one of jwks or jwks_uri, and jwks/jwks_uri are only for private_key_jwt",
+        ));
+    }
     let secret = match (c.public, c.secret, c.secret_hash) {
+        (false, None, None) if key_jwt => None,
         (true, None, None) => None,
         (true, _, _) => return Err(src.err(at, "a public client has no secret")),
         (false, Some(s), None) if !s.is_empty() => Some(SecretSpec::Plain(s)),
@@ -404,6 +444,9 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         refresh_ttl: c.refresh_ttl.map(|d| d.0),
         id_token_signed_response_alg,
         post_logout_redirect_uris: c.post_logout_redirect_uris,
+        token_endpoint_auth_method: method.map(str::to_owned),
+        jwks,
+        jwks_uri: c.jwks_uri,
     })
 }
 

@@ -81,8 +81,9 @@ pub struct ClientMeta {
 }
 
 impl Client {
+    /// No secret and no registered keys: a native or browser app.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.secret_hash.is_none() && self.meta.token_endpoint_auth_method.as_deref() != Some("private_key_jwt")
     }
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
