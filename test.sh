@@ -41,7 +41,7 @@ trap 'rm -f "$log"; tests/pg/cluster.sh stop "$pg_dir"' EXIT
 # The last "test result" cargo prints may be an example's empty harness, so
 # finish with one total line over every test binary.
 set +e
-cargo test --all-targets --locked "$@" 2>&1 | tee "$log"
+cargo test --all-targets --locked --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 sum() { grep -E '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }

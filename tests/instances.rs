@@ -183,13 +183,7 @@ async fn tokens_sessions_and_keys_work_on_every_instance() {
     ];
     let page = on_a.authorize(&params).await;
     let page = on_a.login(&page, "alice", "wonderland").await;
-    let session_cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("gh_session="))
-        .expect("a session cookie after login");
+    let session_cookie = page.set_cookie("gh_session").expect("a session cookie after login");
     let done = on_a.allow(&page).await;
     assert!(done.redirect_params().contains_key("code"));
     let on_b = Browser {

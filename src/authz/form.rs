@@ -52,6 +52,21 @@ impl Form {
         Self::parse(&bytes)
     }
 
+    /// A browser endpoint's parameters: the query of a GET, the body of a
+    /// POST (authorize and logout accept both).
+    pub async fn of_request(
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Form, OAuthError> {
+        if method == http::Method::POST {
+            Self::read(headers, body).await
+        } else {
+            Self::parse(uri.query().unwrap_or("").as_bytes())
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()

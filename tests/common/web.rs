@@ -53,6 +53,15 @@ impl Page {
         };
         pairs
     }
+    /// `name=value` of a cookie this response sets (for replaying it).
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+            .find(|c| c.strip_prefix(name).is_some_and(|r| r.starts_with('=')))
+    }
+
     pub fn is_login(&self) -> bool {
         self.html.contains("id=\"password\"")
     }

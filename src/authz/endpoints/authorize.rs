@@ -30,12 +30,7 @@ pub async fn authorize(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let form = if method == Method::POST {
-        Form::read(&headers, body).await
-    } else {
-        Form::parse(uri.query().unwrap_or("").as_bytes())
-    };
-    let form = match form {
+    let form = match Form::of_request(&method, &uri, &headers, body).await {
         Ok(f) => f,
         Err(e) => return error_page(e.description()),
     };
