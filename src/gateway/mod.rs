@@ -29,6 +29,7 @@ pub struct Route {
     allow: HeaderValue,
     pub policy: Policy,
     backend: Backend,
+    metrics: metrics::RouteMetrics,
 }
 
 pub struct Gateway {
@@ -84,6 +85,7 @@ impl Gateway {
                 None => String::new(),
             };
             routes.push(Arc::new(Route {
+                metrics: metrics::RouteMetrics::new(&api.name),
                 name: api.name.clone(),
                 prefix: api.path.clone(),
                 methods: api.methods.clone(),
@@ -101,7 +103,7 @@ impl Gateway {
         self.routes.len()
     }
 
-    async fn dispatch(&self, req: Request, peer: SocketAddr) -> (Option<Arc<str>>, Result<Response, GatewayError>) {
+    async fn dispatch(&self, req: Request, peer: SocketAddr) -> (Option<&Arc<Route>>, Result<Response, GatewayError>) {
         let (mut parts, body) = req.into_parts();
         // Route on the canonical path and forward exactly that path.
         match path::canonical(parts.uri.path()) {
@@ -115,7 +117,7 @@ impl Gateway {
         let Some(route) = self.routes.find(parts.uri.path()) else {
             return (None, Err(GatewayError::NoRoute));
         };
-        let name = Some(route.name.clone());
+        let name = Some(route);
         if let Some(m) = &route.methods {
             if !m.contains(&parts.method) {
                 return (name, Err(GatewayError::MethodNotAllowed(route.allow.clone())));
@@ -166,8 +168,11 @@ pub async fn handle(
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     let status = resp.status();
     let elapsed = start.elapsed();
-    metrics::request(route.as_ref(), status, elapsed);
-    let route_name = route.as_deref().unwrap_or("-");
+    match route {
+        Some(r) => r.metrics.record(status, elapsed),
+        None => metrics::request(None, status, elapsed),
+    }
+    let route_name = route.map_or("-", |r| &*r.name);
     if status.is_server_error() {
         tracing::warn!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request failed");
     } else {

@@ -62,27 +62,53 @@ fn route_label(route: Option<&Arc<str>>) -> SharedString {
     }
 }
 
+/// Status codes with a static label (and a pre-registered counter per route).
+const COMMON_STATUS: [&str; 15] = [
+    "200", "201", "204", "302", "304", "400", "401", "403", "404", "405", "429", "500", "502", "503", "504",
+];
+
+fn common_status(s: StatusCode) -> Option<usize> {
+    let code = s.as_str();
+    COMMON_STATUS.iter().position(|c| *c == code)
+}
+
 fn status_label(s: StatusCode) -> SharedString {
-    // Static labels for the common codes: no allocation per request.
-    let s: &'static str = match s.as_u16() {
-        200 => "200",
-        201 => "201",
-        204 => "204",
-        302 => "302",
-        304 => "304",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        other => return SharedString::from(other.to_string()),
-    };
-    SharedString::const_str(s)
+    match common_status(s) {
+        Some(i) => SharedString::const_str(COMMON_STATUS[i]),
+        None => SharedString::from(s.as_u16().to_string()),
+    }
+}
+
+/// A route's request metrics, registered once: recording a request is then
+/// an atomic add and a histogram push, with no label lookup or allocation.
+pub struct RouteMetrics {
+    route: SharedString,
+    duration: ::metrics::Histogram,
+    by_status: [std::sync::OnceLock<::metrics::Counter>; COMMON_STATUS.len()],
+}
+
+impl RouteMetrics {
+    pub fn new(route: &Arc<str>) -> Self {
+        let route = SharedString::from(route.clone());
+        RouteMetrics {
+            duration: histogram!("gatehouse_request_duration_seconds", "route" => route.clone()),
+            route,
+            by_status: Default::default(),
+        }
+    }
+
+    pub fn record(&self, status: StatusCode, elapsed: Duration) {
+        match common_status(status) {
+            Some(i) => self.by_status[i]
+                .get_or_init(|| {
+                    counter!("gatehouse_requests_total", "route" => self.route.clone(), "status" => COMMON_STATUS[i])
+                })
+                .increment(1),
+            None => counter!("gatehouse_requests_total", "route" => self.route.clone(), "status" => status_label(status))
+                .increment(1),
+        }
+        self.duration.record(elapsed.as_secs_f64());
+    }
 }
 
 pub fn request(route: Option<&Arc<str>>, status: StatusCode, elapsed: Duration) {
