@@ -75,6 +75,11 @@ pub fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Request extension: the peer's IP address as a header value, made once
+/// per connection (for X-Forwarded-For).
+#[derive(Debug, Clone)]
+pub struct PeerIp(pub http::HeaderValue);
+
 /// Request extension: the request came over TLS (so `X-Forwarded-Proto`
 /// says https).
 #[derive(Debug, Clone, Copy)]

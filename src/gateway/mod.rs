@@ -194,7 +194,17 @@ fn request_id(req: &mut Request<Body>) -> HeaderValue {
         }
     }
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let v = HeaderValue::from_str(&format!("{:08x}-{n:012x}", process_tag())).unwrap_or(HeaderValue::from_static("0"));
+    // "{tag:08x}-{n:012x}" without the formatting machinery (per request).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [b'-'; 21];
+    let tag = process_tag();
+    for (i, b) in id[..8].iter_mut().enumerate() {
+        *b = HEX[((tag >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    for (i, b) in id[9..].iter_mut().enumerate() {
+        *b = HEX[((n >> (44 - 4 * i)) & 0xf) as usize];
+    }
+    let v = HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"));
     req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
     v
 }
@@ -202,4 +212,30 @@ fn request_id(req: &mut Request<Body>) -> HeaderValue {
 fn process_tag() -> u32 {
     static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *TAG.get_or_init(rand::random)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_tag_dash_counter_in_hex_and_a_sane_caller_id_is_kept() {
+        let mut req = Request::new(Body::empty());
+        let a = request_id(&mut req);
+        let b = request_id(&mut Request::new(Body::empty()));
+        for id in [&a, &b] {
+            let s = id.to_str().unwrap();
+            assert_eq!(s.len(), 21, "{s}");
+            assert_eq!(&s[8..9], "-");
+            assert!(s.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{s}");
+        }
+        assert_eq!(a.as_bytes()[..8], b.as_bytes()[..8], "one tag per process");
+        assert_ne!(a, b);
+        assert_eq!(req.headers()[&X_REQUEST_ID], a, "forwarded upstream");
+        let mut theirs = Request::new(Body::empty());
+        theirs
+            .headers_mut()
+            .insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&mut theirs), "abc-123");
+    }
 }

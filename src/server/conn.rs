@@ -68,8 +68,14 @@ fn service(
     Error = std::convert::Infallible,
     Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + 'static,
 > + Clone {
+    let peer_ip = http::HeaderValue::from_str(&peer.ip().to_string())
+        .ok()
+        .map(crate::net::PeerIp);
     hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(ip) = &peer_ip {
+            req.extensions_mut().insert(ip.clone());
+        }
         if secure {
             req.extensions_mut().insert(crate::net::Secure);
         }

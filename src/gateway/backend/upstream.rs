@@ -33,6 +33,22 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 /// RFC 9110 §7.6.1 hop-by-hop fields, plus any the Connection header names.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    const HOP: [&str; 9] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
+    // Most requests carry none: one pass over the names instead of nine
+    // hashed removals (this was 6% of a proxied request's instructions).
+    if !h.keys().any(|k| HOP.contains(&k.as_str())) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -126,13 +142,24 @@ impl Upstream {
         // No Host: the client writes it from the URI for HTTP/1.1, and
         // HTTP/2 carries :authority instead (a Host beside it is refused
         // by strict servers as a duplicate).
-        let ip = peer.ip().to_string();
-        let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip,
-        };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
-            h.insert(&X_FORWARDED_FOR, v);
+        match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("{prev}, {}", peer.ip())) {
+                    h.insert(&X_FORWARDED_FOR, v);
+                }
+            }
+            // The usual case: the peer's address, formatted once per
+            // connection (conn.rs) and shared by its requests.
+            None => {
+                let v = parts
+                    .extensions
+                    .get::<net::PeerIp>()
+                    .map(|p| p.0.clone())
+                    .or_else(|| HeaderValue::from_str(&peer.ip().to_string()).ok());
+                if let Some(v) = v {
+                    parts.headers.insert(&X_FORWARDED_FOR, v);
+                }
+            }
         }
         let proto = if parts.extensions.get::<net::Secure>().is_some() {
             "https"
