@@ -28,8 +28,6 @@ pub struct Upstream {
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// RFC 9110 §7.6.1 hop-by-hop fields, plus any the Connection header names.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
@@ -44,32 +42,23 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         "transfer-encoding",
         "upgrade",
     ];
-    // Most requests carry none: one pass over the names instead of nine
-    // hashed removals (this was 6% of a proxied request's instructions).
-    if !h.keys().any(|k| HOP.contains(&k.as_str())) {
+    // One pass over the names, then remove only what is there (most
+    // requests carry at most `Connection`): blind removals of all nine
+    // cost 5% of a proxied request's instructions.
+    let mut remove: Vec<HeaderName> = h.keys().filter(|k| HOP.contains(&k.as_str())).cloned().collect();
+    if remove.is_empty() {
         return;
     }
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        h.remove(n);
+    for v in h.get_all(header::CONNECTION) {
+        for n in v.to_str().unwrap_or("").split(',') {
+            if let Ok(n) = HeaderName::from_bytes(n.trim().as_bytes()) {
+                if h.contains_key(&n) && !remove.contains(&n) {
+                    remove.push(n);
+                }
+            }
+        }
     }
-    for n in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
+    for n in remove {
         h.remove(n);
     }
 }
