@@ -161,7 +161,7 @@ impl AuthServer {
                 set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
             }
         }
-        let token_url = format!("{}{}", self.cfg.issuer, super::endpoints::TOKEN);
+        let token_url = self.token_endpoint();
         let mut rules = jsonwebtoken::Validation::new(header.alg);
         rules.leeway = ASSERTION_LEEWAY;
         rules.validate_nbf = true;

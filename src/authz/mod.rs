@@ -26,6 +26,11 @@ use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The token endpoint's path; assertions name its full URL as audience
+/// (defined here so grants and client authentication need not look up
+/// into the endpoints).
+pub const TOKEN_PATH: &str = "/api/oauth/token";
+
 /// Claims of gatehouse's own access tokens that the gateway passes
 /// upstream (Kong's names), replacing any a client sent.
 pub const FORWARDED: [(&str, &str); 3] = [
@@ -130,6 +135,11 @@ impl AuthServer {
             keys,
             session_key,
         })
+    }
+
+    /// The token endpoint's URL: the audience RFC 7523 assertions name.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}{TOKEN_PATH}", self.cfg.issuer)
     }
 
     /// Grant types this server implements (for discovery).

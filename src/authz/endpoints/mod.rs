@@ -19,7 +19,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use std::sync::Arc;
 
-pub const TOKEN: &str = "/api/oauth/token";
+pub const TOKEN: &str = super::TOKEN_PATH;
 pub const REVOKE: &str = "/api/oauth/revoke";
 pub const INTROSPECT: &str = "/api/oauth/introspect";
 pub const TOKENINFO: &str = "/api/oauth/tokeninfo";

@@ -8,7 +8,6 @@
 //! the store so the rule holds across instances.
 
 use super::{Grant, Request};
-use crate::authz::endpoints::TOKEN;
 use crate::authz::issuer::{Issue, TokenResponse};
 use crate::authz::{scope, AuthServer};
 use crate::config::AssertionSubject;
@@ -67,7 +66,7 @@ impl Grant for JwtBearer {
                 set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
             }
         }
-        let token_url = format!("{}{TOKEN}", server.cfg.issuer);
+        let token_url = server.token_endpoint();
         let mut rules = jsonwebtoken::Validation::new(header.alg);
         rules.leeway = LEEWAY;
         rules.validate_nbf = true;
