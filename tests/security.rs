@@ -89,7 +89,10 @@ fn dot_segments_cannot_reach_a_protected_route() {
         "/public/%2e%2e/admin-api/secret",
         "/public/%2E%2e/admin-api/secret",
         "/public/./../admin-api/secret",
-        "/public//..//admin-api/secret",
+        "/public/..//admin-api/secret",
+        // RFC 3986 §5.2.4: `..` removes the empty segment, not `admin-api`
+        // (found by fuzz/fuzz_targets/path_canonical.rs).
+        "/admin-api//../public/x",
         "http://gatehouse.test/public/../admin-api/secret",
     ] {
         let (status, body) = raw_get(gh.addr, target);
@@ -116,6 +119,12 @@ fn dot_segments_cannot_reach_a_protected_route() {
     assert_eq!(
         raw_get(gh.addr, "/public/a/../b//c/./d"),
         (200, "public /public/b/c/d\n".into())
+    );
+    // `..` after an empty segment removes that segment (RFC 3986 §5.2.4):
+    // the open route, and its own path upstream.
+    assert_eq!(
+        raw_get(gh.addr, "/public//..//admin-api/secret"),
+        (200, "public /public/admin-api/secret\n".into())
     );
     assert_eq!(
         raw_get(gh.addr, "/public/%7euser?q=%2e%2e"),

@@ -113,7 +113,10 @@ fn normalise(b: &[u8]) -> Result<String, BadPath> {
     }
     let text = String::from_utf8(text).map_err(|_| BadPath("the request path does not decode to UTF-8"))?;
 
-    // Pass 2: segments. The leading '/' gives an empty first item.
+    // Pass 2: segments (the leading '/' gives an empty first item). Dot-
+    // segments go as in RFC 3986 §5.2.4, where an empty segment is a
+    // segment that `..` removes (`/a//../b` is `/a/b`); empty segments are
+    // merged only afterwards, so routing agrees with an RFC 3986 resolver.
     let mut out: Vec<&str> = Vec::new();
     let mut dir = false; // whether the result ends with '/'
     for seg in text.split('/').skip(1) {
@@ -122,23 +125,23 @@ fn normalise(b: &[u8]) -> Result<String, BadPath> {
             return Err(BadPath("the request path has a dot-segment with parameters"));
         }
         match seg {
-            "" | "." => dir = true,
+            "." => dir = true,
             ".." => {
                 out.pop();
                 dir = true;
             }
             s => {
                 out.push(s);
-                dir = false;
+                dir = s.is_empty();
             }
         }
     }
     let mut path = String::with_capacity(text.len());
-    for s in &out {
+    for s in out.iter().filter(|s| !s.is_empty()) {
         path.push('/');
         path.push_str(s);
     }
-    if dir || out.is_empty() {
+    if dir || path.is_empty() {
         path.push('/');
     }
     Ok(path)
@@ -180,6 +183,22 @@ mod tests {
         assert_eq!(ok("/a%20b/%c3%a9"), "/a%20b/%C3%A9");
         assert_eq!(ok("/a;v=1/b"), "/a;v=1/b");
         assert_eq!(ok("/a/%25"), "/a/%25");
+    }
+
+    /// Found by fuzz/fuzz_targets/path_canonical.rs: `..` removed the
+    /// segment before an empty one, so `/admin-api//../public/x` became
+    /// `/public/x` (an open route) where an RFC 3986 §5.2.4 resolver gets
+    /// `/admin-api/public/x`. Empty segments count for `..`, and are merged
+    /// only after dot-segment removal.
+    #[test]
+    fn empty_segments_count_for_dot_segments_as_in_rfc3986() {
+        assert_eq!(ok("/admin-api//../public/x"), "/admin-api/public/x");
+        assert_eq!(ok("/public//../admin-api/x"), "/public/admin-api/x");
+        assert_eq!(ok("/a//../b"), "/a/b");
+        assert_eq!(ok("/a/b//.."), "/a/b/");
+        assert_eq!(ok("/a/..//b"), "/b");
+        assert_eq!(ok("//.."), "/");
+        assert_eq!(ok("/a//."), "/a/");
     }
 
     #[test]
