@@ -27,7 +27,7 @@ fn bad(description: &'static str) -> OAuthError {
 }
 
 /// Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(v) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
@@ -43,8 +43,10 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         .map_err(|_| bad("malformed Basic credentials"))?;
     let raw = String::from_utf8(raw).map_err(|_| bad("malformed Basic credentials"))?;
     let (id, secret) = raw.split_once(':').ok_or_else(|| bad("malformed Basic credentials"))?;
+    // Each part is one form-urlencoded value: a raw '&' in it is data, not
+    // the start of another pair ('=' after the first already is).
     let decode = |s: &str| -> String {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
+        form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
             .map(|(_, v)| v.into_owned())
             .next()
             .unwrap_or_default()
@@ -236,5 +238,41 @@ impl AuthServer {
             self.verified_secrets.insert(key, ());
         }
         ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basic_credentials;
+    use http::header::AUTHORIZATION;
+    use http::{HeaderMap, HeaderValue};
+
+    fn basic(raw: &str) -> HeaderMap {
+        use base64::Engine;
+        let mut h = HeaderMap::new();
+        let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw));
+        h.insert(AUTHORIZATION, HeaderValue::from_str(&v).unwrap());
+        h
+    }
+
+    fn creds(raw: &str) -> (String, String) {
+        basic_credentials(&basic(raw)).unwrap().unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        assert_eq!(creds("printer:s3cret"), ("printer".into(), "s3cret".into()));
+        assert_eq!(creds("a%3Ab:c%3Ad:e"), ("a:b".into(), "c:d:e".into()));
+        assert_eq!(creds("caf%C3%A9+x:s%20p"), ("café x".into(), "s p".into()));
+        assert!(basic_credentials(&basic("nocolon")).is_err());
+    }
+
+    /// Found by fuzz/fuzz_targets/basic_auth.rs: each part was decoded as a
+    /// whole form, so a raw '&' cut it short (`id&x:secret` authenticated
+    /// as client `id`).
+    #[test]
+    fn basic_credentials_decode_the_whole_value() {
+        assert_eq!(creds("id&x=1:sec&ret"), ("id&x=1".into(), "sec&ret".into()));
+        assert_eq!(creds("a=b:=c"), ("a=b".into(), "=c".into()));
     }
 }
