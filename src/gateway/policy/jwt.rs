@@ -84,6 +84,15 @@ pub struct VerifierRules<'a> {
 
 impl JwtVerifier {
     pub fn new(keys: KeyProvider, rules: VerifierRules<'_>) -> Self {
+        // jsonwebtoken checks `iss` and `aud` only when the token has them:
+        // a configured issuer or audience must also be a required claim.
+        let mut required = rules.required_claims.to_vec();
+        if rules.issuer.is_some() {
+            required.push("iss");
+        }
+        if !rules.audience.is_empty() {
+            required.push("aud");
+        }
         let validations = ASYMMETRIC
             .iter()
             .map(|alg| {
@@ -91,7 +100,7 @@ impl JwtVerifier {
                 v.leeway = rules.leeway.as_secs();
                 v.validate_nbf = true;
                 v.validate_exp = true;
-                v.set_required_spec_claims(rules.required_claims);
+                v.set_required_spec_claims(&required);
                 if let Some(iss) = rules.issuer {
                     v.set_issuer(&[iss]);
                 }
@@ -268,5 +277,49 @@ impl AuthPolicy for JwtPolicy {
 
     fn forwarded_headers(&self) -> &[(String, HeaderName)] {
         &self.verifier.forward
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::signer::SigningKeys;
+    use crate::keys::SigningAlg;
+    use serde_json::json;
+
+    /// Found by fuzz/fuzz_targets/jwt_verify.rs: jsonwebtoken checks `iss`
+    /// and `aud` only when the token carries them, so a well-signed token
+    /// without them passed a configured issuer and audience.
+    #[tokio::test]
+    async fn configured_issuer_and_audience_are_required_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SigningKeys::load_or_create(dir.path(), SigningAlg::Es256).unwrap();
+        let audience = vec!["api".to_string()];
+        let verifier = JwtVerifier::new(
+            KeyProvider::Static(Arc::new(keys.public.clone())),
+            VerifierRules {
+                issuer: Some("https://issuer.example"),
+                audience: &audience,
+                leeway: Duration::from_secs(0),
+                forward: Vec::new(),
+                cache_entries: 10,
+                max_token_bytes: 8192,
+                required_claims: &["exp"],
+                typ: None,
+            },
+        );
+        let exp = now_secs() + 600;
+        let good = json!({"iss": "https://issuer.example", "aud": "api", "exp": exp});
+        assert!(verifier.verify(&keys.sign("JWT", &good).unwrap()).await.is_ok());
+        for missing in ["iss", "aud"] {
+            let mut claims = good.clone();
+            claims.as_object_mut().unwrap().remove(missing);
+            let r = verifier.verify(&keys.sign("JWT", &claims).unwrap()).await;
+            assert_eq!(
+                r.unwrap_err(),
+                AuthError::Invalid(InvalidToken::MissingClaim),
+                "a token without {missing} was accepted"
+            );
+        }
     }
 }
