@@ -46,4 +46,15 @@ status=${PIPESTATUS[0]}
 set -e
 sum() { grep -E '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
 echo "gatehouse: $(sum passed) passed, $(sum failed) failed"
+
+# Every cargo-fuzz target for 20 s (fuzz/run.sh; about 3 minutes of
+# fuzzing plus the instrumented build), failing on a crash. It needs no
+# nightly compiler (no sanitizer), so it runs on the CI machine's own
+# toolchain; GATEHOUSE_FUZZ=0 skips it, saying so.
+if [ "${GATEHOUSE_FUZZ:-1}" = 0 ]; then
+  echo "gatehouse: fuzzing SKIPPED (GATEHOUSE_FUZZ=0)"
+elif ! fuzz/run.sh "${GATEHOUSE_FUZZ_SECONDS:-20}"; then
+  echo "gatehouse: fuzzing FAILED (fuzz/run.sh: see fuzz/artifacts/)"
+  status=1
+fi
 exit "$status"
