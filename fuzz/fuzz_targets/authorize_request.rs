@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
     match result {
         Ok(req) => {
             assert_eq!(Some(req.client.id.as_str()), client_id);
-            assert!(registered(&req.redirect_uri), "{:?} is not registered", req.redirect_uri);
+            assert!(
+                registered(&req.redirect_uri),
+                "{:?} is not registered",
+                req.redirect_uri
+            );
             if let Some(asked) = form.get("redirect_uri") {
                 assert_eq!(asked, req.redirect_uri, "a redirect URI other than the one asked for");
             }
@@ -35,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(req.client.scopes.contains(s), "granted {s:?}, which the client lacks");
             }
             if req.response.code && req.client.is_public() {
-                let c = req.code_challenge.as_deref().expect("a public client got a code without PKCE");
+                let c = req
+                    .code_challenge
+                    .as_deref()
+                    .expect("a public client got a code without PKCE");
                 assert_eq!(form.get("code_challenge_method"), Some("S256"));
                 assert!((43..=128).contains(&c.len()));
             }
@@ -45,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = req.params_after_login();
         }
         Err(AuthorizeError::Redirect { redirect_uri, .. }) => {
-            assert!(registered(&redirect_uri), "error redirected to unregistered {redirect_uri:?}");
+            assert!(
+                registered(&redirect_uri),
+                "error redirected to unregistered {redirect_uri:?}"
+            );
         }
         Err(AuthorizeError::Page(_)) => {}
     }

@@ -33,7 +33,9 @@ fn form_decode(s: &str) -> String {
 }
 
 fn check(headers: &HeaderMap) {
-    let Ok(Some((id, secret))) = basic_credentials(headers) else { return };
+    let Ok(Some((id, secret))) = basic_credentials(headers) else {
+        return;
+    };
     let v = headers[AUTHORIZATION].to_str().unwrap();
     let (_, b64) = v.trim().split_once(' ').unwrap();
     let raw = STANDARD.decode(b64.trim()).unwrap();

@@ -102,10 +102,17 @@ fn check(token: &str) {
     if let Ok(v) = &first {
         let header = jsonwebtoken::decode_header(token).expect("an accepted token has a header");
         assert!(
-            f.set.keys.iter().any(|k| k.alg == header.alg && (header.kid.is_none() || k.kid == header.kid)),
+            f.set
+                .keys
+                .iter()
+                .any(|k| k.alg == header.alg && (header.kid.is_none() || k.kid == header.kid)),
             "accepted a token whose header names no key of ours: {header:?}"
         );
-        let exp = v.claims.get("exp").and_then(Value::as_f64).expect("accepted a token without a numeric exp");
+        let exp = v
+            .claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .expect("accepted a token without a numeric exp");
         assert!(exp + LEEWAY as f64 >= now_secs() as f64, "accepted an expired token");
         if let Some(nbf) = v.claims.get("nbf").and_then(Value::as_f64) {
             assert!(nbf <= (now_secs() + LEEWAY) as f64, "accepted a token before its nbf");
@@ -137,8 +144,12 @@ fn check(token: &str) {
 fuzz_target!(|data: &[u8]| {
     match data.split_first() {
         Some((0, claims)) => {
-            let Ok(claims) = serde_json::from_slice::<Value>(claims) else { return };
-            let Ok(token) = fixture().signer.sign("JWT", &claims) else { return };
+            let Ok(claims) = serde_json::from_slice::<Value>(claims) else {
+                return;
+            };
+            let Ok(token) = fixture().signer.sign("JWT", &claims) else {
+                return;
+            };
             check(&token);
         }
         _ => {

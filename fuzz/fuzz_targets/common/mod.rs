@@ -64,8 +64,8 @@ pub fn auth_server() -> &'static gatehouse::authz::AuthServer {
     use std::sync::Arc;
     static S: OnceLock<AuthServer> = OnceLock::new();
     S.get_or_init(|| {
-        let cfg = gatehouse::config::Config::parse(AUTHZ_TOML, "fuzz", std::path::Path::new("."), &[])
-            .expect("AUTHZ_TOML");
+        let cfg =
+            gatehouse::config::Config::parse(AUTHZ_TOML, "fuzz", std::path::Path::new("."), &[]).expect("AUTHZ_TOML");
         let dir = scratch("authz");
         let keys = SigningKeys::load_or_create(&dir.join("keys"), SigningAlg::Es256).expect("signing key");
         let session_key = SessionKey::load_or_create(&dir).expect("session key");
