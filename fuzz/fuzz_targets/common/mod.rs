@@ -72,7 +72,7 @@ pub fn auth_server() -> &'static gatehouse::authz::AuthServer {
         let _ = std::fs::remove_dir_all(&dir);
         let store: gatehouse::store::DynStore = Arc::new(gatehouse::store::memory::MemoryStore::default());
         block_on(async {
-            let s = AuthServer::new(Arc::new(cfg), store, Arc::new(keys), session_key);
+            let s = AuthServer::new(Arc::new(cfg), store, Arc::new(keys), session_key).expect("auth server");
             s.seed_from_config().await.expect("seed clients");
             s
         })
