@@ -175,7 +175,18 @@ impl JwtVerifier {
                 continue;
             };
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
-                Ok(data) => return Ok(self.accept(data.claims)),
+                Ok(data) => {
+                    // jsonwebtoken skips an `nbf` it cannot read as a u64 (a
+                    // string, a number beyond u64): such a token is refused.
+                    if let Some(nbf) = data.claims.get("nbf") {
+                        match nbf.as_f64() {
+                            Some(n) if n <= now_secs().saturating_add(self.leeway) as f64 => {}
+                            Some(_) => return Err(AuthError::Invalid(InvalidToken::NotYetValid)),
+                            None => return Err(AuthError::Invalid(InvalidToken::Malformed)),
+                        }
+                    }
+                    return Ok(self.accept(data.claims));
+                }
                 Err(e) => {
                     last = match e.kind() {
                         ErrorKind::ExpiredSignature => return Err(AuthError::Invalid(InvalidToken::Expired)),
@@ -201,7 +212,15 @@ impl JwtVerifier {
     }
 
     pub fn accept(&self, claims: Map<String, Value>) -> Verified {
-        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        // A NumericDate may have a fraction (RFC 7519 §2): rounded down, not
+        // read as "never", which would keep the token cached for good.
+        let exp = claims
+            .get("exp")
+            .and_then(|e| {
+                e.as_u64()
+                    .or_else(|| e.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            })
+            .unwrap_or(u64::MAX);
         let scopes = match (claims.get("scope"), claims.get("scp")) {
             (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
                 s.split_whitespace().map(str::to_owned).collect()
@@ -321,5 +340,53 @@ mod tests {
                 "a token without {missing} was accepted"
             );
         }
+    }
+
+    fn verifier(keys: &SigningKeys) -> JwtVerifier {
+        JwtVerifier::new(
+            KeyProvider::Static(Arc::new(keys.public.clone())),
+            VerifierRules {
+                issuer: None,
+                audience: &[],
+                leeway: Duration::from_secs(0),
+                forward: Vec::new(),
+                cache_entries: 10,
+                max_token_bytes: 8192,
+                required_claims: &["exp"],
+                typ: None,
+            },
+        )
+    }
+
+    /// Found by fuzz/fuzz_targets/jwt_verify.rs: an `nbf` beyond u64 (or a
+    /// string) was skipped by jsonwebtoken, so the token was accepted
+    /// before it was valid.
+    #[tokio::test]
+    async fn unreadable_nbf_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SigningKeys::load_or_create(dir.path(), SigningAlg::Es256).unwrap();
+        let v = verifier(&keys);
+        let exp = now_secs() + 600;
+        for (nbf, want) in [
+            (json!(22222222222222222222.0), InvalidToken::NotYetValid),
+            (json!(1e300), InvalidToken::NotYetValid),
+            (json!("tomorrow"), InvalidToken::Malformed),
+        ] {
+            let t = keys.sign("JWT", &json!({"exp": exp, "nbf": nbf})).unwrap();
+            assert_eq!(v.verify(&t).await.unwrap_err(), AuthError::Invalid(want), "nbf {nbf}");
+        }
+        let t = keys.sign("JWT", &json!({"exp": exp, "nbf": 1.5})).unwrap();
+        assert!(v.verify(&t).await.is_ok());
+    }
+
+    /// A fractional `exp` (RFC 7519 NumericDate) was read as "never expires"
+    /// by the cache, so a cached token stayed accepted after it expired.
+    #[tokio::test]
+    async fn fractional_exp_bounds_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SigningKeys::load_or_create(dir.path(), SigningAlg::Es256).unwrap();
+        let exp = now_secs() + 600;
+        let t = keys.sign("JWT", &json!({"exp": exp as f64 + 0.5})).unwrap();
+        assert_eq!(verifier(&keys).verify(&t).await.unwrap().exp, exp);
     }
 }
