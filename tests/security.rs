@@ -315,3 +315,27 @@ fn oversize_heads_and_bodies_are_refused_with_their_status() {
     );
     assert_eq!(exchange(gh.addr, req.as_bytes()).0, 200);
 }
+
+/// A `;` parameter on the protected prefix keeps the request on the
+/// protected route (servlet upstreams strip `;params`), found in review of
+/// the fuzzing results.
+#[test]
+fn path_parameters_do_not_leave_the_protected_route() {
+    let ng = Nginx::start(r#"location / { return 200 "open $request_uri\n"; }"#, "");
+    let dir = tempfile::tempdir().unwrap();
+    keygen("RS256", dir.path());
+    let jwk = dir.path().join("public.jwk.json");
+    let gh = Gatehouse::start_in(
+        dir,
+        &format!(
+            "{}\n[[apis]]\nname = \"all\"\npath = \"/\"\nbackend = {{ upstream = \"http://{}\" }}\n\n[[apis]]\nname = \"protected\"\npath = \"/admin-api\"\nauth = {{ kind = \"jwt\", jwk = \"{}\" }}\nbackend = {{ upstream = \"http://{}\" }}\n",
+            common::PRELUDE,
+            ng.addr,
+            jwk.display(),
+            ng.addr
+        ),
+    );
+    assert_eq!(raw_get(gh.addr, "/admin-api;x/secret").0, 401);
+    assert_eq!(raw_get(gh.addr, "/admin-api;jsessionid=1").0, 401);
+    assert_eq!(raw_get(gh.addr, "/elsewhere;x").0, 200);
+}

@@ -72,7 +72,8 @@ impl AuthServer {
         let mut v = jsonwebtoken::Validation::new(key.alg);
         v.validate_exp = false;
         v.validate_aud = false;
-        v.required_spec_claims.clear();
+        // `iss` must be present (jsonwebtoken checks it only when it is).
+        v.set_required_spec_claims(&["iss", "sub"]);
         v.set_issuer(&[&self.cfg.issuer]);
         jsonwebtoken::decode::<Value>(token, &key.key, &v)
             .ok()

@@ -32,8 +32,11 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     if prefix == "/" {
         return path.starts_with('/');
     }
+    // `;` ends a segment's name too: `/admin;x/secret` is the `/admin`
+    // route, since servlet-style upstreams strip `;params` and would serve
+    // `/admin/secret` to whatever route matched instead.
     match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || rest.starts_with(';'),
         None => false,
     }
 }
@@ -49,5 +52,10 @@ mod tests {
         assert!(!prefix_matches("/work", "/workers"));
         assert!(!prefix_matches("/work", "/wor"));
         assert!(prefix_matches("/", "/anything"));
+        assert!(
+            prefix_matches("/work", "/work;jsessionid=1/x"),
+            "parameters do not leave the route"
+        );
+        assert!(!prefix_matches("/work", "/work-x;y"));
     }
 }
