@@ -92,6 +92,10 @@ pub enum GatewayError {
     Auth(AuthError),
     UpstreamUnavailable,
     UpstreamTimeout,
+    /// The request body is over the route's `max_body_bytes` (413).
+    BodyTooLarge,
+    /// The client paused too long while sending the body (408).
+    BodyTimeout,
 }
 
 pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -181,6 +185,16 @@ impl IntoResponse for GatewayError {
                 StatusCode::BAD_GATEWAY,
                 "bad_gateway",
                 "the upstream service is unavailable",
+            ),
+            GatewayError::BodyTooLarge => json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                "the request body is larger than this API accepts",
+            ),
+            GatewayError::BodyTimeout => json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the client paused too long while sending the request body",
             ),
             GatewayError::UpstreamTimeout => json_error(
                 StatusCode::GATEWAY_TIMEOUT,

@@ -58,6 +58,18 @@ pub fn client(connect_timeout: Duration, tls: &Arc<rustls::ClientConfig>) -> Htt
         .build(https)
 }
 
+/// True when `err` or any error it wraps is a `T`.
+pub fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut e = Some(err);
+    while let Some(x) = e {
+        if x.is::<T>() {
+            return true;
+        }
+        e = x.source();
+    }
+    false
+}
+
 /// True when an error (or any error it wraps) is a timeout.
 pub fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);

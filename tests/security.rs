@@ -339,3 +339,42 @@ fn path_parameters_do_not_leave_the_protected_route() {
     assert_eq!(raw_get(gh.addr, "/admin-api;jsessionid=1").0, 401);
     assert_eq!(raw_get(gh.addr, "/elsewhere;x").0, 200);
 }
+
+/// Issue 14 (2): a route's `max_body_bytes` answers 413 whether the length
+/// is declared or the body is chunked.
+#[test]
+fn oversize_bodies_on_a_route_get_413() {
+    let ng = Nginx::start(r#"location / { return 200 "ok"; }"#, "");
+    let gh = Gatehouse::start(&format!(
+        "[[apis]]\npath = \"/up\"\nmax_body_bytes = 1024\nbackend = {{ upstream = \"http://{}\" }}\n",
+        ng.addr
+    ));
+    let post = |body: &str, chunked: bool| {
+        let head = if chunked {
+            "POST /up/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+        } else {
+            format!(
+                "POST /up/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+        };
+        let mut req = head.into_bytes();
+        if chunked {
+            for c in body.as_bytes().chunks(512) {
+                req.extend(format!("{:x}\r\n", c.len()).into_bytes());
+                req.extend(c);
+                req.extend(b"\r\n");
+            }
+            req.extend(b"0\r\n\r\n");
+        } else {
+            req.extend(body.as_bytes());
+        }
+        exchange(gh.addr, &req)
+    };
+    assert_eq!(post(&"a".repeat(512), false).0, 200);
+    assert_eq!(post(&"a".repeat(512), true).0, 200);
+    let (s, text) = post(&"a".repeat(2048), false);
+    assert_eq!(s, 413, "{text}");
+    assert!(text.contains("request_too_large"), "{text}");
+    assert_eq!(post(&"a".repeat(4096), true).0, 413);
+}

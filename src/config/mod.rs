@@ -128,6 +128,8 @@ pub struct TlsSettings {
 
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
+    /// Default `max_body_bytes` of every route.
+    pub max_body_bytes: u64,
     /// Extra CA certificates (PEM) trusted for https upstreams and JWKS.
     pub ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
@@ -220,6 +222,8 @@ pub struct ApiSpec {
     pub methods: Option<Vec<Method>>,
     pub auth: AuthSpec,
     pub backend: BackendSpec,
+    /// Larger request bodies get 413 (before or while streaming).
+    pub max_body_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -88,6 +88,7 @@ pub struct RawKeys {
 #[serde(deny_unknown_fields, default)]
 pub struct RawGateway {
     pub ca_file: Option<String>,
+    pub max_body_bytes: Option<u64>,
     pub connect_timeout: Option<Dur>,
     pub timeout: Option<Dur>,
     pub max_token_bytes: Option<usize>,
@@ -166,6 +167,7 @@ pub struct RawApi {
     // keys (`backend.mock.body = …`), so errors point at a value inside.
     pub auth: Option<RawAuth>,
     pub backend: RawBackend,
+    pub max_body_bytes: Option<u64>,
 }
 
 /// One flat table for every auth kind, so spans survive; `kind` picks which

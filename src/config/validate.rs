@@ -210,6 +210,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
     };
 
     let gateway = GatewaySettings {
+        max_body_bytes: raw.gateway.max_body_bytes.unwrap_or(100 * 1024 * 1024),
         ca_file: raw.gateway.ca_file.as_deref().map(resolve),
         connect_timeout: raw.gateway.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
         timeout: raw.gateway.timeout.map_or(Duration::from_secs(60), |d| d.0),
@@ -658,6 +659,7 @@ fn api(
         methods,
         auth,
         backend,
+        max_body_bytes: a.max_body_bytes.unwrap_or(gateway.max_body_bytes),
     })
 }
 

@@ -30,6 +30,7 @@ pub struct Route {
     pub policy: Policy,
     backend: Backend,
     metrics: metrics::RouteMetrics,
+    max_body_bytes: u64,
 }
 
 pub struct Gateway {
@@ -86,6 +87,7 @@ impl Gateway {
             };
             routes.push(Arc::new(Route {
                 metrics: metrics::RouteMetrics::new(&api.name),
+                max_body_bytes: api.max_body_bytes,
                 name: api.name.clone(),
                 prefix: api.path.clone(),
                 methods: api.methods.clone(),
@@ -139,6 +141,21 @@ impl Gateway {
                 parts.headers.insert(h.clone(), val.clone());
             }
         }
+        // Bodies over the route's limit: 413 at once when the length is
+        // declared, else when the stream crosses it (before any answer).
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let body = match declared {
+            Some(n) if n > route.max_body_bytes => return (name, Err(GatewayError::BodyTooLarge)),
+            Some(_) => body,
+            None if http_body::Body::is_end_stream(&body) => body,
+            None => Body::new(http_body_util::Limited::new(
+                body,
+                usize::try_from(route.max_body_bytes).unwrap_or(usize::MAX),
+            )),
+        };
         (name, route.backend.call(parts, body, peer, &route.prefix).await)
     }
 }

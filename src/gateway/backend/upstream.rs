@@ -163,6 +163,13 @@ impl Upstream {
         let resp = match tokio::time::timeout(self.timeout, self.client().request(req)).await {
             Err(_) => return Err(GatewayError::UpstreamTimeout),
             Ok(Err(e)) => {
+                // The client's body broke the limits: its fault, not the upstream's.
+                if net::caused_by::<http_body_util::LengthLimitError>(&e) {
+                    return Err(GatewayError::BodyTooLarge);
+                }
+                if crate::server::conn::is_body_timeout(&e) {
+                    return Err(GatewayError::BodyTimeout);
+                }
                 let timeout = net::is_timeout(&e);
                 tracing::warn!(upstream = %self.authority, error = %e, "upstream request failed");
                 return Err(if timeout {
