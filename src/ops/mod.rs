@@ -2,5 +2,6 @@
 
 pub mod health;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod shutdown;
