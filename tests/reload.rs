@@ -67,6 +67,26 @@ async fn sighup_reloads_routes_and_clients_without_dropping_anything() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
 
+    // Load during the reloads: every request must succeed.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, stop) = (gh.url("/a"), stop.clone());
+            tokio::spawn(async move {
+                let c = client();
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match c.get(&url).send().await {
+                        Ok(r) if r.status() == 200 => ok += 1,
+                        Ok(r) => failed.push(r.status().to_string()),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
     // New routes, a changed one and a new client.
     let extra = r#"
 [[apis]]
@@ -89,6 +109,19 @@ grant_types = ["client_credentials"]
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(now, (200, "two".into()), "not reloaded: {}", gh.log());
+    // A few more reloads while the load runs.
+    for _ in 0..3 {
+        gh.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut served = 0;
+    for l in load {
+        let (ok, failed) = l.await.unwrap();
+        assert!(failed.is_empty(), "requests failed during reloads: {failed:?}");
+        served += ok;
+    }
+    assert!(served > 50, "only {served} requests during the reloads");
     assert_eq!(body(&gh, "/b").await, (200, "bee".into()));
     let r = client()
         .post(gh.url("/api/oauth/token"))
@@ -127,7 +160,7 @@ grant_types = ["client_credentials"]
     assert_eq!(body(&gh, "/a").await, (200, "two".into()));
     let metrics = body(&gh, "/metrics").await.1;
     assert!(
-        metrics.contains("gatehouse_config_reloads_total{result=\"ok\"} 1"),
+        metrics.contains("gatehouse_config_reloads_total{result=\"ok\"} 4"),
         "{metrics}"
     );
     assert!(

@@ -252,3 +252,162 @@ fn https_upstream_with_a_ca_file_over_http2() {
     ));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "502");
 }
+
+/// A rustls client (tokio-rustls, the library gatehouse's server uses)
+/// negotiates TLS 1.3 and h2, TLS 1.2 when it only offers 1.2, and
+/// http/1.1 when it offers only that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rustls_client_handshakes() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path(), "rustls");
+    let tls = dir.path().display();
+    let gh = Gatehouse::start(&format!(
+        "[tls]\ncert = \"{tls}/cert.pem\"\nkey = \"{tls}/key.pem\"\n\n[[apis]]\npath = \"/hello\"\nbackend = {{ mock = {{ body = \"hi\" }} }}\n"
+    ));
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.path().join("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    for (versions, alpn, want_version, want_alpn) in [
+        (
+            &[&rustls::version::TLS13, &rustls::version::TLS12][..],
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            rustls::ProtocolVersion::TLSv1_3,
+            &b"h2"[..],
+        ),
+        (
+            &[&rustls::version::TLS12][..],
+            vec![b"h2".to_vec()],
+            rustls::ProtocolVersion::TLSv1_2,
+            &b"h2"[..],
+        ),
+        (
+            &[&rustls::version::TLS13][..],
+            vec![b"http/1.1".to_vec()],
+            rustls::ProtocolVersion::TLSv1_3,
+            &b"http/1.1"[..],
+        ),
+    ] {
+        let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        cfg.alpn_protocols = alpn;
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+        let tcp = tokio::net::TcpStream::connect(gh.addr).await.unwrap();
+        let stream = connector
+            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+            .await
+            .unwrap();
+        let (_, conn) = stream.get_ref();
+        assert_eq!(conn.protocol_version(), Some(want_version));
+        assert_eq!(conn.alpn_protocol(), Some(want_alpn));
+    }
+}
+
+/// Issue 13: HTTP/2 (over TLS) through every route kind — mock, `jwt`,
+/// `oauth2` and an upstream that receives a streamed 50 MiB body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_through_every_route_kind_with_a_50_mib_body() {
+    use futures_util::StreamExt;
+    async fn count(req: axum::extract::Request) -> String {
+        let mut body = req.into_body().into_data_stream();
+        let mut n = 0usize;
+        while let Some(chunk) = body.next().await {
+            n += chunk.unwrap().len();
+        }
+        format!("got {n}")
+    }
+    let up = serve(axum::Router::new().fallback(count)).await;
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path(), "h2");
+    common::keygen("RS256", &dir.path().join("jwtkey"));
+    let d = dir.path().display();
+    let gh = Gatehouse::start(&format!(
+        r#"[tls]
+cert = "{d}/cert.pem"
+key = "{d}/key.pem"
+
+[[clients]]
+id = "svc"
+secret = "svc-secret"
+grant_types = ["client_credentials"]
+scopes = ["api"]
+
+[[apis]]
+path = "/mock"
+backend = {{ mock = {{ body = "mocked" }} }}
+
+[[apis]]
+path = "/jwt"
+auth = {{ kind = "jwt", jwk = "{d}/jwtkey/public.jwk.json" }}
+backend = {{ mock = {{ body = "jwt ok" }} }}
+
+[[apis]]
+path = "/oauth2"
+auth = {{ kind = "oauth2", scopes = ["api"] }}
+backend = {{ mock = {{ body = "oauth2 ok" }} }}
+
+[[apis]]
+path = "/up"
+backend = {{ upstream = "http://{up}" }}
+"#
+    ));
+    let base = format!("https://127.0.0.1:{}", gh.addr.port());
+    let h2 = "--http2";
+    assert_eq!(
+        curl(dir.path(), h2, &format!("{base}/mock")),
+        ("200".into(), "2".into(), "mocked".into())
+    );
+    // jwt: a token signed with the route's key (openssl, outside gatehouse).
+    let o = sh(&format!(
+        "cd {d}/jwtkey && h=$(printf '{{\"alg\":\"RS256\",\"typ\":\"JWT\"}}' | openssl base64 -A | tr '+/' '-_' | tr -d '=') && \
+         p=$(printf '{{\"sub\":\"a\",\"exp\":4102444800}}' | openssl base64 -A | tr '+/' '-_' | tr -d '=') && \
+         s=$(printf '%s.%s' $h $p | openssl dgst -sha256 -sign private.pem -binary | openssl base64 -A | tr '+/' '-_' | tr -d '=') && echo $h.$p.$s"
+    ));
+    let jwt = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let (code, version, body) = curl(
+        dir.path(),
+        &format!("{h2} -H 'Authorization: Bearer {jwt}'"),
+        &format!("{base}/jwt"),
+    );
+    assert_eq!((code.as_str(), version.as_str(), body.as_str()), ("200", "2", "jwt ok"));
+    assert_eq!(curl(dir.path(), h2, &format!("{base}/jwt")).0, "401");
+    // oauth2: a token from gatehouse's own token endpoint, over h2 too.
+    let (_, _, tok) = curl(
+        dir.path(),
+        "--http2 -u svc:svc-secret -d grant_type=client_credentials -d scope=api",
+        &format!("{base}/api/oauth/token"),
+    );
+    let at = serde_json::from_str::<serde_json::Value>(&tok).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, version, body) = curl(
+        dir.path(),
+        &format!("{h2} -H 'Authorization: Bearer {at}'"),
+        &format!("{base}/oauth2"),
+    );
+    assert_eq!(
+        (code.as_str(), version.as_str(), body.as_str()),
+        ("200", "2", "oauth2 ok")
+    );
+    // 50 MiB streamed up over h2 to the upstream.
+    let big = dir.path().join("big.bin");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(50 * 1024 * 1024).unwrap();
+    let (code, version, body) = curl(
+        dir.path(),
+        &format!(
+            "{h2} -H 'Content-Type: application/octet-stream' --data-binary @{}",
+            big.display()
+        ),
+        &format!("{base}/up/count"),
+    );
+    assert_eq!((code.as_str(), version.as_str()), ("200", "2"));
+    assert_eq!(body, format!("got {}", 50 * 1024 * 1024));
+}
