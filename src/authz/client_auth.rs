@@ -17,8 +17,6 @@ pub const METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "pr
 
 /// RFC 7523 §2.2 `client_assertion_type`.
 pub const JWT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// Clock skew allowed on a client assertion's `exp` and `nbf`.
-const ASSERTION_LEEWAY: u64 = 30;
 /// A client assertion may live at most this long (`exp` - now).
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
@@ -126,17 +124,12 @@ impl AuthServer {
     /// `aud` naming the token endpoint or the issuer, `exp` soon, `jti`
     /// used once (in the store, so on every instance).
     async fn client_from_assertion(&self, assertion: &str, form_id: Option<&str>) -> Result<Arc<Client>, OAuthError> {
+        use super::assertion;
         use crate::gateway::policy::jwks::KeyProvider;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         if assertion.len() > self.cfg.gateway.max_token_bytes {
             return Err(bad("the client assertion is too large"));
         }
-        let id = assertion
-            .split('.')
-            .nth(1)
-            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-            .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok())
-            .and_then(|v| v.get("sub").and_then(|s| s.as_str()).map(str::to_owned))
+        let id = assertion::unverified_claim(assertion, "sub")
             .ok_or_else(|| bad("the client assertion is not a JWT with a sub"))?;
         if form_id.is_some_and(|f| f != id) {
             return Err(bad("client_id differs from the client assertion"));
@@ -156,27 +149,16 @@ impl AuthServer {
             (None, Some(uri)) => KeyProvider::Remote(self.client_jwks(uri)?),
             (None, None) => return Err(bad("the client has no registered keys")),
         };
-        let header = jsonwebtoken::decode_header(assertion).map_err(|_| bad("the client assertion is malformed"))?;
-        let mut set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
-        if let Some(kid) = header.kid.as_deref() {
-            if !set.has_kid(kid) && keys.refresh_for_unknown_kid(&set).await {
-                set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
-            }
-        }
         let token_url = self.token_endpoint();
-        let mut rules = jsonwebtoken::Validation::new(header.alg);
-        rules.leeway = ASSERTION_LEEWAY;
-        rules.validate_nbf = true;
-        rules.set_issuer(&[&id]);
-        rules.sub = Some(id.clone());
-        rules.set_audience(&[token_url.as_str(), self.cfg.issuer.as_str()]);
-        rules.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        let claims = set
-            .candidates(header.kid.as_deref(), header.alg)
-            .filter(|k| k.alg == header.alg)
-            .find_map(|k| jsonwebtoken::decode::<serde_json::Value>(assertion, &k.key, &rules).ok())
-            .map(|d| d.claims)
-            .ok_or_else(|| bad("the client assertion is not validly signed, expired or not for this server"))?;
+        let claims = assertion::verify(&keys, assertion, &id, Some(&id), &[&token_url, &self.cfg.issuer])
+            .await
+            .map_err(|f| match f {
+                assertion::Failure::Unavailable => OAuthError::TemporarilyUnavailable,
+                assertion::Failure::Malformed => bad("the client assertion is malformed"),
+                assertion::Failure::Invalid => {
+                    bad("the client assertion is not validly signed, expired or not for this server")
+                }
+            })?;
         let now = crate::store::now();
         let exp = claims["exp"].as_i64().unwrap_or(0);
         if exp > now + MAX_ASSERTION_LIFETIME {
@@ -187,7 +169,7 @@ impl AuthServer {
             .filter(|j| !j.is_empty())
             .ok_or_else(|| bad("the client assertion has no jti"))?;
         let once = format!("client-assertion:{id}:{jti}");
-        if !self.store.use_once(&once, exp + ASSERTION_LEEWAY as i64, now).await? {
+        if !self.store.use_once(&once, exp + assertion::LEEWAY as i64, now).await? {
             return Err(bad("the client assertion was already used"));
         }
         Ok(client)

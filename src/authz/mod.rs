@@ -2,6 +2,7 @@
 //! and validation, grants (one file each, registered in `grants/mod.rs`)
 //! and HTTP endpoints (`endpoints/`).
 
+pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
 pub mod endpoints;

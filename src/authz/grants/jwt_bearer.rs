@@ -8,34 +8,20 @@
 //! the store so the rule holds across instances.
 
 use super::{Grant, Request};
+use crate::authz::assertion::{self, LEEWAY};
 use crate::authz::issuer::{Issue, TokenResponse};
 use crate::authz::{scope, AuthServer};
 use crate::config::AssertionSubject;
 use crate::error::OAuthError;
 use crate::store;
 use async_trait::async_trait;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde_json::Value;
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// Clock skew allowed on `exp`, `nbf` and `iat`.
-const LEEWAY: u64 = 30;
 
 pub struct JwtBearer;
 
 fn bad(why: &str) -> OAuthError {
     OAuthError::InvalidGrant(format!("the assertion {why}"))
-}
-
-/// The payload's `iss`, read before any check to pick the keys (nothing
-/// else of the unverified payload is used).
-fn unverified_issuer(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let v: Value = serde_json::from_slice(&json).ok()?;
-    v.get("iss")?.as_str().map(str::to_owned)
 }
 
 #[async_trait]
@@ -49,7 +35,7 @@ impl Grant for JwtBearer {
         if assertion.len() > server.cfg.gateway.max_token_bytes {
             return Err(bad("is too large"));
         }
-        let iss = unverified_issuer(assertion).ok_or_else(|| bad("is not a JWT with an iss claim"))?;
+        let iss = assertion::unverified_claim(assertion, "iss").ok_or_else(|| bad("is not a JWT with an iss claim"))?;
         let (trusted, keys) = server
             .cfg
             .trusted_issuers
@@ -58,35 +44,16 @@ impl Grant for JwtBearer {
             .find(|(t, _)| t.issuer == iss)
             .map(|(t, (_, k))| (t, k))
             .ok_or_else(|| bad("comes from an issuer that is not trusted"))?;
-        let header = jsonwebtoken::decode_header(assertion).map_err(|_| bad("has a malformed header"))?;
-
-        let mut set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
-        if let Some(kid) = header.kid.as_deref() {
-            if !set.has_kid(kid) && keys.refresh_for_unknown_kid(&set).await {
-                set = keys.current().await.map_err(|()| OAuthError::TemporarilyUnavailable)?;
-            }
-        }
         let token_url = server.token_endpoint();
-        let mut rules = jsonwebtoken::Validation::new(header.alg);
-        rules.leeway = LEEWAY;
-        rules.validate_nbf = true;
-        rules.set_issuer(&[&iss]);
-        rules.set_audience(&[token_url.as_str(), server.cfg.issuer.as_str()]);
-        rules.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let mut claims = None;
-        // The key fixes the algorithm: a header naming another one (HS256
-        // with an RSA key, `none`) matches no candidate.
-        for key in set
-            .candidates(header.kid.as_deref(), header.alg)
-            .filter(|k| k.alg == header.alg)
-        {
-            if let Ok(d) = jsonwebtoken::decode::<Value>(assertion, &key.key, &rules) {
-                claims = Some(d.claims);
-                break;
-            }
-        }
-        let claims =
-            claims.ok_or_else(|| bad("is not validly signed by its issuer, or is expired or not for this server"))?;
+        let claims = assertion::verify(keys, assertion, &iss, None, &[&token_url, &server.cfg.issuer])
+            .await
+            .map_err(|f| match f {
+                assertion::Failure::Unavailable => OAuthError::TemporarilyUnavailable,
+                assertion::Failure::Malformed => bad("has a malformed header"),
+                assertion::Failure::Invalid => {
+                    bad("is not validly signed by its issuer, or is expired or not for this server")
+                }
+            })?;
 
         let now = store::now();
         let exp = claims["exp"].as_i64().ok_or_else(|| bad("has no numeric exp"))?;

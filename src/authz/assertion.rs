@@ -1,0 +1,66 @@
+//! RFC 7523 JWT assertions, read the same way by the JWT bearer grant and
+//! by `private_key_jwt` client authentication: the issuer (or subject) is
+//! read unverified only to choose the keys; then the signature, with the
+//! algorithm the key fixes (never `none`, never HMAC with a public key),
+//! `iss`, `aud` (the token endpoint URL or the issuer), `exp` and `nbf`
+//! with a small leeway.
+
+use crate::gateway::policy::jwks::KeyProvider;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+
+/// Clock skew allowed on `exp`, `nbf` and `iat`.
+pub const LEEWAY: u64 = 30;
+
+pub enum Failure {
+    /// Not a compact JWS at all.
+    Malformed,
+    /// Bad signature, wrong claims, expired, not for us.
+    Invalid,
+    /// The keys could not be fetched.
+    Unavailable,
+}
+
+/// A string claim of the payload, before any check (to pick keys only).
+pub fn unverified_claim(assertion: &str, name: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: Value = serde_json::from_slice(&json).ok()?;
+    v.get(name)?.as_str().map(str::to_owned)
+}
+
+/// The verified claims of `assertion` from `iss` (and, when given, about
+/// `sub`), addressed to one of `audiences`, signed with one of `keys`
+/// (refetched once for an unknown `kid`). `exp`, `iss`, `aud` and `sub`
+/// are required.
+pub async fn verify(
+    keys: &KeyProvider,
+    assertion: &str,
+    iss: &str,
+    sub: Option<&str>,
+    audiences: &[&str],
+) -> Result<Value, Failure> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| Failure::Malformed)?;
+    let mut set = keys.current().await.map_err(|()| Failure::Unavailable)?;
+    if let Some(kid) = header.kid.as_deref() {
+        if !set.has_kid(kid) && keys.refresh_for_unknown_kid(&set).await {
+            set = keys.current().await.map_err(|()| Failure::Unavailable)?;
+        }
+    }
+    let mut rules = jsonwebtoken::Validation::new(header.alg);
+    rules.leeway = LEEWAY;
+    rules.validate_nbf = true;
+    rules.set_issuer(&[iss]);
+    rules.sub = sub.map(str::to_owned);
+    rules.set_audience(audiences);
+    rules.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    // The key fixes the algorithm: a header naming another one (HS256 with
+    // an RSA key, `none`) matches no candidate.
+    let claims = set
+        .candidates(header.kid.as_deref(), header.alg)
+        .filter(|k| k.alg == header.alg)
+        .find_map(|k| jsonwebtoken::decode::<Value>(assertion, &k.key, &rules).ok())
+        .map(|d| d.claims);
+    claims.ok_or(Failure::Invalid)
+}
