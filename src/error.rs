@@ -307,3 +307,86 @@ impl IntoResponse for OAuthError {
         r
     }
 }
+
+/// Errors of the admin API and of dynamic client registration: JSON with
+/// a stable `error` code and an `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// 401 with a challenge (`Basic` for the admin API, `Bearer` for
+    /// registration, RFC 6750 §3.1).
+    #[error("{description}")]
+    Unauthorized {
+        code: &'static str,
+        description: &'static str,
+        challenge: &'static str,
+    },
+    #[error("too many failed sign-in attempts; try again later")]
+    Throttled { retry_after: u64 },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Metadata(#[from] crate::authz::registration::MetadataError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the store is temporarily unavailable")]
+    Unavailable,
+    #[error("the server could not complete the request")]
+    Server,
+}
+
+impl AdminError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdminError::Unauthorized { code, .. } => code,
+            AdminError::Throttled { .. } => "too_many_attempts",
+            AdminError::NotFound(_) => "not_found",
+            AdminError::Conflict(_) => "conflict",
+            AdminError::Metadata(m) => m.code(),
+            AdminError::BadRequest(_) => "invalid_request",
+            AdminError::Unavailable => "temporarily_unavailable",
+            AdminError::Server => "server_error",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AdminError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            AdminError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::Metadata(_) | AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AdminError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Server => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for AdminError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        match e {
+            crate::store::StoreError::Conflict(m) => AdminError::Conflict(m),
+            _ => AdminError::Unavailable,
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let mut r = json_error(self.status(), self.code(), &self.to_string());
+        match &self {
+            AdminError::Unauthorized { challenge, .. } => {
+                r.headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            AdminError::Throttled { retry_after } => {
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        r
+    }
+}

@@ -1,6 +1,7 @@
 //! gatehouse: an API gateway (OAuth 2.0 resource server) and an OAuth 2.0 /
 //! OpenID Connect authorization server in one binary.
 
+pub mod admin;
 pub mod authz;
 pub mod cli;
 pub mod config;

@@ -78,7 +78,12 @@ impl AuthServer {
         let audience = self.audience_for(i.client);
         let sub = i.subject.as_deref().unwrap_or(&i.client.id);
 
-        let access_token = match self.cfg.tokens.access_format {
+        let format = match i.client.meta.access_token_format.as_deref() {
+            Some("jwt") => AccessFormat::Jwt,
+            Some("opaque") => AccessFormat::Opaque,
+            _ => self.cfg.tokens.access_format,
+        };
+        let access_token = match format {
             AccessFormat::Jwt => {
                 let jti = secrets::random_token();
                 let claims = AccessClaims {

@@ -10,6 +10,7 @@ pub mod form;
 pub mod grants;
 pub mod id_token;
 pub mod issuer;
+pub mod registration;
 pub mod scope;
 pub mod secrets;
 pub mod session;
@@ -244,6 +245,17 @@ impl AuthServer {
                 self.revoked.invalidate_all();
             }
         }
+    }
+
+    /// Forget a cached client at once (the admin changed or removed it).
+    pub fn forget_client(&self, id: &str) {
+        self.clients.invalidate(id);
+    }
+
+    /// Forget every cached token verdict (after a bulk revocation).
+    pub fn forget_all_tokens(&self) {
+        self.opaque.invalidate_all();
+        self.revoked.invalidate_all();
     }
 
     /// Forget cached answers about a token at once (this instance); other

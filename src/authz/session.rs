@@ -14,13 +14,41 @@ use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-pub const SESSION_COOKIE: &str = "gh_session";
-/// `SessionRecord::kind` of end-user browser sessions.
-const USER_SESSION: &str = "user";
+/// One kind of browser session: its store kind, cookie and lifetime. A
+/// session of one kind never passes for another (the store record's kind
+/// and the cookie name both differ).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionKind {
+    /// `SessionRecord::kind`.
+    pub kind: &'static str,
+    pub cookie: &'static str,
+    /// Cookie attributes beyond HttpOnly/Secure: path and SameSite.
+    pub attrs: &'static str,
+    pub ttl: i64,
+}
+
+/// End-user sessions of the login pages. SameSite=Lax: the authorization
+/// request arrives by a top-level navigation from the client's site.
+pub const USER: SessionKind = SessionKind {
+    kind: "user",
+    cookie: "gh_session",
+    attrs: "; Path=/; SameSite=Lax",
+    ttl: 8 * 3600,
+};
+
+/// Admin console sessions: Strict, and only sent to /admin.
+pub const ADMIN: SessionKind = SessionKind {
+    kind: "admin",
+    cookie: "gh_admin",
+    attrs: "; Path=/admin; SameSite=Strict",
+    ttl: 8 * 3600,
+};
+
+pub const SESSION_COOKIE: &str = USER.cookie;
 pub const CSRF_COOKIE: &str = "gh_csrf";
 
 /// How long a login lasts.
-pub const SESSION_TTL: i64 = 8 * 3600;
+pub const SESSION_TTL: i64 = USER.ttl;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
@@ -45,18 +73,23 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 impl AuthServer {
     fn cookie_attrs(&self) -> &'static str {
         if self.cfg.is_https() {
-            "; Path=/; HttpOnly; Secure"
+            "; HttpOnly; Secure"
         } else {
-            "; Path=/; HttpOnly"
+            "; HttpOnly"
         }
     }
 
-    /// The caller's session: a cookie we signed, not expired, and not
-    /// ended (still in the store). A store failure reads as no session.
+    /// The caller's end-user session (see `session_of`).
     pub async fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
-        let s = self.session_from_cookie(headers, now)?;
+        self.session_of(&USER, headers, now).await
+    }
+
+    /// The caller's session of `kind`: a cookie we signed, not expired, and
+    /// not ended (still in the store). A store failure reads as no session.
+    pub async fn session_of(&self, kind: &SessionKind, headers: &HeaderMap, now: i64) -> Option<Session> {
+        let s = self.session_from_cookie(kind, headers, now)?;
         match self.store.get_session(&hash_token(&s.sid)).await {
-            Ok(Some(r)) if r.kind == USER_SESSION && r.subject == s.sub && r.expires_at > now => Some(s),
+            Ok(Some(r)) if r.kind == kind.kind && r.subject == s.sub && r.expires_at > now => Some(s),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "session check failed");
@@ -65,8 +98,8 @@ impl AuthServer {
         }
     }
 
-    fn session_from_cookie(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
-        let raw = cookie(headers, SESSION_COOKIE)?;
+    fn session_from_cookie(&self, kind: &SessionKind, headers: &HeaderMap, now: i64) -> Option<Session> {
+        let raw = cookie(headers, kind.cookie)?;
         let (payload, tag) = raw.split_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         if !self.session_key.verify(payload.as_bytes(), &tag) {
@@ -77,45 +110,71 @@ impl AuthServer {
         (s.exp > now).then_some(s)
     }
 
-    /// Signs `sub` in: records a new session and returns it with its cookie.
+    /// Signs `sub` in: records a new end-user session and returns it with
+    /// its cookie.
     pub async fn start_session(&self, sub: String, now: i64) -> Result<(Session, Option<HeaderValue>), OAuthError> {
+        self.start_session_of(&USER, sub, now).await
+    }
+
+    /// Records a new session of `kind` for `sub`; returns it and its cookie.
+    pub async fn start_session_of(
+        &self,
+        kind: &SessionKind,
+        sub: String,
+        now: i64,
+    ) -> Result<(Session, Option<HeaderValue>), OAuthError> {
         let s = Session {
             sid: secrets::random_token(),
             sub,
             auth_time: now,
-            exp: now + SESSION_TTL,
+            exp: now + kind.ttl,
         };
         self.store
             .put_session(&SessionRecord {
                 id_hash: hash_token(&s.sid),
-                kind: USER_SESSION.into(),
+                kind: kind.kind.into(),
                 subject: s.sub.clone(),
                 auth_time: s.auth_time,
                 expires_at: s.exp,
             })
             .await?;
-        let cookie = self.session_cookie(&s);
+        let cookie = self.session_cookie(kind, &s);
         Ok((s, cookie))
     }
 
-    /// Ends the session on every instance; returns the cookie that clears it.
+    /// Ends the end-user session on every instance; returns the cookie
+    /// that clears it.
     pub async fn end_session(&self, s: &Session) -> Result<Option<HeaderValue>, OAuthError> {
-        self.store.delete_session(&hash_token(&s.sid)).await?;
-        Ok(HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}=; Max-Age=0; SameSite=Lax{}",
-            self.cookie_attrs()
-        ))
-        .ok())
+        self.end_session_of(&USER, s).await
     }
 
-    fn session_cookie(&self, s: &Session) -> Option<HeaderValue> {
+    pub async fn end_session_of(&self, kind: &SessionKind, s: &Session) -> Result<Option<HeaderValue>, OAuthError> {
+        self.store.delete_session(&hash_token(&s.sid)).await?;
+        Ok(HeaderValue::from_str(&format!("{}=; Max-Age=0{}{}", kind.cookie, kind.attrs, self.cookie_attrs())).ok())
+    }
+
+    fn session_cookie(&self, kind: &SessionKind, s: &Session) -> Option<HeaderValue> {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(s).ok()?);
         let tag = URL_SAFE_NO_PAD.encode(self.session_key.sign(payload.as_bytes()));
         HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={payload}.{tag}; Max-Age={SESSION_TTL}; SameSite=Lax{}",
+            "{}={payload}.{tag}; Max-Age={}{}{}",
+            kind.cookie,
+            kind.ttl,
+            kind.attrs,
             self.cookie_attrs()
         ))
         .ok()
+    }
+
+    /// A form token bound to a session: only a page served within that
+    /// session can know it (the admin console's synchronizer token).
+    pub fn session_csrf(&self, s: &Session) -> String {
+        URL_SAFE_NO_PAD.encode(self.session_key.sign(format!("csrf:{}", s.sid).as_bytes()))
+    }
+
+    pub fn session_csrf_ok(&self, s: &Session, form_token: Option<&str>) -> bool {
+        let want = self.session_csrf(s);
+        form_token.is_some_and(|f| want.as_bytes().ct_eq(f.as_bytes()).into())
     }
 
     /// The CSRF token for a form: the caller's cookie value, or a new one
@@ -125,7 +184,7 @@ impl AuthServer {
             return (v.to_string(), None);
         }
         let t = super::secrets::random_token();
-        let c = HeaderValue::from_str(&format!("{CSRF_COOKIE}={t}; SameSite=Strict{}", self.cookie_attrs())).ok();
+        let c = HeaderValue::from_str(&format!("{CSRF_COOKIE}={t}; Path=/; SameSite=Strict{}", self.cookie_attrs())).ok();
         (t, c)
     }
 

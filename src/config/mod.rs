@@ -46,6 +46,22 @@ pub struct Config {
     pub trusted_issuers: Vec<TrustedIssuer>,
     pub saml_idps: Vec<SamlIdp>,
     pub apis: Vec<ApiSpec>,
+    /// The admin console and API (None: disabled, 404).
+    pub admin: Option<AdminSettings>,
+    /// RFC 7591 dynamic registration (None: disabled, 404).
+    pub registration: Option<RegistrationSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub username: String,
+    pub password: SecretSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistrationSettings {
+    /// The bearer token `POST /api/oauth/register` requires.
+    pub initial_access_token: String,
 }
 
 #[derive(Debug, Clone)]

@@ -25,6 +25,22 @@ pub struct RawConfig {
     pub trusted_issuers: Vec<RawTrustedIssuer>,
     pub saml_idps: Vec<RawSamlIdp>,
     pub apis: Vec<RawApi>,
+    pub admin: Option<RawAdmin>,
+    pub registration: Option<RawRegistration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub username: Spanned<String>,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistration {
+    pub initial_access_token: Spanned<String>,
 }
 
 /// Limits on what clients may hold: connections, time, header sizes.

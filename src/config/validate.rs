@@ -307,6 +307,44 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         apis.push(api);
     }
 
+    let admin = match raw.admin {
+        None => None,
+        Some(a) => {
+            let at = span(&a.username);
+            let password = match (a.password, a.password_hash) {
+                (Some(p), None) if p.len() >= 8 => SecretSpec::Plain(p),
+                (None, Some(h)) if h.starts_with("$argon2") => SecretSpec::Hash(h),
+                (Some(_), None) => return Err(src.err(at, "[admin] password must be at least 8 characters")),
+                _ => {
+                    return Err(src.err(
+                        at,
+                        "[admin] needs exactly one of password or password_hash ($argon2id$…)",
+                    ))
+                }
+            };
+            let username = a.username.into_inner();
+            if username.is_empty() {
+                return Err(src.err(at, "[admin] username must not be empty"));
+            }
+            Some(AdminSettings { username, password })
+        }
+    };
+    let registration = match raw.registration {
+        None => None,
+        Some(r) => {
+            let at = span(&r.initial_access_token);
+            let initial_access_token = r.initial_access_token.into_inner();
+            // A guessable token would let anyone register clients.
+            if initial_access_token.len() < 16 {
+                return Err(src.err(
+                    at,
+                    "[registration] initial_access_token must be at least 16 characters",
+                ));
+            }
+            Some(RegistrationSettings { initial_access_token })
+        }
+    };
+
     let workers = match env.get("GATEHOUSE_WORKERS") {
         Some(w) => w
             .parse::<usize>()
@@ -336,6 +374,8 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         trusted_issuers,
         saml_idps,
         apis,
+        admin,
+        registration,
     })
 }
 

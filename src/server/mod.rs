@@ -68,7 +68,9 @@ impl App {
             .route("/readyz", get(readyz).with_state(self.store.clone()))
             .route("/metrics", get(ops::metrics::render));
         let gateway = Router::new().fallback(gateway::handle).with_state(self.gateway.clone());
-        ops.merge(endpoints::router(self.authz.clone())).merge(gateway)
+        ops.merge(endpoints::router(self.authz.clone()))
+            .merge(crate::admin::router(&self.authz))
+            .merge(gateway)
     }
 }
 

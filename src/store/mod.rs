@@ -74,6 +74,10 @@ pub struct ClientMeta {
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,
+    /// "jwt" or "opaque" for this client's access tokens (None: `[tokens]
+    /// access_format`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_format: Option<String>,
     /// RFC 7592: hash of the registration access token (dynamically
     /// registered clients only).
     #[serde(skip_serializing_if = "Option::is_none")]

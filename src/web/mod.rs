@@ -21,6 +21,18 @@ fn env() -> &'static Environment<'static> {
             ("consent.html", include_str!("templates/consent.html")),
             ("error.html", include_str!("templates/error.html")),
             ("logout.html", include_str!("templates/logout.html")),
+            ("admin/base.html", include_str!("templates/admin/base.html")),
+            ("admin/login.html", include_str!("templates/admin/login.html")),
+            ("admin/clients.html", include_str!("templates/admin/clients.html")),
+            ("admin/client.html", include_str!("templates/admin/client.html")),
+            ("admin/client_form.html", include_str!("templates/admin/client_form.html")),
+            ("admin/secret.html", include_str!("templates/admin/secret.html")),
+            ("admin/confirm.html", include_str!("templates/admin/confirm.html")),
+            ("admin/tokens.html", include_str!("templates/admin/tokens.html")),
+            ("admin/users.html", include_str!("templates/admin/users.html")),
+            ("admin/user.html", include_str!("templates/admin/user.html")),
+            ("admin/user_form.html", include_str!("templates/admin/user_form.html")),
+            ("admin/keys.html", include_str!("templates/admin/keys.html")),
         ] {
             if let Err(e) = env.add_template(name, src) {
                 tracing::error!(template = name, error = %e, "template does not compile");
@@ -95,21 +107,44 @@ impl Page<'_> {
         });
         let mut r = Response::new(Body::from(html));
         *r.status_mut() = status;
-        let h = r.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        let csp = format!(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
-            form_target.map(|t| format!(" {t}")).unwrap_or_default()
-        );
-        if let Ok(v) = HeaderValue::from_str(&csp) {
-            h.insert("content-security-policy", v);
-        }
+        page_headers(&mut r, form_target, false);
         r
     }
+}
+
+/// Security headers of every page: no framing, no sniffing, no referrer,
+/// and a CSP that allows only this origin's forms (`form_target`: one more
+/// origin a form may redirect to) and scripts (`script`).
+fn page_headers(r: &mut Response, form_target: Option<&str>, script: bool) {
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;{} form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
+        if script { " script-src 'self';" } else { "" },
+        form_target.map(|t| format!(" {t}")).unwrap_or_default()
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert("content-security-policy", v);
+    }
+}
+
+/// An admin console page: `admin/{name}.html` rendered with `ctx`.
+pub fn admin_page(name: &str, ctx: minijinja::Value, status: StatusCode) -> Response {
+    let html = env()
+        .get_template(&format!("admin/{name}.html"))
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, template = name, "template render failed");
+            "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+        });
+    let mut r = Response::new(Body::from(html));
+    *r.status_mut() = status;
+    page_headers(&mut r, None, true);
+    r
 }
 
 /// Plain words for a scope on the consent page.

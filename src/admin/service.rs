@@ -1,0 +1,528 @@
+//! The one place that changes clients, users, tokens and keys on behalf of
+//! an operator: the admin API, the admin console and the CLI all call
+//! this, so a rule (what a valid client is, what deleting a user revokes)
+//! holds however the change is made.
+
+use crate::authz::registration::{self, ClientMetadata};
+use crate::authz::{secrets, AuthServer};
+use crate::error::AdminError;
+use crate::keys::SigningAlg;
+use crate::store::{self, Client, DynStore, ListQuery, Owner, TokenRecord, User};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// How far past the longest token lifetime an owner's revocation cutoff is
+/// kept: every token it covers has expired by then.
+const CUTOFF_MARGIN: i64 = 3600;
+pub const MAX_PAGE: u32 = 200;
+
+#[derive(Clone)]
+pub struct Service {
+    store: DynStore,
+    /// The running server (drops its caches at once); None for the CLI.
+    authz: Option<Arc<AuthServer>>,
+    signing_alg: SigningAlg,
+    /// Longest lifetime of anything issued (for revocation cutoffs).
+    max_ttl: i64,
+}
+
+/// A client as the admin API shows it: never a secret or its hash.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+    /// No secret and no keys: PKCE instead.
+    pub public: bool,
+    pub client_id_issued_at: i64,
+    /// Registered through `/api/oauth/register`.
+    pub dynamically_registered: bool,
+}
+
+impl ClientView {
+    pub fn of(c: &Client) -> ClientView {
+        ClientView {
+            client_id: c.id.clone(),
+            metadata: registration::metadata_of(c),
+            public: c.is_public(),
+            client_id_issued_at: c.created_at,
+            dynamically_registered: c.meta.registration_token_hash.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct NewClient {
+    /// Default: a random UUID.
+    pub client_id: Option<String>,
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedClient {
+    pub client: ClientView,
+    /// Shown only in this response; only a hash is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewSecret {
+    pub client_id: String,
+    /// Shown only in this response; the old secret stops working now.
+    pub client_secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientPage {
+    pub items: Vec<ClientView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub created_at: i64,
+}
+
+impl UserView {
+    fn of(u: &User) -> UserView {
+        UserView {
+            username: u.username.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct NewUser {
+    pub username: String,
+    /// At least 8 characters; stored as argon2id.
+    pub password: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct PasswordReset {
+    pub password: String,
+}
+
+/// An active stored token (refresh tokens, opaque access tokens). JWT
+/// access tokens are not stored; revoking all of an owner's tokens covers
+/// them too.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenView {
+    /// The token's SHA-256 (never the token): the id to revoke it by.
+    pub id: String,
+    /// `access` or `refresh`.
+    pub kind: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub scope: String,
+    /// Tokens of one grant (a code exchange, a refresh chain) share it.
+    pub grant_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl TokenView {
+    fn of(t: &TokenRecord) -> TokenView {
+        TokenView {
+            id: t.token_hash.clone(),
+            kind: t.kind.as_str().into(),
+            client_id: t.client_id.clone(),
+            subject: t.subject.clone(),
+            scope: t.scope.clone(),
+            grant_id: t.family_id.clone(),
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    /// Stored tokens revoked (JWT access tokens are covered without being counted).
+    pub revoked: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    /// `current` (signs), `retiring` (still published), `retired`.
+    pub state: String,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
+    /// When the key leaves the JWKS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_until: Option<i64>,
+}
+
+fn check_password(p: &str) -> Result<(), AdminError> {
+    if p.chars().count() < 8 || p.len() > 1024 {
+        return Err(AdminError::BadRequest("password: 8 to 1024 characters".into()));
+    }
+    Ok(())
+}
+
+fn check_username(u: &str) -> Result<(), AdminError> {
+    if u.is_empty() || u.len() > 200 || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AdminError::BadRequest(format!(
+            "invalid username {u:?}: 1 to 200 characters, no spaces or control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_profile(name: &Option<String>, email: &Option<String>) -> Result<(), AdminError> {
+    for (field, v) in [("name", name), ("email", email)] {
+        if let Some(v) = v {
+            if v.chars().count() > 200 || v.chars().any(char::is_control) {
+                return Err(AdminError::BadRequest(format!(
+                    "{field}: at most 200 characters, no control characters"
+                )));
+            }
+        }
+    }
+    if email.as_deref().is_some_and(|e| !e.is_empty() && !e.contains('@')) {
+        return Err(AdminError::BadRequest("email: not an address".into()));
+    }
+    Ok(())
+}
+
+/// Argon2 is deliberately slow: keep it off the async workers.
+async fn hash_password(p: String) -> Result<String, AdminError> {
+    tokio::task::spawn_blocking(move || secrets::hash_password(&p))
+        .await
+        .map_err(|_| AdminError::Server)?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AdminError::Server
+        })
+}
+
+impl Service {
+    /// The service of a running server.
+    pub fn new(authz: Arc<AuthServer>) -> Service {
+        let cfg = &authz.cfg;
+        let max_ttl = [cfg.tokens.access_ttl, cfg.tokens.refresh_ttl, cfg.tokens.id_token_ttl]
+            .iter()
+            .map(|d| d.as_secs() as i64)
+            .max()
+            .unwrap_or(0);
+        Service {
+            store: authz.store.clone(),
+            signing_alg: cfg.tokens.signing_alg,
+            max_ttl,
+            authz: Some(authz),
+        }
+    }
+
+    /// The service for a command-line tool: the store alone.
+    pub fn offline(store: DynStore, cfg: &crate::config::Config) -> Service {
+        let t = &cfg.tokens;
+        let max_ttl = [t.access_ttl, t.refresh_ttl, t.id_token_ttl]
+            .iter()
+            .map(|d| d.as_secs() as i64)
+            .max()
+            .unwrap_or(0);
+        Service {
+            store,
+            authz: None,
+            signing_alg: t.signing_alg,
+            max_ttl,
+        }
+    }
+
+    pub fn authz(&self) -> Option<&Arc<AuthServer>> {
+        self.authz.as_ref()
+    }
+
+    fn forget_client(&self, id: &str) {
+        if let Some(a) = &self.authz {
+            a.forget_client(id);
+        }
+    }
+
+    /// Longest a cutoff must stay on the revocation list. Per-client
+    /// lifetimes may exceed the server's, so the longest allowed counts.
+    fn cutoff_until(&self, now: i64) -> i64 {
+        now + self.max_ttl.max(366 * 86400) + CUTOFF_MARGIN
+    }
+
+    // ---- clients
+
+    pub async fn list_clients(
+        &self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<ClientPage, AdminError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut rows = self
+            .store
+            .list_clients(&ListQuery {
+                search: search.filter(|s| !s.is_empty()),
+                after: after.filter(|s| !s.is_empty()),
+                limit: limit + 1,
+            })
+            .await?;
+        let next = (rows.len() > limit as usize).then(|| {
+            rows.truncate(limit as usize);
+            rows.last().map(|c| c.id.clone()).unwrap_or_default()
+        });
+        Ok(ClientPage {
+            items: rows.iter().map(ClientView::of).collect(),
+            next,
+        })
+    }
+
+    pub async fn client(&self, id: &str) -> Result<Client, AdminError> {
+        self.store
+            .get_client(id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no client {id:?}")))
+    }
+
+    /// Registers a client; a confidential one gets a generated secret,
+    /// returned once.
+    pub async fn create_client(&self, n: NewClient) -> Result<CreatedClient, AdminError> {
+        let id = n.client_id.clone().unwrap_or_else(registration::new_client_id);
+        let (secret, hash) = if registration::needs_secret(&n.metadata) {
+            let (s, h) = secrets::new_client_secret();
+            (Some(s), Some(h))
+        } else {
+            (None, None)
+        };
+        let client = registration::build_client(&id, &n.metadata, hash, self.signing_alg, store::now())?;
+        self.insert_client(&client).await?;
+        Ok(CreatedClient {
+            client: ClientView::of(&client),
+            client_secret: secret,
+        })
+    }
+
+    /// Stores a new client; an existing id is a conflict (never replaced,
+    /// so a typo cannot wipe another client's secret).
+    pub async fn insert_client(&self, client: &Client) -> Result<(), AdminError> {
+        if self.store.get_client(&client.id).await?.is_some() {
+            return Err(AdminError::Conflict(format!("client {:?} already exists", client.id)));
+        }
+        self.store.put_client(client).await?;
+        self.forget_client(&client.id);
+        Ok(())
+    }
+
+    /// Replaces a client's metadata; its secret stays unless the new
+    /// metadata takes it away (a switch to `none` or `private_key_jwt`),
+    /// and a switch to a secret method gets a new secret, returned once.
+    pub async fn update_client(&self, id: &str, m: &ClientMetadata) -> Result<CreatedClient, AdminError> {
+        let old = self.client(id).await?;
+        let (shown, hash) = match (registration::needs_secret(m), old.secret_hash.clone()) {
+            (true, Some(h)) => (None, Some(h)),
+            (true, None) => {
+                let (s, h) = secrets::new_client_secret();
+                (Some(s), Some(h))
+            }
+            (false, _) => (None, None),
+        };
+        let mut client = registration::build_client(id, m, hash, self.signing_alg, old.created_at)?;
+        client.meta.registration_token_hash = old.meta.registration_token_hash;
+        self.store.put_client(&client).await?;
+        self.forget_client(id);
+        Ok(CreatedClient {
+            client: ClientView::of(&client),
+            client_secret: shown,
+        })
+    }
+
+    /// A new secret for a confidential client, returned once; the old one
+    /// stops working at once on this instance (other instances within
+    /// their cache bound).
+    pub async fn regenerate_secret(&self, id: &str) -> Result<NewSecret, AdminError> {
+        let mut client = self.client(id).await?;
+        if client.secret_hash.is_none() {
+            return Err(AdminError::BadRequest(format!(
+                "client {id:?} does not authenticate with a secret"
+            )));
+        }
+        let (secret, hash) = secrets::new_client_secret();
+        client.secret_hash = Some(hash);
+        self.store.put_client(&client).await?;
+        self.forget_client(id);
+        Ok(NewSecret {
+            client_id: id.to_string(),
+            client_secret: secret,
+        })
+    }
+
+    /// Deletes a client and revokes everything issued to it.
+    pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
+        self.client(id).await?;
+        let now = store::now();
+        self.store
+            .revoke_owner(Owner::Client(id), now, self.cutoff_until(now))
+            .await?;
+        self.store.delete_client(id).await?;
+        self.forget_client(id);
+        self.forget_tokens();
+        Ok(())
+    }
+
+    // ---- users
+
+    pub async fn list_users(&self, search: Option<&str>, after: Option<&str>, limit: u32) -> Result<UserPage, AdminError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut rows = self
+            .store
+            .list_users(&ListQuery {
+                search: search.filter(|s| !s.is_empty()),
+                after: after.filter(|s| !s.is_empty()),
+                limit: limit + 1,
+            })
+            .await?;
+        let next = (rows.len() > limit as usize).then(|| {
+            rows.truncate(limit as usize);
+            rows.last().map(|u| u.username.clone()).unwrap_or_default()
+        });
+        Ok(UserPage {
+            items: rows.iter().map(UserView::of).collect(),
+            next,
+        })
+    }
+
+    pub async fn user(&self, username: &str) -> Result<UserView, AdminError> {
+        self.store
+            .get_user(username)
+            .await?
+            .map(|u| UserView::of(&u))
+            .ok_or_else(|| AdminError::NotFound(format!("no user {username:?}")))
+    }
+
+    pub async fn create_user(&self, n: NewUser) -> Result<UserView, AdminError> {
+        check_username(&n.username)?;
+        check_password(&n.password)?;
+        check_profile(&n.name, &n.email)?;
+        if self.store.get_user(&n.username).await?.is_some() {
+            return Err(AdminError::Conflict(format!("user {:?} already exists", n.username)));
+        }
+        let user = User {
+            username: n.username,
+            password_hash: hash_password(n.password).await?,
+            name: n.name.filter(|s| !s.is_empty()),
+            email: n.email.filter(|s| !s.is_empty()),
+            created_at: store::now(),
+        };
+        self.store.put_user(&user).await?;
+        Ok(UserView::of(&user))
+    }
+
+    /// Sets a new password and ends the user's browser sessions.
+    pub async fn reset_password(&self, username: &str, password: String) -> Result<(), AdminError> {
+        check_password(&password)?;
+        let mut user = self
+            .store
+            .get_user(username)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no user {username:?}")))?;
+        user.password_hash = hash_password(password).await?;
+        self.store.put_user(&user).await?;
+        self.store.delete_sessions_of("user", username).await?;
+        Ok(())
+    }
+
+    /// Deletes a user, ends their sessions and revokes their tokens.
+    pub async fn delete_user(&self, username: &str) -> Result<(), AdminError> {
+        self.user(username).await?;
+        let now = store::now();
+        self.store
+            .revoke_owner(Owner::Subject(username), now, self.cutoff_until(now))
+            .await?;
+        self.store.delete_sessions_of("user", username).await?;
+        self.store.delete_user(username).await?;
+        self.forget_tokens();
+        Ok(())
+    }
+
+    // ---- tokens
+
+    pub async fn tokens(&self, owner: Owner<'_>) -> Result<Vec<TokenView>, AdminError> {
+        match owner {
+            Owner::Client(id) => drop(self.client(id).await?),
+            Owner::Subject(u) => drop(self.user(u).await?),
+        }
+        let rows = self.store.list_tokens(owner, store::now(), MAX_PAGE).await?;
+        Ok(rows.iter().map(TokenView::of).collect())
+    }
+
+    /// Revokes everything issued to a client or for a user until now
+    /// (stored tokens and JWT access tokens alike).
+    pub async fn revoke_all(&self, owner: Owner<'_>) -> Result<Revoked, AdminError> {
+        match owner {
+            Owner::Client(id) => drop(self.client(id).await?),
+            Owner::Subject(u) => drop(self.user(u).await?),
+        }
+        let now = store::now();
+        let revoked = self.store.revoke_owner(owner, now, self.cutoff_until(now)).await?;
+        self.forget_tokens();
+        Ok(Revoked { revoked })
+    }
+
+    /// Revokes the grant a stored token belongs to (the token, the tokens
+    /// refreshed from it, and the JWT access tokens of that grant).
+    pub async fn revoke_token(&self, id: &str) -> Result<Revoked, AdminError> {
+        if id.len() > 200 {
+            return Err(AdminError::NotFound("no such token".into()));
+        }
+        let t = self
+            .store
+            .get_token(id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound("no such token".into()))?;
+        let now = store::now();
+        let one = u64::from(self.store.revoke_token(id).await?);
+        let revoked = self.store.revoke_family(&t.family_id, self.cutoff_until(now)).await?.max(one);
+        self.forget_tokens();
+        Ok(Revoked { revoked })
+    }
+
+    fn forget_tokens(&self) {
+        if let Some(a) = &self.authz {
+            a.forget_all_tokens();
+        }
+    }
+
+    // ---- keys (placeholder until the key ring lands)
+
+    pub async fn keys(&self) -> Result<Vec<KeyView>, AdminError> {
+        Err(AdminError::Server)
+    }
+
+    pub async fn rotate_keys(&self) -> Result<Vec<KeyView>, AdminError> {
+        Err(AdminError::Server)
+    }
+}
