@@ -12,14 +12,13 @@ use crate::authz::registration::ClientMetadata;
 use crate::authz::session::ADMIN;
 use crate::error::AdminError;
 use crate::store::{self, Owner};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode, Uri};
-use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -131,18 +130,10 @@ fn path(p: Id) -> Result<String, AdminError> {
         .map_err(|_| AdminError::BadRequest("malformed path parameter".into()))
 }
 
-/// A JSON request body: `application/json`, at most `MAX_JSON` bytes.
 async fn json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, AdminError> {
-    let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
-        return Err(AdminError::BadRequest("the request body must be application/json".into()));
-    }
-    let bytes: Bytes = http_body_util::Limited::new(body, MAX_JSON)
-        .collect()
+    crate::authz::endpoints::read_json(headers, body, MAX_JSON)
         .await
-        .map_err(|_| AdminError::BadRequest(format!("the request body could not be read (limit {MAX_JSON} bytes)")))?
-        .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| AdminError::BadRequest(format!("invalid JSON body: {e}")))
+        .map_err(AdminError::BadRequest)
 }
 
 /// `search`, `after` and `limit` of a listing.

@@ -383,11 +383,7 @@ impl Service {
     /// Deletes a client and revokes everything issued to it.
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
         self.client(id).await?;
-        let now = store::now();
-        self.store
-            .revoke_owner(Owner::Client(id), now, self.cutoff_until(now))
-            .await?;
-        self.store.delete_client(id).await?;
+        registration::remove_client(&self.store, id, self.cutoff_until(0)).await?;
         self.forget_client(id);
         self.forget_tokens();
         Ok(())

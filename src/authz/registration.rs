@@ -78,7 +78,7 @@ const MAX_URI_LEN: usize = 2000;
 const MAX_SCOPES: usize = 100;
 const MAX_NAME_LEN: usize = 200;
 /// Longest lifetime an admin may give a client's tokens (one year).
-const MAX_TTL: i64 = 366 * 86400;
+pub const MAX_TTL: i64 = 366 * 86400;
 
 fn meta(msg: impl Into<String>) -> MetadataError {
     MetadataError::Metadata(msg.into())
@@ -332,6 +332,17 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
         access_token_ttl: c.access_ttl,
         refresh_token_ttl: c.refresh_ttl,
     }
+}
+
+/// Deletes a client and revokes everything issued to it: stored tokens,
+/// and (by a cutoff kept for `max_lifetime` seconds) its JWTs.
+pub async fn remove_client(store: &crate::store::DynStore, id: &str, max_lifetime: i64) -> Result<(), crate::store::StoreError> {
+    let now = crate::store::now();
+    store
+        .revoke_owner(crate::store::Owner::Client(id), now, now + max_lifetime)
+        .await?;
+    store.delete_client(id).await?;
+    Ok(())
 }
 
 /// Whether `m` describes a client that authenticates with a secret.

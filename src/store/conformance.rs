@@ -429,6 +429,7 @@ pub async fn client_metadata_round_trips(s: DynStore) {
         jwks_uri: None,
         id_token_signed_response_alg: Some("ES256".into()),
         post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+        access_token_format: Some("opaque".into()),
         logo_uri: Some("https://app.example/logo.png".into()),
         registration_token_hash: Some("rat-hash".into()),
     };

@@ -26,7 +26,7 @@ pub fn document(s: &AuthServer) -> Value {
     let alg = s.keys.alg.as_str();
     let mut grants = s.grant_types();
     grants.push("implicit");
-    json!({
+    let mut doc = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}{}", super::AUTHORIZE),
         "token_endpoint": format!("{iss}{}", super::TOKEN),
@@ -54,7 +54,11 @@ pub fn document(s: &AuthServer) -> Value {
         // RS256 is always there (OIDC Discovery §3), beside the configured one.
         "id_token_signing_alg_values_supported": s.keys.algs().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "access_token_signing_alg_values_supported": [alg],
-    })
+    });
+    if s.cfg.registration.is_some() {
+        doc["registration_endpoint"] = json!(format!("{iss}{}", super::register::PATH));
+    }
+    doc
 }
 
 pub fn router(doc: Arc<Value>) -> Router {

@@ -4,6 +4,7 @@ mod authorize;
 mod discovery;
 mod introspect;
 mod logout;
+pub mod register;
 mod revoke;
 mod token;
 mod tokeninfo;
@@ -39,6 +40,11 @@ pub fn router(server: Arc<AuthServer>) -> Router {
         .route(authorize::PATH, get(authorize::authorize).post(authorize::authorize))
         .route(userinfo::PATH, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(logout::PATH, get(logout::logout).post(logout::logout))
+        .route(register::PATH, post(register::register))
+        .route(
+            "/api/oauth/register/{client_id}",
+            get(register::read).put(register::update).delete(register::delete),
+        )
         .with_state(server)
         .merge(discovery::router(discovery))
 }
@@ -57,4 +63,23 @@ pub fn no_store_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+/// A JSON request body: `application/json`, at most `limit` bytes.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    headers: &http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, String> {
+    use http_body_util::BodyExt;
+    let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err("the request body must be application/json".into());
+    }
+    let bytes = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| format!("the request body could not be read (limit {limit} bytes)"))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON body: {e}"))
 }
