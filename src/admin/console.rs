@@ -34,7 +34,10 @@ const GRANTS: [(&str, &str); 7] = [
     ("password", "Resource owner password"),
     ("implicit", "Implicit and hybrid"),
     ("urn:ietf:params:oauth:grant-type:jwt-bearer", "JWT bearer (RFC 7523)"),
-    ("urn:ietf:params:oauth:grant-type:saml2-bearer", "SAML 2.0 bearer (RFC 7522)"),
+    (
+        "urn:ietf:params:oauth:grant-type:saml2-bearer",
+        "SAML 2.0 bearer (RFC 7522)",
+    ),
 ];
 
 const SCRIPT: &str = include_str!("../web/templates/admin/console.js");
@@ -51,7 +54,10 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/admin/clients/{id}", get(client))
         .route("/admin/clients/{id}/edit", get(edit_client_page).post(edit_client))
         .route("/admin/clients/{id}/secret", post(regenerate_secret))
-        .route("/admin/clients/{id}/delete", get(delete_client_page).post(delete_client))
+        .route(
+            "/admin/clients/{id}/delete",
+            get(delete_client_page).post(delete_client),
+        )
         .route("/admin/clients/{id}/tokens", get(client_tokens))
         .route("/admin/clients/{id}/tokens/revoke", post(revoke_client_tokens))
         .route("/admin/users", get(users))
@@ -71,7 +77,8 @@ fn see_other(to: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(LOCATION, v);
     }
-    r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -183,7 +190,13 @@ async fn script() -> Response {
 
 // ---- sign-in
 
-fn login_form(csrf: &str, username: &str, error: Option<&str>, status: StatusCode, cookie: Option<HeaderValue>) -> Response {
+fn login_form(
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+    cookie: Option<HeaderValue>,
+) -> Response {
     let mut r = admin_page(
         "login",
         context! { signed_in => false, csrf => csrf, username => username, error => error },
@@ -371,7 +384,8 @@ impl ClientFields {
                 .map_err(|_| AdminError::BadRequest(format!("{field}: a whole number of seconds")))
         };
         base.client_name = opt(&self.client_name);
-        base.token_endpoint_auth_method = match (self.client_type.as_str(), base.token_endpoint_auth_method.as_deref()) {
+        base.token_endpoint_auth_method = match (self.client_type.as_str(), base.token_endpoint_auth_method.as_deref())
+        {
             ("public", _) => Some("none".into()),
             (_, Some("none") | None) => Some("client_secret_basic".into()),
             (_, Some(m)) => Some(m.to_string()),
@@ -513,7 +527,15 @@ async fn regenerate_secret(State(a): S, h: HeaderMap, Path(id): Path<String>, bo
     }
 }
 
-fn confirm(s: &Signed, section: &str, title: &str, message: String, button: &str, action: String, back: String) -> Response {
+fn confirm(
+    s: &Signed,
+    section: &str,
+    title: &str,
+    message: String,
+    button: &str,
+    action: String,
+    back: String,
+) -> Response {
     s.page(
         "confirm",
         section,
@@ -609,7 +631,10 @@ async fn revoke(a: &Admin, h: &HeaderMap, owner: Owner<'_>, body: Body) -> Respo
     };
     match r {
         Ok(n) => {
-            let notice = format!("Revoked: {} stored token(s), and every JWT access token issued until now.", n.revoked);
+            let notice = format!(
+                "Revoked: {} stored token(s), and every JWT access token issued until now.",
+                n.revoked
+            );
             tokens_page(a, h, owner, Some(notice)).await
         }
         Err(e) => s.error(&e),
@@ -659,7 +684,12 @@ struct UserFields {
 
 async fn new_user_page(State(a): S, h: HeaderMap) -> Response {
     match signed(&a, &h).await {
-        Ok(s) => s.page("user_form", "users", StatusCode::OK, context! { f => UserFields::default() }),
+        Ok(s) => s.page(
+            "user_form",
+            "users",
+            StatusCode::OK,
+            context! { f => UserFields::default() },
+        ),
         Err(r) => r,
     }
 }
@@ -683,11 +713,23 @@ async fn new_user(State(a): S, h: HeaderMap, body: Body) -> Response {
     };
     match a.service.create_user(n).await {
         Ok(u) => see_other(&format!("/admin/users/{}", enc(&u.username))),
-        Err(e) => s.page("user_form", "users", e.status(), context! { f => f, error => e.to_string() }),
+        Err(e) => s.page(
+            "user_form",
+            "users",
+            e.status(),
+            context! { f => f, error => e.to_string() },
+        ),
     }
 }
 
-async fn user_page(a: &Admin, s: &Signed, u: &str, notice: Option<&str>, error: Option<String>, status: StatusCode) -> Response {
+async fn user_page(
+    a: &Admin,
+    s: &Signed,
+    u: &str,
+    notice: Option<&str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     match a.service.user(u).await {
         Ok(v) => s.page(
             "user",
@@ -713,7 +755,17 @@ async fn reset_password(State(a): S, h: HeaderMap, Path(u): Path<String>, body: 
     };
     let p = form.get("password").unwrap_or("").to_string();
     match a.service.reset_password(&u, p).await {
-        Ok(()) => user_page(&a, &s, &u, Some("Password changed; the user was signed out everywhere."), None, StatusCode::OK).await,
+        Ok(()) => {
+            user_page(
+                &a,
+                &s,
+                &u,
+                Some("Password changed; the user was signed out everywhere."),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(e @ AdminError::NotFound(_)) => s.error(&e),
         Err(e) => user_page(&a, &s, &u, None, Some(e.to_string()), e.status()).await,
     }
@@ -778,7 +830,12 @@ async fn keys_page(a: &Admin, s: &Signed, notice: Option<&str>) -> Response {
                     k,
                 })
                 .collect();
-            s.page("keys", "keys", StatusCode::OK, context! { items => items, notice => notice })
+            s.page(
+                "keys",
+                "keys",
+                StatusCode::OK,
+                context! { items => items, notice => notice },
+            )
         }
         Err(e) => s.error(&e),
     }

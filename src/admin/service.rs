@@ -391,7 +391,12 @@ impl Service {
 
     // ---- users
 
-    pub async fn list_users(&self, search: Option<&str>, after: Option<&str>, limit: u32) -> Result<UserPage, AdminError> {
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<UserPage, AdminError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut rows = self
             .store
@@ -501,7 +506,11 @@ impl Service {
             .ok_or_else(|| AdminError::NotFound("no such token".into()))?;
         let now = store::now();
         let one = u64::from(self.store.revoke_token(id).await?);
-        let revoked = self.store.revoke_family(&t.family_id, self.cutoff_until(now)).await?.max(one);
+        let revoked = self
+            .store
+            .revoke_family(&t.family_id, self.cutoff_until(now))
+            .await?
+            .max(one);
         self.forget_tokens();
         Ok(Revoked { revoked })
     }

@@ -113,7 +113,10 @@ fn check_uri(field: &str, u: &str, redirect: bool) -> Result<url::Url, MetadataE
     // Custom schemes are fine for native apps (RFC 8252 §7.1), script-ish
     // ones never are.
     if matches!(parsed.scheme(), "javascript" | "data" | "vbscript" | "file" | "blob") {
-        return Err(err(format!("{field} {u:?}: scheme {:?} is not allowed", parsed.scheme())));
+        return Err(err(format!(
+            "{field} {u:?}: scheme {:?} is not allowed",
+            parsed.scheme()
+        )));
     }
     if parsed.cannot_be_a_base() {
         return Err(err(format!("{field} {u:?} is not a hierarchical URL")));
@@ -131,7 +134,10 @@ fn check_web_uri(field: &str, u: &str) -> Result<(), MetadataError> {
 
 /// RFC 6749 §3.3 scope-token characters.
 fn scope_token_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty()
+        && s.len() <= 200
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Checks `m` and makes the client it describes. `secret_hash`: the
@@ -171,7 +177,10 @@ pub fn build_client(
     let mut grant_types: Vec<String> = Vec::new();
     for g in &m.grant_types {
         if !KNOWN_GRANTS.contains(&g.as_str()) {
-            return Err(meta(format!("unknown grant type {g:?}; known: {}", KNOWN_GRANTS.join(", "))));
+            return Err(meta(format!(
+                "unknown grant type {g:?}; known: {}",
+                KNOWN_GRANTS.join(", ")
+            )));
         }
         if !grant_types.contains(g) {
             grant_types.push(g.clone());
@@ -262,7 +271,10 @@ pub fn build_client(
             return Err(meta(format!("access_token_format {f:?}: jwt or opaque")));
         }
     }
-    for (field, ttl) in [("access_token_ttl", m.access_token_ttl), ("refresh_token_ttl", m.refresh_token_ttl)] {
+    for (field, ttl) in [
+        ("access_token_ttl", m.access_token_ttl),
+        ("refresh_token_ttl", m.refresh_token_ttl),
+    ] {
         if let Some(t) = ttl {
             if !(1..=MAX_TTL).contains(&t) {
                 return Err(meta(format!("{field}: 1 to {MAX_TTL} seconds")));
@@ -275,7 +287,11 @@ pub fn build_client(
 
     Ok(Client {
         id: id.to_string(),
-        name: m.client_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.to_string()),
+        name: m
+            .client_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| id.to_string()),
         secret_hash,
         redirect_uris: m.redirect_uris.clone(),
         grant_types,
@@ -286,7 +302,10 @@ pub fn build_client(
         created_at,
         meta: ClientMeta {
             // The default is not written down, so a later default change applies.
-            token_endpoint_auth_method: m.token_endpoint_auth_method.clone().filter(|x| x != "client_secret_basic"),
+            token_endpoint_auth_method: m
+                .token_endpoint_auth_method
+                .clone()
+                .filter(|x| x != "client_secret_basic"),
             jwks: m.jwks.clone(),
             jwks_uri: m.jwks_uri.clone(),
             id_token_signed_response_alg: id_alg,
@@ -336,7 +355,11 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
 
 /// Deletes a client and revokes everything issued to it: stored tokens,
 /// and (by a cutoff kept for `max_lifetime` seconds) its JWTs.
-pub async fn remove_client(store: &crate::store::DynStore, id: &str, max_lifetime: i64) -> Result<(), crate::store::StoreError> {
+pub async fn remove_client(
+    store: &crate::store::DynStore,
+    id: &str,
+    max_lifetime: i64,
+) -> Result<(), crate::store::StoreError> {
     let now = crate::store::now();
     store
         .revoke_owner(crate::store::Owner::Client(id), now, now + max_lifetime)
@@ -347,7 +370,10 @@ pub async fn remove_client(store: &crate::store::DynStore, id: &str, max_lifetim
 
 /// Whether `m` describes a client that authenticates with a secret.
 pub fn needs_secret(m: &ClientMetadata) -> bool {
-    !matches!(m.token_endpoint_auth_method.as_deref(), Some("none" | "private_key_jwt"))
+    !matches!(
+        m.token_endpoint_auth_method.as_deref(),
+        Some("none" | "private_key_jwt")
+    )
 }
 
 /// A new random client id (dynamic registration and the admin API when
@@ -387,23 +413,105 @@ mod tests {
     fn each_rule_refuses_with_its_code() {
         let cases: Vec<(ClientMetadata, &str)> = vec![
             (ClientMetadata::default(), "invalid_redirect_uri"),
-            (ClientMetadata { redirect_uris: vec!["/cb".into()], ..web() }, "invalid_redirect_uri"),
-            (ClientMetadata { redirect_uris: vec!["https://a/cb#x".into()], ..web() }, "invalid_redirect_uri"),
-            (ClientMetadata { redirect_uris: vec!["javascript:alert(1)".into()], ..web() }, "invalid_redirect_uri"),
-            (ClientMetadata { grant_types: vec!["magic".into()], ..web() }, "invalid_client_metadata"),
             (
-                ClientMetadata { token_endpoint_auth_method: Some("none".into()), grant_types: vec!["client_credentials".into()], ..web() },
+                ClientMetadata {
+                    redirect_uris: vec!["/cb".into()],
+                    ..web()
+                },
+                "invalid_redirect_uri",
+            ),
+            (
+                ClientMetadata {
+                    redirect_uris: vec!["https://a/cb#x".into()],
+                    ..web()
+                },
+                "invalid_redirect_uri",
+            ),
+            (
+                ClientMetadata {
+                    redirect_uris: vec!["javascript:alert(1)".into()],
+                    ..web()
+                },
+                "invalid_redirect_uri",
+            ),
+            (
+                ClientMetadata {
+                    grant_types: vec!["magic".into()],
+                    ..web()
+                },
                 "invalid_client_metadata",
             ),
-            (ClientMetadata { token_endpoint_auth_method: Some("tls_client_auth".into()), ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { response_types: vec!["token".into()], ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { scope: Some("a \"b".into()), ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { logo_uri: Some("ftp://x/y.png".into()), ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { token_endpoint_auth_method: Some("private_key_jwt".into()), ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { jwks_uri: Some("https://a/jwks".into()), ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { id_token_signed_response_alg: Some("HS256".into()), ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { access_token_ttl: Some(0), ..web() }, "invalid_client_metadata"),
-            (ClientMetadata { client_name: Some("a\u{7}".into()), ..web() }, "invalid_client_metadata"),
+            (
+                ClientMetadata {
+                    token_endpoint_auth_method: Some("none".into()),
+                    grant_types: vec!["client_credentials".into()],
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    token_endpoint_auth_method: Some("tls_client_auth".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    response_types: vec!["token".into()],
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    scope: Some("a \"b".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    logo_uri: Some("ftp://x/y.png".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    token_endpoint_auth_method: Some("private_key_jwt".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    jwks_uri: Some("https://a/jwks".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    id_token_signed_response_alg: Some("HS256".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    access_token_ttl: Some(0),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    client_name: Some("a\u{7}".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
         ];
         for (m, code) in cases {
             let e = build(&m).expect_err(&format!("{m:?}"));
@@ -413,11 +521,20 @@ mod tests {
 
     #[test]
     fn public_and_service_clients() {
-        let public = ClientMetadata { token_endpoint_auth_method: Some("none".into()), ..web() };
+        let public = ClientMetadata {
+            token_endpoint_auth_method: Some("none".into()),
+            ..web()
+        };
         assert!(build(&public).unwrap().is_public());
-        let service = ClientMetadata { grant_types: vec!["client_credentials".into()], ..Default::default() };
+        let service = ClientMetadata {
+            grant_types: vec!["client_credentials".into()],
+            ..Default::default()
+        };
         assert!(build(&service).is_ok(), "no redirect URI needed");
-        let native = ClientMetadata { redirect_uris: vec!["com.example.app:/cb".into()], ..Default::default() };
+        let native = ClientMetadata {
+            redirect_uris: vec!["com.example.app:/cb".into()],
+            ..Default::default()
+        };
         assert!(build(&native).is_ok(), "RFC 8252 private-use scheme");
     }
 }

@@ -150,7 +150,13 @@ impl AuthServer {
 
     pub async fn end_session_of(&self, kind: &SessionKind, s: &Session) -> Result<Option<HeaderValue>, OAuthError> {
         self.store.delete_session(&hash_token(&s.sid)).await?;
-        Ok(HeaderValue::from_str(&format!("{}=; Max-Age=0{}{}", kind.cookie, kind.attrs, self.cookie_attrs())).ok())
+        Ok(HeaderValue::from_str(&format!(
+            "{}=; Max-Age=0{}{}",
+            kind.cookie,
+            kind.attrs,
+            self.cookie_attrs()
+        ))
+        .ok())
     }
 
     fn session_cookie(&self, kind: &SessionKind, s: &Session) -> Option<HeaderValue> {
@@ -184,7 +190,11 @@ impl AuthServer {
             return (v.to_string(), None);
         }
         let t = super::secrets::random_token();
-        let c = HeaderValue::from_str(&format!("{CSRF_COOKIE}={t}; Path=/; SameSite=Strict{}", self.cookie_attrs())).ok();
+        let c = HeaderValue::from_str(&format!(
+            "{CSRF_COOKIE}={t}; Path=/; SameSite=Strict{}",
+            self.cookie_attrs()
+        ))
+        .ok();
         (t, c)
     }
 

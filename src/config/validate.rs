@@ -336,10 +336,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             let initial_access_token = r.initial_access_token.into_inner();
             // A guessable token would let anyone register clients.
             if initial_access_token.len() < 16 {
-                return Err(src.err(
-                    at,
-                    "[registration] initial_access_token must be at least 16 characters",
-                ));
+                return Err(src.err(at, "[registration] initial_access_token must be at least 16 characters"));
             }
             Some(RegistrationSettings { initial_access_token })
         }

@@ -25,7 +25,10 @@ fn env() -> &'static Environment<'static> {
             ("admin/login.html", include_str!("templates/admin/login.html")),
             ("admin/clients.html", include_str!("templates/admin/clients.html")),
             ("admin/client.html", include_str!("templates/admin/client.html")),
-            ("admin/client_form.html", include_str!("templates/admin/client_form.html")),
+            (
+                "admin/client_form.html",
+                include_str!("templates/admin/client_form.html"),
+            ),
             ("admin/secret.html", include_str!("templates/admin/secret.html")),
             ("admin/confirm.html", include_str!("templates/admin/confirm.html")),
             ("admin/tokens.html", include_str!("templates/admin/tokens.html")),
@@ -221,6 +224,76 @@ mod tests {
             assert_eq!(html.contains("id=\"signed-out\""), signed_out);
             assert_eq!(html.contains("id=\"logout\""), !signed_out);
             assert!(!html.contains("<App>") && !html.contains("<script>x"));
+        }
+    }
+
+    #[test]
+    fn every_admin_page_renders() {
+        use minijinja::context;
+        let client = serde_json::json!({"client_id": "c<1>", "client_name": "<App>", "public": false,
+            "token_endpoint_auth_method": "client_secret_basic", "redirect_uris": ["https://a/cb"],
+            "grant_types": ["authorization_code"], "scope": "photos", "dynamically_registered": false});
+        let f = serde_json::json!({"client_id": "c1", "client_name": "App", "client_type": "public",
+            "redirect_uris": "https://a/cb", "grant_types": ["refresh_token"], "scope": "",
+            "access_token_format": "jwt", "access_token_ttl": "60", "refresh_token_ttl": "", "logo_uri": ""});
+        let grants = [
+            ("authorization_code", "Authorization code"),
+            ("refresh_token", "Refresh token"),
+        ];
+        let base =
+            context! { signed_in => true, section => "clients", csrf => "tok", error => "bad <x>", notice => "ok" };
+        let pages: Vec<(&str, minijinja::Value)> = vec![
+            (
+                "login",
+                context! { signed_in => false, csrf => "t", username => "admin", error => "no" },
+            ),
+            (
+                "clients",
+                context! { items => vec![client.clone()], next => "c1", search => "a&b", ..base.clone() },
+            ),
+            (
+                "client",
+                context! { c => client.clone(), created => "2026", ..base.clone() },
+            ),
+            (
+                "client_form",
+                context! { f => f, editing => true, action => "/x", grants => grants, ..base.clone() },
+            ),
+            (
+                "secret",
+                context! { client_id => "c1", secret => "s3cr3t", ..base.clone() },
+            ),
+            (
+                "confirm",
+                context! { title => "t", message => "m", button => "b", action => "/a", back => "/b", ..base.clone() },
+            ),
+            (
+                "tokens",
+                context! { items => vec![serde_json::json!({"id": "h", "kind": "refresh", "client_id": "c", "subject": "u", "scope": "s", "expires": "2026"})], base => "/admin/clients/c1", owner_label => "client c1", ..base.clone() },
+            ),
+            (
+                "users",
+                context! { items => vec![serde_json::json!({"username": "alice"})], next => (), search => "", ..base.clone() },
+            ),
+            (
+                "user",
+                context! { u => serde_json::json!({"username": "alice", "email": "a@b"}), created => "2026", ..base.clone() },
+            ),
+            (
+                "user_form",
+                context! { f => serde_json::json!({"username": "", "name": "", "email": ""}), ..base.clone() },
+            ),
+            (
+                "keys",
+                context! { items => vec![serde_json::json!({"kid": "k1", "alg": "ES256", "state": "current", "created": "2026"})], ..base.clone() },
+            ),
+        ];
+        for (name, ctx) in pages {
+            let html = env()
+                .get_template(&format!("admin/{name}.html"))
+                .and_then(|t| t.render(ctx))
+                .unwrap_or_else(|e| panic!("admin/{name}.html: {e:#}"));
+            assert!(!html.contains("<App>") && !html.contains("bad <x>"), "{name} escapes");
         }
     }
 

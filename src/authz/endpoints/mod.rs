@@ -73,7 +73,13 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, String> {
     use http_body_util::BodyExt;
     let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
         return Err("the request body must be application/json".into());
     }
     let bytes = http_body_util::Limited::new(body, limit)

@@ -65,7 +65,10 @@ fn invalid_token(description: &'static str) -> AdminError {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// What a dynamic client may register: the shared rules, minus settings
@@ -77,7 +80,10 @@ fn sanitize(mut m: ClientMetadata) -> Result<ClientMetadata, AdminError> {
     m.refresh_token_ttl = None;
     m.access_token_format = None;
     if let Some(g) = m.grant_types.iter().find(|g| REFUSED_GRANTS.contains(&g.as_str())) {
-        return Err(MetadataError::Metadata(format!("grant type {g:?} is not available to dynamically registered clients")).into());
+        return Err(MetadataError::Metadata(format!(
+            "grant type {g:?} is not available to dynamically registered clients"
+        ))
+        .into());
     }
     Ok(m)
 }
@@ -120,7 +126,10 @@ async fn create(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Regis
     };
     let ok = bearer(headers).is_some_and(|t| {
         // Hashing first makes the comparison constant-time in the length too.
-        hash_token(t).as_bytes().ct_eq(hash_token(&reg.initial_access_token).as_bytes()).into()
+        hash_token(t)
+            .as_bytes()
+            .ct_eq(hash_token(&reg.initial_access_token).as_bytes())
+            .into()
     });
     if !ok {
         return Err(invalid_token("a valid initial access token is required"));
@@ -160,7 +169,9 @@ async fn registered(s: &AuthServer, headers: &HeaderMap, id: &str) -> Result<Cli
         {
             Ok(c)
         }
-        _ => Err(invalid_token("the registration access token is not valid for this client")),
+        _ => Err(invalid_token(
+            "the registration access token is not valid for this client",
+        )),
     }
 }
 
@@ -199,7 +210,9 @@ pub async fn update(
         let old = registered(&s, &headers, &id).await?;
         let req = body_json(&headers, body).await?;
         if req.client_id.as_deref() != Some(id.as_str()) {
-            return Err(MetadataError::Metadata("client_id must be sent and match the client being updated".into()).into());
+            return Err(
+                MetadataError::Metadata("client_id must be sent and match the client being updated".into()).into(),
+            );
         }
         if let Some(sent) = &req.client_secret {
             let ok = old
