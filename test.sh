@@ -18,6 +18,8 @@ fi
 
 # Python Authlib for the interop tests (tests/interop_authlib*.rs).
 python3 -c 'import authlib, requests' 2>/dev/null || python3 -m pip install --quiet authlib requests
+# schemathesis fuzzes the admin API from its OpenAPI document (tests/admin_schemathesis.rs).
+python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet schemathesis
 
 # panva's openid-client and oauth4webapi for tests/interop_panva.rs.
 if [ ! -d tests/interop/panva/node_modules/openid-client ] || [ ! -d tests/interop/panva/node_modules/oauth4webapi ]; then

@@ -8,6 +8,7 @@ use super::service::{
     UserPage, UserView,
 };
 use super::Admin;
+use crate::authz::endpoints::register;
 use crate::authz::registration::ClientMetadata;
 use crate::authz::session::ADMIN;
 use crate::error::AdminError;
@@ -54,7 +55,8 @@ pub struct LoginResponse {
     paths(
         login, list_clients, create_client, get_client, update_client, delete_client, regenerate_secret,
         client_tokens, revoke_client_tokens, list_users, create_user, get_user, reset_password, delete_user,
-        user_tokens, revoke_user_tokens, revoke_token, list_keys, rotate_keys
+        user_tokens, revoke_user_tokens, revoke_token, list_keys, rotate_keys,
+        register::register, register::read, register::update, register::delete
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),

@@ -1,0 +1,111 @@
+//! The admin console in a real browser (Debian's headless chromium driven
+//! by tests/browser/admin.mjs): sign in, register a confidential client,
+//! copy its secret from the page and use it, regenerate it (the old one
+//! fails), revoke the client's tokens (the gateway refuses them), delete it.
+//! Screenshots of the registration page and the client list are saved as
+//! target/artifacts/admin-register.png and admin-clients.png.
+//!
+//! Needs /usr/bin/chromium and tests/browser/node_modules/playwright-core:
+//! ./test.sh installs both.
+
+mod common;
+
+use common::{Gatehouse, PRELUDE};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const PASSWORD: &str = "console-password-1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_console_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: run ./test.sh (it installs Debian's chromium)"
+    );
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").exists(),
+        "playwright-core is missing: run ./test.sh (npm install --prefix tests/browser)"
+    );
+    let gh = Gatehouse::start_full(&format!(
+        r#"{PRELUDE}
+[tokens]
+access_format = "jwt"
+
+[admin]
+username = "admin"
+password = "{PASSWORD}"
+
+[[apis]]
+name = "photos"
+path = "/photos"
+auth = {{ kind = "oauth2", scopes = ["photos"] }}
+backend = {{ mock = {{ body = "photos!" }} }}
+"#
+    ));
+    let artifacts = root.join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for f in ["admin-register.png", "admin-clients.png"] {
+        let _ = std::fs::remove_file(artifacts.join(f));
+    }
+
+    let run = tokio::process::Command::new("node")
+        .arg(root.join("tests/browser/admin.mjs"))
+        .args([&gh.url(""), PASSWORD, artifacts.to_str().unwrap()])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser run took over 3 minutes")
+        .expect("node could not be started");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "node failed: {stderr}\n{stdout}");
+    let r: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("no JSON from the browser run ({e}): {stdout}\n{stderr}"));
+    assert!(
+        r.get("failure").is_none(),
+        "browser run failed: {}\nresults so far: {r:#}\ngatehouse log:\n{}",
+        r["failure"].as_str().unwrap_or(""),
+        gh.log()
+    );
+    eprintln!("browser run: {r:#}");
+
+    assert_eq!(r["signIn"]["url"], gh.url("/admin/login"), "no session: the sign-in page");
+    assert_eq!(r["afterSignIn"], gh.url("/admin/clients"));
+    assert_eq!(r["created"]["clientId"], "canon-printer");
+    assert!(r["created"]["secretLength"].as_u64().unwrap() >= 40);
+    assert_eq!(r["created"]["copyButton"], true, "the copy button shows with JavaScript");
+    assert_ne!(r["created"]["copiedMatches"], false, "the copy button copied something else");
+    assert_eq!(r["firstToken"]["status"], 200, "{r:#}");
+    assert_eq!(r["firstToken"]["tokenType"], "Bearer");
+    assert_eq!(r["firstCall"]["status"], 200);
+    assert_eq!(r["firstCall"]["body"], "photos!");
+    let listed = r["listed"].as_array().unwrap();
+    assert!(
+        listed.iter().any(|row| {
+            let row = row.as_str().unwrap();
+            row.contains("Canon Printing") && row.contains("canon-printer") && row.contains("confidential")
+        }),
+        "{listed:?}"
+    );
+    assert_eq!(r["detailsShowSecret"], false, "the secret is shown once only");
+    assert_eq!(r["regenerated"]["differs"], true);
+    assert_eq!(r["regenerated"]["oldSecret"], 401, "the old secret must fail");
+    assert_eq!(r["regenerated"]["newSecret"], 200);
+    assert_eq!(r["beforeRevoke"], 200);
+    assert!(r["tokensListed"].as_u64().unwrap() >= 1, "opaque tokens are listed");
+    assert!(r["revokeNotice"].as_str().unwrap().starts_with("Revoked"));
+    assert_eq!(r["afterRevoke"]["status"], 401, "the gateway refuses a revoked token");
+    assert_eq!(r["afterDelete"]["url"], gh.url("/admin/clients"));
+    assert_eq!(r["afterDelete"]["stillListed"], false);
+    assert_eq!(r["afterDelete"]["tokenRequest"], 401);
+    assert!(r["keys"].as_u64().unwrap() >= 1);
+    assert_eq!(r["afterSignOut"], gh.url("/admin/login"));
+
+    for f in ["admin-register.png", "admin-clients.png"] {
+        let len = std::fs::metadata(artifacts.join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 10_000, "{f} was not saved ({len} bytes)");
+    }
+}
