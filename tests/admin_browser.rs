@@ -72,12 +72,22 @@ backend = {{ mock = {{ body = "photos!" }} }}
     );
     eprintln!("browser run: {r:#}");
 
-    assert_eq!(r["signIn"]["url"], gh.url("/admin/login"), "no session: the sign-in page");
+    assert_eq!(
+        r["signIn"]["url"],
+        gh.url("/admin/login"),
+        "no session: the sign-in page"
+    );
     assert_eq!(r["afterSignIn"], gh.url("/admin/clients"));
     assert_eq!(r["created"]["clientId"], "canon-printer");
     assert!(r["created"]["secretLength"].as_u64().unwrap() >= 40);
-    assert_eq!(r["created"]["copyButton"], true, "the copy button shows with JavaScript");
-    assert_ne!(r["created"]["copiedMatches"], false, "the copy button copied something else");
+    assert_eq!(
+        r["created"]["copyButton"], true,
+        "the copy button shows with JavaScript"
+    );
+    assert_ne!(
+        r["created"]["copiedMatches"], false,
+        "the copy button copied something else"
+    );
     assert_eq!(r["firstToken"]["status"], 200, "{r:#}");
     assert_eq!(r["firstToken"]["tokenType"], "Bearer");
     assert_eq!(r["firstCall"]["status"], 200);

@@ -65,5 +65,9 @@ password = "seed-password"
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode("admin:schemathesis-pw");
     schemathesis(&gh, &format!("Basic {basic}"), &["--exclude-tag", "registration"]);
-    schemathesis(&gh, "Bearer schemathesis-initial-token", &["--include-tag", "registration"]);
+    schemathesis(
+        &gh,
+        "Bearer schemathesis-initial-token",
+        &["--include-tag", "registration"],
+    );
 }

@@ -426,11 +426,11 @@ impl Service {
 
     pub async fn create_user(&self, n: NewUser) -> Result<UserView, AdminError> {
         check_username(&n.username)?;
-        check_password(&n.password)?;
-        check_profile(&n.name, &n.email)?;
         if self.store.get_user(&n.username).await?.is_some() {
             return Err(AdminError::Conflict(format!("user {:?} already exists", n.username)));
         }
+        check_password(&n.password)?;
+        check_profile(&n.name, &n.email)?;
         let user = User {
             username: n.username,
             password_hash: hash_password(n.password).await?,

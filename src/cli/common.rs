@@ -44,6 +44,22 @@ where
     })
 }
 
+/// Runs `f` with the admin service over the configured store (the one
+/// layer that changes clients and users, shared with the admin API).
+pub fn with_service<T, F, Fut>(c: &ConfigArg, f: F) -> Result<T, String>
+where
+    F: FnOnce(crate::admin::Service) -> Fut,
+    Fut: Future<Output = Result<T, crate::error::AdminError>>,
+{
+    let cfg = load(c)?;
+    block_on(async {
+        let store = store::open(&cfg.store).await.map_err(|e| e.to_string())?;
+        f(crate::admin::Service::offline(store, &cfg))
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// Reads a secret from stdin: the first line, without its line ending, so
 /// `echo pw | gatehouse …` and a file with a trailing newline both work.
 pub fn read_secret_stdin(what: &str) -> Result<String, String> {

@@ -1,8 +1,8 @@
 //! `gatehouse user add|list|remove`: resource owners in the configured store.
 
-use super::common::{print_table, read_secret_stdin, with_store, ConfigArg};
-use crate::authz::secrets;
-use crate::store::{self, User};
+use super::common::{print_table, read_secret_stdin, with_service, with_store, ConfigArg};
+use crate::admin::service::NewUser;
+use crate::store;
 use clap::Subcommand;
 
 #[derive(clap::Args)]
@@ -57,33 +57,17 @@ pub fn run(a: Args) -> Result<(), String> {
 }
 
 fn add(a: AddArgs) -> Result<(), String> {
-    if a.username.is_empty() || a.username.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "invalid username {:?}: no spaces or control characters",
-            a.username
-        ));
-    }
     let password = match a.password {
         Some(p) => p,
         None => read_secret_stdin("password")?,
     };
-    if password.is_empty() {
-        return Err("the password must not be empty".into());
-    }
-    let user = User {
+    let n = NewUser {
         username: a.username.clone(),
-        password_hash: secrets::hash_password(&password)?,
+        password,
         name: a.name,
         email: a.email,
-        created_at: store::now(),
     };
-    with_store(&a.cfg, |s| async move {
-        // put_user replaces; refuse instead so a typo cannot reset a password.
-        if s.get_user(&user.username).await.map_err(|e| e.to_string())?.is_some() {
-            return Err(format!("user {:?} already exists (remove it first)", user.username));
-        }
-        s.put_user(&user).await.map_err(|e| e.to_string())
-    })?;
+    with_service(&a.cfg, |s| async move { s.create_user(n).await })?;
     println!("added user {:?}", a.username);
     Ok(())
 }
@@ -100,14 +84,10 @@ fn list(cfg: &ConfigArg) -> Result<(), String> {
     Ok(())
 }
 
+/// Deletes the user, ends their sessions and revokes their tokens.
 fn remove(a: NameArgs) -> Result<(), String> {
     let name = a.username.clone();
-    if with_store(&a.cfg, |s| async move {
-        s.delete_user(&name).await.map_err(|e| e.to_string())
-    })? {
-        println!("removed user {:?}", a.username);
-        Ok(())
-    } else {
-        Err(format!("no user {:?}", a.username))
-    }
+    with_service(&a.cfg, |s| async move { s.delete_user(&name).await })?;
+    println!("removed user {:?}", a.username);
+    Ok(())
 }
