@@ -573,6 +573,31 @@ scopes = ["photos"]
         "nothing was created: {list}"
     );
 
+    // Redirect URIs are checked like every registration: the form comes back
+    // with the reason and the fields as typed.
+    let bad_uri = [
+        ("csrf_token", csrf.as_str()),
+        ("client_name", "Fragment App"),
+        ("client_type", "confidential"),
+        ("grant:authorization_code", "on"),
+        ("redirect_uris", "https://app.example/cb#frag"),
+    ];
+    let page = Browser::page(
+        b.http
+            .post(gh.url("/admin/clients/new"))
+            .form(&bad_uri)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.html.contains("must not contain a fragment") && page.html.contains("Fragment App"),
+        "{}",
+        page.html
+    );
+
     // With the right token it works, and the secret is shown once only.
     let mut good = fields.to_vec();
     good.push(("csrf_token", &csrf));

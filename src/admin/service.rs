@@ -115,8 +115,10 @@ pub struct UserPage {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct NewUser {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\S+$")]
     pub username: String,
     /// At least 8 characters; stored as argon2id.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     pub name: Option<String>,
     pub email: Option<String>,
@@ -125,6 +127,7 @@ pub struct NewUser {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PasswordReset {
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
