@@ -64,8 +64,8 @@ impl AuthServer {
         if header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
             return None;
         }
-        let key = self
-            .keys
+        let keys = self.keys.load();
+        let key = keys
             .public
             .candidates(header.kid.as_deref(), header.alg)
             .find(|k| k.alg == header.alg)?;
@@ -83,14 +83,15 @@ impl AuthServer {
     /// The algorithm of `client`'s ID tokens: its registered
     /// `id_token_signed_response_alg`, else RS256 (OIDC Registration §2).
     pub fn id_token_alg(&self, client: &Client) -> SigningAlg {
+        let keys = self.keys.load();
         let want = match client.meta.id_token_signed_response_alg.as_deref() {
-            Some(a) => a.parse().unwrap_or(self.keys.alg),
+            Some(a) => a.parse().unwrap_or(keys.alg),
             None => SigningAlg::Rs256,
         };
-        if self.keys.algs().contains(&want) {
+        if keys.algs().contains(&want) {
             want
         } else {
-            self.keys.alg
+            keys.alg
         }
     }
 
@@ -118,7 +119,7 @@ impl AuthServer {
         if let Some(state) = i.state {
             c.insert("s_hash".into(), json!(half_hash(alg, state)));
         }
-        self.keys.sign_as(alg, "JWT", &c).map_err(|e| {
+        self.keys.load().sign_as(alg, "JWT", &c).map_err(|e| {
             tracing::error!(error = %e, "cannot sign ID token");
             OAuthError::ServerError
         })

@@ -98,7 +98,7 @@ impl AuthServer {
                     auth_time: i.auth_time,
                     fid: family.as_deref(),
                 };
-                self.keys.sign("at+jwt", &claims).map_err(|e| {
+                self.keys.load().sign("at+jwt", &claims).map_err(|e| {
                     tracing::error!(error = %e, "cannot sign access token");
                     OAuthError::ServerError
                 })?

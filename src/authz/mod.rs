@@ -10,6 +10,7 @@ pub mod form;
 pub mod grants;
 pub mod id_token;
 pub mod issuer;
+pub mod keys;
 pub mod registration;
 pub mod scope;
 pub mod secrets;
@@ -21,7 +22,7 @@ use crate::config::{Config, SecretSpec};
 use crate::gateway::policy::jwks::KeyProvider;
 use crate::gateway::policy::jwt::{JwtVerifier, Verified, VerifierRules};
 use crate::keys::session::SessionKey;
-use crate::keys::signer::SigningKeys;
+use crate::keys::ring::KeyRing;
 use crate::store::{self, Change, Client, DynStore, User};
 use http::HeaderName;
 use moka::sync::Cache;
@@ -44,7 +45,9 @@ pub const FORWARDED: [(&str, &str); 3] = [
 pub struct AuthServer {
     pub cfg: Arc<Config>,
     pub store: DynStore,
-    pub keys: Arc<SigningKeys>,
+    /// The signing keys in service (followed on disk: rotations by the
+    /// CLI or another instance are picked up; see `keys.rs`).
+    pub keys: Arc<KeyRing>,
     session_key: SessionKey,
     /// Clients by id; entries live for the revocation staleness bound so a
     /// removed client stops working everywhere within it.
@@ -92,7 +95,7 @@ impl AuthServer {
     pub fn new(
         cfg: Arc<Config>,
         store: DynStore,
-        keys: Arc<SigningKeys>,
+        keys: Arc<KeyRing>,
         session_key: SessionKey,
     ) -> Result<Self, String> {
         let assertion_keys = assertion_keys(&cfg)?;
@@ -104,7 +107,7 @@ impl AuthServer {
             .collect();
         let issuer = cfg.issuer.clone();
         let jwt = JwtVerifier::new(
-            KeyProvider::Static(Arc::new(keys.public.clone())),
+            KeyProvider::Own(keys.clone()),
             VerifierRules {
                 issuer: Some(&issuer),
                 audience: &[],

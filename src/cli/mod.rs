@@ -4,6 +4,7 @@ mod check;
 mod client;
 mod common;
 mod keygen;
+mod keys;
 mod migrate;
 mod serve;
 mod token;
@@ -29,6 +30,8 @@ enum Command {
     Serve(serve::Args),
     /// Generate a signing key pair: private.pem, public.pem, public.jwk.json.
     Keygen(keygen::Args),
+    /// Signing keys in [keys] dir: rotate, list.
+    Keys(keys::Args),
     /// Validate a config file; exit 1 with file:line and the reason.
     Check(check::Args),
     /// Manage registered clients in the configured store.
@@ -46,6 +49,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Keygen(a) => keygen::run(a),
+        Command::Keys(a) => keys::run(a),
         Command::Check(a) => check::run(a),
         Command::Client(a) => client::run(a),
         Command::User(a) => user::run(a),

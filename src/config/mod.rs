@@ -39,6 +39,8 @@ pub struct Config {
     pub store: StoreSettings,
     pub tokens: TokenSettings,
     pub keys_dir: PathBuf,
+    /// `[keys] rotate_every`: automatic signing-key rotation.
+    pub keys_rotate_every: Option<Duration>,
     pub gateway: GatewaySettings,
     pub log: LogSettings,
     pub clients: Vec<ClientSpec>,

@@ -98,6 +98,7 @@ pub struct RawTokens {
 #[serde(deny_unknown_fields, default)]
 pub struct RawKeys {
     pub dir: Option<String>,
+    pub rotate_every: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize, Default)]

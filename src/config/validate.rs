@@ -166,6 +166,12 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         Some(d) => PathBuf::from(d),
         None => resolve(raw.keys.dir.as_deref().unwrap_or("gatehouse-data/keys")),
     };
+    let keys_rotate_every = match raw.keys.rotate_every {
+        Some(d) if d.0 < Duration::from_secs(1) => {
+            return Err(src.err(At::File, "keys.rotate_every must be at least 1s"));
+        }
+        d => d.map(|d| d.0),
+    };
 
     let limit = |v: &Option<toml::Spanned<usize>>,
                  name: &str,
@@ -364,6 +370,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         store,
         tokens,
         keys_dir,
+        keys_rotate_every,
         gateway,
         log,
         clients,

@@ -4,6 +4,8 @@
 
 pub mod generate;
 pub mod jwk;
+pub mod ring;
+pub mod rotation;
 pub mod session;
 pub mod signer;
 

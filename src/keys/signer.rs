@@ -1,7 +1,7 @@
 //! The authorization server's signing keys: loaded from `[keys].dir`
-//! (generated there on first start), the newest key of the configured
-//! algorithm signs, and every key in the directory is published in the JWKS
-//! so tokens signed before a rotation still verify. When the configured
+//! (generated there on first start), the current key of the configured
+//! algorithm signs, and current and retiring keys are published in the
+//! JWKS so tokens signed before a rotation still verify (`rotation.rs`). When the configured
 //! algorithm is not RS256, an RS256 key is kept beside it: OIDC Core §15.1
 //! makes RS256 the ID token algorithm every relying party may ask for (and
 //! the default when a client registers none).
@@ -11,8 +11,9 @@
 //! aws-lc rather than ring because its RSA uses AVX-512 IFMA where the CPU
 //! has it (twice ring's RS256 rate on the benchmark machine).
 
-use super::generate::{generate, write_to_dir, JWK_FILE, PRIVATE_FILE};
+use super::generate::PRIVATE_FILE;
 use super::jwk::PublicKeySet;
+use super::rotation::{self, Entry, KeyState};
 use super::SigningAlg;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -22,7 +23,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 enum Pair {
     Rsa(RsaKeyPair),
@@ -44,10 +46,14 @@ pub struct SigningKeys {
     /// The configured key first, then RS256 if that is another.
     signers: Vec<Signer>,
     rng: SystemRandom,
-    /// Public keys of every key in the directory (verification + JWKS).
-    pub public: PublicKeySet,
+    /// Public keys of every published key: current and retiring
+    /// (verification + JWKS).
+    pub public: Arc<PublicKeySet>,
     /// The JWKS document, rendered once.
     pub jwks_json: String,
+    /// When a retiring key's publication ends (Unix seconds): the set must
+    /// be read again then even if the directory has not changed.
+    pub next_change: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,71 +70,76 @@ fn pem_der(text: &str, path: &Path) -> Result<Vec<u8>, String> {
 }
 
 impl SigningKeys {
-    /// Loads `dir/*/` key folders; creates one for `alg` (and for RS256)
-    /// if none fits.
+    /// Loads the key ring of `dir`; creates a current key for `alg` (and
+    /// for RS256) if there is none, and deletes retired keys. Call holding
+    /// the directory lock (`keys::with_dir_lock`).
     pub fn load_or_create(dir: &Path, alg: SigningAlg) -> Result<SigningKeys, String> {
-        let mut signers = vec![Self::load_signer(dir, alg)?];
-        if alg != SigningAlg::Rs256 {
-            signers.push(Self::load_signer(dir, SigningAlg::Rs256)?);
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let now = rotation::now();
+        let entries = rotation::scan(dir)?;
+        let states = rotation::classify(&entries, alg, now);
+        for a in rotation::signing_algs(alg) {
+            let has = entries
+                .iter()
+                .zip(&states)
+                .any(|(e, s)| e.alg == a && *s == KeyState::Current);
+            if !has {
+                rotation::create_key(dir, a, now)?;
+            }
         }
-        // Every key in the directory is published, the new ones included.
+        rotation::prune_locked(dir, alg, now)?;
+        Self::load(dir, alg)
+    }
+
+    /// Loads the key ring of `dir` as it is now, creating nothing: the
+    /// current keys sign, current and retiring keys are published.
+    pub fn load(dir: &Path, alg: SigningAlg) -> Result<SigningKeys, String> {
+        let now = rotation::now();
+        let entries = rotation::scan(dir)?;
+        let states = rotation::classify(&entries, alg, now);
+        let mut signers = Vec::new();
+        for a in rotation::signing_algs(alg) {
+            let entry = entries
+                .iter()
+                .zip(&states)
+                .find(|(e, s)| e.alg == a && **s == KeyState::Current)
+                .map(|(e, _)| e)
+                .ok_or_else(|| format!("{}: no current {a} signing key", dir.display()))?;
+            signers.push(Self::load_signer(entry)?);
+        }
         let mut jwks: Vec<Value> = Vec::new();
-        for f in Self::folders(dir)? {
-            let text = std::fs::read_to_string(f.join(JWK_FILE)).map_err(|e| format!("{}: {e}", f.display()))?;
-            jwks.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?);
+        let mut next_change: Option<i64> = None;
+        for (e, s) in entries.iter().zip(&states) {
+            if !s.published() {
+                continue;
+            }
+            jwks.push(e.jwk.clone());
+            if *s == KeyState::Retiring {
+                if let Some(u) = e.meta.publish_until {
+                    next_change = Some(next_change.map_or(u, |n| n.min(u)));
+                }
+            }
         }
         let doc = serde_json::json!({ "keys": jwks });
-        let public = PublicKeySet::from_value(&doc)?;
+        let public = PublicKeySet::from_value(&doc).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let kid = signers
+            .first()
+            .map(|s| s.kid.clone())
+            .ok_or_else(|| format!("{}: no signing key", dir.display()))?;
         Ok(SigningKeys {
             alg,
-            kid: signers[0].kid.clone(),
+            kid,
             signers,
             rng: SystemRandom::new(),
-            public,
+            public: Arc::new(public),
             jwks_json: doc.to_string(),
+            next_change,
         })
     }
 
-    /// Key folders of `dir`, oldest first.
-    fn folders(dir: &Path) -> Result<Vec<PathBuf>, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut folders: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.join(PRIVATE_FILE).is_file() && p.join(JWK_FILE).is_file())
-            .filter_map(|p| Some((std::fs::metadata(p.join(PRIVATE_FILE)).ok()?.modified().ok()?, p)))
-            .collect();
-        folders.sort();
-        Ok(folders.into_iter().map(|(_, p)| p).collect())
-    }
-
-    /// The newest key of `alg` in `dir`, generated there if there is none.
-    fn load_signer(dir: &Path, alg: SigningAlg) -> Result<Signer, String> {
-        let mut active: Option<(String, PathBuf)> = None;
-        for f in Self::folders(dir)? {
-            let text = std::fs::read_to_string(f.join(JWK_FILE)).map_err(|e| format!("{}: {e}", f.display()))?;
-            let jwk: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
-            if jwk.get("alg").and_then(Value::as_str) == Some(alg.as_str()) {
-                let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or_default().to_string();
-                active = Some((kid, f));
-            }
-        }
-        let (kid, folder) = match active {
-            Some(a) => a,
-            None => {
-                let key = generate(alg).map_err(|e| e.to_string())?;
-                let folder = dir.join(format!(
-                    "{}-{}",
-                    alg.as_str().to_ascii_lowercase(),
-                    &key.kid[..12.min(key.kid.len())]
-                ));
-                write_to_dir(&key, &folder, false).map_err(|e| e.to_string())?;
-                tracing::info!(kid = %key.kid, alg = %alg, dir = %folder.display(), "generated signing key");
-                (key.kid.clone(), folder)
-            }
-        };
-        let private_path = folder.join(PRIVATE_FILE);
+    fn load_signer(entry: &Entry) -> Result<Signer, String> {
+        let alg = entry.alg;
+        let private_path = entry.folder.join(PRIVATE_FILE);
         let pem_text = zeroize::Zeroizing::new(
             std::fs::read_to_string(&private_path).map_err(|e| format!("{}: {e}", private_path.display()))?,
         );
@@ -141,7 +152,11 @@ impl SigningKeys {
             }
             SigningAlg::EdDsa => Pair::Ed(Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(bad)?),
         };
-        Ok(Signer { alg, kid, pair })
+        Ok(Signer {
+            alg,
+            kid: entry.kid.clone(),
+            pair,
+        })
     }
 
     /// Algorithms ID tokens can be signed with: the configured one, RS256.

@@ -15,6 +15,7 @@ use crate::authz::{endpoints, AuthServer};
 use crate::config::Config;
 use crate::gateway::{self, Gateway};
 use crate::keys::session::SessionKey;
+use crate::keys::ring::KeyRing;
 use crate::keys::signer::SigningKeys;
 use crate::ops;
 use crate::store::{self, DynStore};
@@ -43,7 +44,7 @@ impl App {
         let (keys, session_key) = tokio::task::spawn_blocking(move || {
             crate::keys::with_dir_lock(&dir, || {
                 Ok((
-                    SigningKeys::load_or_create(&dir, alg)?,
+                    KeyRing::new(dir.clone(), alg, SigningKeys::load_or_create(&dir, alg)?),
                     SessionKey::load_or_create(&dir)?,
                 ))
             })
@@ -170,6 +171,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         if let Some(t) = &tls {
             t.spawn_watcher();
         }
+        app.authz.spawn_key_watcher();
         reload::spawn_on_hangup(source, app.gateway.clone(), app.authz.clone());
     }
     if let Some(l) = redirect {

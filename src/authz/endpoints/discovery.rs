@@ -23,7 +23,8 @@ pub fn document(s: &AuthServer) -> Value {
         }
     }
     scopes.sort();
-    let alg = s.keys.alg.as_str();
+    let keys = s.keys.load();
+    let alg = keys.alg.as_str();
     let mut grants = s.grant_types();
     grants.push("implicit");
     let mut doc = json!({
@@ -52,7 +53,7 @@ pub fn document(s: &AuthServer) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         // RS256 is always there (OIDC Discovery §3), beside the configured one.
-        "id_token_signing_alg_values_supported": s.keys.algs().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "id_token_signing_alg_values_supported": keys.algs().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "access_token_signing_alg_values_supported": [alg],
     });
     if s.cfg.registration.is_some() {
@@ -87,6 +88,6 @@ pub async fn jwks(State(s): State<Arc<AuthServer>>) -> impl IntoResponse {
             (CONTENT_TYPE, "application/jwk-set+json"),
             (CACHE_CONTROL, "public, max-age=300"),
         ],
-        s.keys.jwks_json.clone(),
+        s.keys.load().jwks_json.clone(),
     )
 }

@@ -22,6 +22,9 @@ const MAX_AGE: Duration = Duration::from_secs(300);
 pub enum KeyProvider {
     Static(Arc<PublicKeySet>),
     Remote(Arc<RemoteJwks>),
+    /// The authorization server's own keys, as they are in service now
+    /// (they change with a key rotation).
+    Own(Arc<crate::keys::ring::KeyRing>),
 }
 
 impl KeyProvider {
@@ -30,6 +33,7 @@ impl KeyProvider {
         match self {
             KeyProvider::Static(k) => Ok(k.clone()),
             KeyProvider::Remote(r) => r.current().await,
+            KeyProvider::Own(r) => Ok(r.load().public.clone()),
         }
     }
 
@@ -39,6 +43,7 @@ impl KeyProvider {
         match self {
             KeyProvider::Static(_) => false,
             KeyProvider::Remote(r) => r.refresh_if_allowed(seen).await,
+            KeyProvider::Own(r) => r.refresh_for_unknown_kid(seen).await,
         }
     }
 }

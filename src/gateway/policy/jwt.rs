@@ -315,7 +315,7 @@ mod tests {
         let keys = SigningKeys::load_or_create(dir.path(), SigningAlg::Es256).unwrap();
         let audience = vec!["api".to_string()];
         let verifier = JwtVerifier::new(
-            KeyProvider::Static(Arc::new(keys.public.clone())),
+            KeyProvider::Static(keys.public.clone()),
             VerifierRules {
                 issuer: Some("https://issuer.example"),
                 audience: &audience,
@@ -344,7 +344,7 @@ mod tests {
 
     fn verifier(keys: &SigningKeys) -> JwtVerifier {
         JwtVerifier::new(
-            KeyProvider::Static(Arc::new(keys.public.clone())),
+            KeyProvider::Static(keys.public.clone()),
             VerifierRules {
                 issuer: None,
                 audience: &[],
