@@ -4,7 +4,8 @@
 //! gateway they started with, and open connections stay open. A config
 //! that does not load is refused with its file:line in the log, and the
 //! running one keeps serving. Everything else (listen address, store,
-//! keys, token settings, [server] limits) needs a restart.
+//! [keys] settings, token settings, [server] limits) needs a restart; the
+//! keys in the key directory are followed without one (`authz/keys.rs`).
 
 use crate::authz::AuthServer;
 use crate::config::Config;
