@@ -87,7 +87,10 @@ async fn access_token(gh: &Gatehouse) -> String {
         .json()
         .await
         .unwrap();
-    r["access_token"].as_str().unwrap_or_else(|| panic!("no token: {r}")).to_string()
+    r["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {r}"))
+        .to_string()
 }
 
 fn kid(token: &str) -> String {
@@ -95,7 +98,14 @@ fn kid(token: &str) -> String {
 }
 
 async fn jwks(gh: &Gatehouse) -> Value {
-    client().get(gh.url("/api/oauth/jwks")).send().await.unwrap().json().await.unwrap()
+    client()
+        .get(gh.url("/api/oauth/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn jwks_kids(jwks: &Value) -> Vec<String> {
@@ -186,7 +196,7 @@ async fn until<F: std::future::Future<Output = bool>>(limit: Duration, mut f: im
 
 #[tokio::test]
 async fn a_cli_rotation_reaches_the_running_server_and_old_tokens_keep_validating_until_they_expire() {
-    let gh = Gatehouse::start(&config(
+    let gh = Gatehouse::start_full(&config(
         "access_ttl = \"6s\"\nid_token_ttl = \"6s\"\nsigning_alg = \"ES256\"",
         "",
     ));
@@ -205,7 +215,10 @@ async fn a_cli_rotation_reaches_the_running_server_and_old_tokens_keep_validatin
     let rotated = Instant::now();
 
     // The running server follows without a restart: new tokens, new kid.
-    until(Duration::from_secs(6), || async { kid(&access_token(&gh).await) != old_kid }).await;
+    until(Duration::from_secs(6), || async {
+        kid(&access_token(&gh).await) != old_kid
+    })
+    .await;
     let new_access = access_token(&gh).await;
     let new_id = id_token(&b).await;
     let (new_kid, new_rs256) = (kid(&new_access), kid(&new_id));
@@ -220,7 +233,10 @@ async fn a_cli_rotation_reaches_the_running_server_and_old_tokens_keep_validatin
     accepted_everywhere(&gh, &new_access).await;
     assert_eq!(verify_with_jwks(&gh, &old_id, "printer").await["nonce"], "nn");
     assert_eq!(verify_with_jwks(&gh, &new_id, "printer").await["nonce"], "nn");
-    assert!(rotated.elapsed() < Duration::from_secs(6), "the old tokens must still be live here");
+    assert!(
+        rotated.elapsed() < Duration::from_secs(6),
+        "the old tokens must still be live here"
+    );
 
     let listed = list_json(&gh);
     assert_eq!(state_of(&listed, &old_kid), "retiring");
@@ -230,7 +246,10 @@ async fn a_cli_rotation_reaches_the_running_server_and_old_tokens_keep_validatin
     // The longest lifetime (6s) plus the grace for other instances (10s).
     assert_eq!(old["publish_until"].as_i64().unwrap(), retired_at + 6 + 10, "{old}");
     let table = keys_cli(&gh, &["list"]);
-    assert!(table.contains("STATE") && table.contains("retiring") && table.contains(&new_kid), "{table}");
+    assert!(
+        table.contains("STATE") && table.contains("retiring") && table.contains(&new_kid),
+        "{table}"
+    );
 
     // Once every token the old keys signed has expired, they drop out of
     // the JWKS (the server notices the time passing, nothing on disk changed).
@@ -250,10 +269,13 @@ async fn a_cli_rotation_reaches_the_running_server_and_old_tokens_keep_validatin
 
 #[tokio::test]
 async fn rotate_every_rotates_on_schedule_and_earlier_tokens_stay_valid() {
-    let gh = Gatehouse::start(&config("access_ttl = \"20s\"", "rotate_every = \"3s\""));
+    let gh = Gatehouse::start_full(&config("access_ttl = \"20s\"", "rotate_every = \"3s\""));
     let first = access_token(&gh).await;
     let first_kid = kid(&first);
-    let took = until(Duration::from_secs(12), || async { kid(&access_token(&gh).await) != first_kid }).await;
+    let took = until(Duration::from_secs(12), || async {
+        kid(&access_token(&gh).await) != first_kid
+    })
+    .await;
     assert!(took >= Duration::from_secs(1), "rotated at once ({took:?})");
     let second = access_token(&gh).await;
     accepted_everywhere(&gh, &first).await;
@@ -262,7 +284,10 @@ async fn rotate_every_rotates_on_schedule_and_earlier_tokens_stay_valid() {
     assert!(kids.contains(&first_kid) && kids.contains(&kid(&second)), "{kids:?}");
     // And again: the schedule keeps going.
     let second_kid = kid(&second);
-    until(Duration::from_secs(12), || async { kid(&access_token(&gh).await) != second_kid }).await;
+    until(Duration::from_secs(12), || async {
+        kid(&access_token(&gh).await) != second_kid
+    })
+    .await;
     let listed = list_json(&gh);
     assert_eq!(state_of(&listed, &first_kid), "retiring");
     assert_eq!(
@@ -288,18 +313,17 @@ async fn instances_sharing_the_directory_rotate_once_per_period() {
     let keys = list_json(&a);
     // Over 10s with a 4s period: at most 3 rotations after the first key
     // (one per period, never one per instance per period).
-    assert!(
-        (2..=4).contains(&keys.len()),
-        "{} keys after 10s: {keys:?}",
-        keys.len()
-    );
+    assert!((2..=4).contains(&keys.len()), "{} keys after 10s: {keys:?}", keys.len());
     let mut created: Vec<i64> = keys.iter().map(|k| k["created_at"].as_i64().unwrap()).collect();
     created.sort();
     for w in created.windows(2) {
         assert!(w[1] - w[0] >= 3, "two rotations in one period: {created:?}");
     }
     // Both serve the same current key, and each accepts the other's tokens.
-    until(Duration::from_secs(6), || async { kid(&access_token(&a).await) == kid(&access_token(&b).await) }).await;
+    until(Duration::from_secs(6), || async {
+        kid(&access_token(&a).await) == kid(&access_token(&b).await)
+    })
+    .await;
     accepted_everywhere(&b, &access_token(&a).await).await;
     accepted_everywhere(&a, &access_token(&b).await).await;
 }

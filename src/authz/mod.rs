@@ -21,8 +21,8 @@ pub mod validate;
 use crate::config::{Config, SecretSpec};
 use crate::gateway::policy::jwks::KeyProvider;
 use crate::gateway::policy::jwt::{JwtVerifier, Verified, VerifierRules};
-use crate::keys::session::SessionKey;
 use crate::keys::ring::KeyRing;
+use crate::keys::session::SessionKey;
 use crate::store::{self, Change, Client, DynStore, User};
 use http::HeaderName;
 use moka::sync::Cache;
@@ -92,12 +92,7 @@ fn assertion_keys(cfg: &Config) -> Result<Vec<(String, KeyProvider)>, String> {
 }
 
 impl AuthServer {
-    pub fn new(
-        cfg: Arc<Config>,
-        store: DynStore,
-        keys: Arc<KeyRing>,
-        session_key: SessionKey,
-    ) -> Result<Self, String> {
+    pub fn new(cfg: Arc<Config>, store: DynStore, keys: Arc<KeyRing>, session_key: SessionKey) -> Result<Self, String> {
         let assertion_keys = assertion_keys(&cfg)?;
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;

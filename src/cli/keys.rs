@@ -79,10 +79,7 @@ fn list(o: &Opts) -> Result<(), String> {
             ]
         })
         .collect();
-    print_table(
-        &["KID", "ALG", "STATE", "CREATED", "RETIRED", "PUBLISHED UNTIL"],
-        &rows,
-    );
+    print_table(&["KID", "ALG", "STATE", "CREATED", "RETIRED", "PUBLISHED UNTIL"], &rows);
     Ok(())
 }
 

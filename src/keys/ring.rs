@@ -70,11 +70,7 @@ impl KeyRing {
     pub fn refresh(&self) -> Result<bool, String> {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let fp = rotation::fingerprint(&self.dir)?;
-        let ended = self
-            .live
-            .load()
-            .next_change
-            .is_some_and(|t| t <= rotation::now());
+        let ended = self.live.load().next_change.is_some_and(|t| t <= rotation::now());
         if fp == *seen && !ended {
             return Ok(false);
         }

@@ -4,9 +4,9 @@
 //!   RS256 beside ES256/EdDSA for ID tokens): the newest key of that
 //!   algorithm that has not been retired.
 //! - `retiring`: no longer signs, still published in the JWKS until every
-//!   token it could have signed has expired (`publish_until` = retire time
-//!   + the longest token lifetime + a grace for instances that had not yet
-//!   seen the rotation).
+//!   token it could have signed has expired: `publish_until` is the retire
+//!   time plus the longest token lifetime plus a grace for instances that
+//!   had not yet seen the rotation.
 //! - `retired`: past `publish_until`; dropped from the JWKS, and its folder
 //!   is deleted at the next rotation or scheduled check.
 //!
@@ -175,9 +175,7 @@ pub fn scan(dir: &Path) -> Result<Vec<Entry>, String> {
             mtime,
         });
     }
-    out.sort_by(|a, b| {
-        (a.meta.created_at, a.mtime, &a.folder).cmp(&(b.meta.created_at, b.mtime, &b.folder))
-    });
+    out.sort_by(|a, b| (a.meta.created_at, a.mtime, &a.folder).cmp(&(b.meta.created_at, b.mtime, &b.folder)));
     Ok(out)
 }
 
@@ -201,10 +199,7 @@ pub fn classify(entries: &[Entry], alg: SigningAlg, now: i64) -> Vec<KeyState> {
         .collect();
     for a in signing_algs(alg) {
         // Entries are oldest first: the last live one of `a` signs.
-        if let Some(i) = entries
-            .iter()
-            .rposition(|e| e.alg == a && e.meta.retired_at.is_none())
-        {
+        if let Some(i) = entries.iter().rposition(|e| e.alg == a && e.meta.retired_at.is_none()) {
             states[i] = KeyState::Current;
         }
     }
@@ -222,7 +217,10 @@ pub fn list(dir: &Path, alg: SigningAlg) -> Result<Vec<KeyInfo>, String> {
 /// Writes `bytes` to `path` through a temporary file and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(bytes).map_err(io_err(&tmp))?;
@@ -473,7 +471,9 @@ mod tests {
         rotate(dir.path(), SigningAlg::EdDsa, Duration::from_secs(1)).unwrap();
         let l = list(dir.path(), SigningAlg::EdDsa).unwrap();
         assert_eq!(l.len(), 4, "EdDSA + RS256 new, two old: {l:?}");
-        assert!(l[..2].iter().all(|k| k.state == KeyState::Retiring && k.retired_at.is_some()));
+        assert!(l[..2]
+            .iter()
+            .all(|k| k.state == KeyState::Retiring && k.retired_at.is_some()));
     }
 
     #[test]
@@ -482,9 +482,11 @@ mod tests {
         let a = rotate_if_due(dir.path(), SigningAlg::Rs256, Duration::from_secs(3600), Duration::ZERO)
             .unwrap()
             .expect("no key: rotate at once");
-        assert!(rotate_if_due(dir.path(), SigningAlg::Rs256, Duration::from_secs(3600), Duration::ZERO)
-            .unwrap()
-            .is_none());
+        assert!(
+            rotate_if_due(dir.path(), SigningAlg::Rs256, Duration::from_secs(3600), Duration::ZERO)
+                .unwrap()
+                .is_none()
+        );
         assert!(rotation_due(dir.path(), SigningAlg::Rs256, Duration::from_secs(3600), now() + 3600).unwrap());
         let b = rotate_if_due(dir.path(), SigningAlg::Rs256, Duration::ZERO, Duration::ZERO)
             .unwrap()

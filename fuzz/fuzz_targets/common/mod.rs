@@ -59,6 +59,7 @@ scopes = ["read"]
 pub fn auth_server() -> &'static gatehouse::authz::AuthServer {
     use gatehouse::authz::AuthServer;
     use gatehouse::keys::session::SessionKey;
+    use gatehouse::keys::ring::KeyRing;
     use gatehouse::keys::signer::SigningKeys;
     use gatehouse::keys::SigningAlg;
     use std::sync::Arc;
@@ -72,7 +73,12 @@ pub fn auth_server() -> &'static gatehouse::authz::AuthServer {
         let _ = std::fs::remove_dir_all(&dir);
         let store: gatehouse::store::DynStore = Arc::new(gatehouse::store::memory::MemoryStore::default());
         block_on(async {
-            let s = AuthServer::new(Arc::new(cfg), store, Arc::new(keys), session_key).expect("auth server");
+            let s = AuthServer::new(
+                Arc::new(cfg),
+                store,
+                Arc::new(KeyRing::new(dir.join("keys"), SigningAlg::Es256, keys)),
+                session_key,
+            ).expect("auth server");
             s.seed_from_config().await.expect("seed clients");
             s
         })
