@@ -185,6 +185,17 @@ pub struct KeyView {
     pub publish_until: Option<i64>,
 }
 
+fn key_view(k: crate::keys::rotation::KeyInfo) -> KeyView {
+    KeyView {
+        kid: k.kid,
+        alg: k.alg,
+        state: k.state.as_str().to_string(),
+        created_at: k.created_at,
+        retired_at: k.retired_at,
+        publish_until: k.publish_until,
+    }
+}
+
 fn check_password(p: &str) -> Result<(), AdminError> {
     if p.chars().count() < 8 || p.len() > 1024 {
         return Err(AdminError::BadRequest("password: 8 to 1024 characters".into()));
@@ -524,13 +535,28 @@ impl Service {
         }
     }
 
-    // ---- keys (placeholder until the key ring lands)
+    // ---- keys: the running server's key ring (`authz/keys.rs`); the
+    // command line has `gatehouse keys` instead.
 
+    /// Every signing key with its state, oldest first.
     pub async fn keys(&self) -> Result<Vec<KeyView>, AdminError> {
-        Err(AdminError::Server)
+        let a = self.authz.as_ref().ok_or(AdminError::Server)?;
+        let keys = a.list_keys().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot list the signing keys");
+            AdminError::Server
+        })?;
+        Ok(keys.into_iter().map(key_view).collect())
     }
 
+    /// A new current key; the old ones stay published until their tokens
+    /// have expired. Returns the keys afterwards.
     pub async fn rotate_keys(&self) -> Result<Vec<KeyView>, AdminError> {
-        Err(AdminError::Server)
+        let a = self.authz.as_ref().ok_or(AdminError::Server)?;
+        let new = a.rotate_keys().await.map_err(|e| {
+            tracing::error!(error = %e, "signing keys not rotated");
+            AdminError::Server
+        })?;
+        tracing::info!(kid = %new.kid, alg = %new.alg, "signing keys rotated (admin)");
+        self.keys().await
     }
 }
