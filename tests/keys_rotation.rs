@@ -371,3 +371,29 @@ fn drop_nulls(mut v: Value) -> Value {
     }
     v
 }
+
+#[tokio::test]
+async fn another_instance_accepts_a_token_of_a_key_it_has_not_polled_yet() {
+    let shared = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "issuer = \"http://gatehouse.test\"\n{}\n[admin]\nusername = \"admin\"\npassword = \"rotate-admin-pw\"\n",
+        config("access_ttl = \"60s\"", "").replace("dir = \"keys\"", &format!("dir = \"{}\"", shared.path().display()))
+    );
+    let a = Gatehouse::start_full(&cfg);
+    let b = Gatehouse::start_full(&cfg);
+    let before = access_token(&a).await;
+    let r = client()
+        .post(a.url("/admin/api/keys/rotate"))
+        .basic_auth("admin", Some("rotate-admin-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = access_token(&a).await;
+    assert_ne!(kid(&before), kid(&after));
+    // At once, not after b's next look at the directory: the unknown kid
+    // makes b read it.
+    accepted_everywhere(&b, &after).await;
+    accepted_everywhere(&b, &before).await;
+    assert!(jwks_kids(&jwks(&b).await).contains(&kid(&after)));
+}
