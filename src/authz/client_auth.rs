@@ -1,6 +1,7 @@
 //! Client authentication at the token, revocation and introspection
 //! endpoints: `client_secret_basic`, `client_secret_post`, or `none` for
-//! public clients (RFC 6749 §2.3).
+//! public clients (RFC 6749 §2.3); `private_key_jwt` and `client_secret_jwt`
+//! (RFC 7523 §2.2, OIDC Core §9) by a signed client assertion.
 
 use super::form::Form;
 use super::{secrets, AuthServer};
@@ -13,7 +14,21 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-pub const METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+pub const METHODS: [&str; 5] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+];
+
+/// Algorithms of client assertions (discovery's
+/// `token_endpoint_auth_signing_alg_values_supported`): HS256 for
+/// `client_secret_jwt`, the asymmetric ones a registered JWK may carry for
+/// `private_key_jwt`.
+pub const ASSERTION_ALGS: [&str; 10] = [
+    "HS256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
 
 /// RFC 7523 §2.2 `client_assertion_type`.
 pub const JWT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -102,6 +117,10 @@ impl AuthServer {
             .client(&id)
             .await?
             .ok_or_else(|| bad("unknown client or bad credentials"))?;
+        if client.meta.token_endpoint_auth_method.as_deref() == Some("client_secret_jwt") {
+            // The point of client_secret_jwt is that the secret never travels.
+            return Err(bad("this client authenticates with a client assertion"));
+        }
         match (&client.secret_hash, secret) {
             // A private_key_jwt client must send its assertion.
             (None, _) if !client.is_public() => Err(bad("this client authenticates with a client assertion")),
@@ -118,11 +137,11 @@ impl AuthServer {
         }
     }
 
-    /// Verifies a secret; argon2-hashed (hand-chosen) secrets are slow to
-    /// RFC 7523 §2.2/§3 `private_key_jwt`: a JWT the client signed with a
-    /// key it registered (`jwks` or `jwks_uri`), `iss` = `sub` = its id,
-    /// `aud` naming the token endpoint or the issuer, `exp` soon, `jti`
-    /// used once (in the store, so on every instance).
+    /// RFC 7523 §2.2/§3 client assertions: for `private_key_jwt` a JWT the
+    /// client signed with a key it registered (`jwks` or `jwks_uri`), for
+    /// `client_secret_jwt` one MACed (HS256) with its secret; `iss` = `sub`
+    /// = its id, `aud` naming the token endpoint or the issuer, `exp` soon,
+    /// `jti` used once (in the store, so on every instance).
     async fn client_from_assertion(&self, assertion: &str, form_id: Option<&str>) -> Result<Arc<Client>, OAuthError> {
         use super::assertion;
         use crate::gateway::policy::jwks::KeyProvider;
@@ -138,16 +157,21 @@ impl AuthServer {
             .client(&id)
             .await?
             .ok_or_else(|| bad("unknown client or bad credentials"))?;
-        if client.meta.token_endpoint_auth_method.as_deref() != Some("private_key_jwt") {
-            return Err(bad("the client is not registered for private_key_jwt"));
-        }
-        let keys = match (&client.meta.jwks, &client.meta.jwks_uri) {
-            (Some(set), _) => KeyProvider::Static(Arc::new(
-                crate::keys::PublicKeySet::from_value(set)
-                    .map_err(|_| bad("the client's registered jwks is unusable"))?,
-            )),
-            (None, Some(uri)) => KeyProvider::Remote(self.client_jwks(uri)?),
-            (None, None) => return Err(bad("the client has no registered keys")),
+        let keys = match client.meta.token_endpoint_auth_method.as_deref() {
+            Some("private_key_jwt") => match (&client.meta.jwks, &client.meta.jwks_uri) {
+                (Some(set), _) => KeyProvider::Static(Arc::new(
+                    crate::keys::PublicKeySet::from_value(set)
+                        .map_err(|_| bad("the client's registered jwks is unusable"))?,
+                )),
+                (None, Some(uri)) => KeyProvider::Remote(self.client_jwks(uri)?),
+                (None, None) => return Err(bad("the client has no registered keys")),
+            },
+            Some("client_secret_jwt") => self.client_secret_key(&client, assertion)?,
+            _ => {
+                return Err(bad(
+                    "the client is not registered for private_key_jwt or client_secret_jwt",
+                ))
+            }
         };
         let token_url = self.token_endpoint();
         let claims = assertion::verify(&keys, assertion, &id, Some(&id), &[&token_url, &self.cfg.issuer])
@@ -175,6 +199,37 @@ impl AuthServer {
         Ok(client)
     }
 
+    /// `client_secret_jwt`: the client's secret (opened from its sealed
+    /// copy) as the only key, HS256 only, under the `kid` the assertion
+    /// names if any (there is just one secret to try).
+    fn client_secret_key(
+        &self,
+        client: &Client,
+        assertion: &str,
+    ) -> Result<crate::gateway::policy::jwks::KeyProvider, OAuthError> {
+        use crate::keys::{PublicJwk, PublicKeySet};
+        let sealed = client.meta.client_secret_sealed.as_deref().ok_or_else(|| {
+            tracing::warn!(client = %client.id, "client_secret_jwt client has no sealed secret; register it again");
+            bad("the client has no usable secret for client_secret_jwt")
+        })?;
+        let secret = self.secret_box.open(&client.id, sealed).ok_or_else(|| {
+            tracing::error!(client = %client.id, "cannot open the sealed client secret (another [keys].dir key?)");
+            bad("the client has no usable secret for client_secret_jwt")
+        })?;
+        let kid = jsonwebtoken::decode_header(assertion)
+            .map_err(|_| bad("the client assertion is malformed"))?
+            .kid;
+        let key = PublicJwk {
+            kid,
+            alg: jsonwebtoken::Algorithm::HS256,
+            key: jsonwebtoken::DecodingKey::from_secret(&secret),
+            json: serde_json::Value::Null,
+        };
+        Ok(crate::gateway::policy::jwks::KeyProvider::Static(Arc::new(
+            PublicKeySet { keys: vec![key] },
+        )))
+    }
+
     /// The fetcher of a client's `jwks_uri`, shared by its requests.
     fn client_jwks(&self, uri: &str) -> Result<Arc<crate::gateway::policy::jwks::RemoteJwks>, OAuthError> {
         if let Some(r) = self.client_jwks.get(uri) {
@@ -193,6 +248,7 @@ impl AuthServer {
         Ok(r)
     }
 
+    /// Verifies a secret; argon2-hashed (hand-chosen) secrets are slow to
     /// check, so a success is remembered (keyed by a digest of what was
     /// presented, never the secret itself) for the cache lifetime.
     async fn secret_ok(&self, client_id: &str, stored: &str, presented: &str) -> bool {

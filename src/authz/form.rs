@@ -8,6 +8,10 @@ use http::HeaderMap;
 use http_body_util::BodyExt;
 
 const MAX_FORM_BYTES: usize = 64 * 1024;
+/// The token endpoint's bound: a SAML assertion may be 256 KiB, and an
+/// oversized one (up to this) still gets a clear `invalid_grant` instead
+/// of a bare 413.
+pub const MAX_TOKEN_FORM_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct Form {
@@ -28,6 +32,11 @@ impl Form {
 
     /// Reads a POST body; it must be `application/x-www-form-urlencoded`.
     pub async fn read(headers: &HeaderMap, body: Body) -> Result<Form, OAuthError> {
+        Self::read_limited(headers, body, MAX_FORM_BYTES).await
+    }
+
+    /// [`Form::read`] with another size bound.
+    pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Form, OAuthError> {
         let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
@@ -35,7 +44,7 @@ impl Form {
                 "the request body must be application/x-www-form-urlencoded".into(),
             ));
         }
-        let limited = http_body_util::Limited::new(body, MAX_FORM_BYTES);
+        let limited = http_body_util::Limited::new(body, limit);
         let bytes = limited
             .collect()
             .await

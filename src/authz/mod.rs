@@ -12,6 +12,7 @@ pub mod id_token;
 pub mod issuer;
 pub mod keys;
 pub mod registration;
+pub mod saml;
 pub mod scope;
 pub mod secrets;
 pub mod session;
@@ -66,6 +67,10 @@ pub struct AuthServer {
     pub assertion_keys: Vec<(String, KeyProvider)>,
     /// Key-set fetchers of clients' `jwks_uri` (private_key_jwt), by URI.
     client_jwks: Cache<String, Arc<crate::gateway::policy::jwks::RemoteJwks>>,
+    /// `[[saml_idps]]` with their certificates decoded, for the SAML bearer grant.
+    pub saml_idps: Arc<Vec<saml::Idp>>,
+    /// Seals and opens `client_secret_jwt` clients' secrets.
+    pub secret_box: crate::keys::sealed::SecretBox,
 }
 
 /// One key provider per trusted issuer (remote JWKS fetched on first use,
@@ -94,6 +99,12 @@ fn assertion_keys(cfg: &Config) -> Result<Vec<(String, KeyProvider)>, String> {
 impl AuthServer {
     pub fn new(cfg: Arc<Config>, store: DynStore, keys: Arc<KeyRing>, session_key: SessionKey) -> Result<Self, String> {
         let assertion_keys = assertion_keys(&cfg)?;
+        let saml_idps = cfg
+            .saml_idps
+            .iter()
+            .map(|i| saml::Idp::new(&i.entity_id, &i.certificate_pem))
+            .collect::<Result<Vec<_>, _>>()?;
+        let secret_box = crate::keys::sealed::SecretBox::load_or_create(&cfg.keys_dir)?;
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;
         let forward = FORWARDED
@@ -130,6 +141,8 @@ impl AuthServer {
                 .max_capacity(10_000)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
+            saml_idps: Arc::new(saml_idps),
+            secret_box,
             cfg,
             store,
             keys,
@@ -166,6 +179,12 @@ impl AuthServer {
                 Some(SecretSpec::Hash(h)) => Some(h.clone()),
                 Some(SecretSpec::Plain(p)) => Some(secrets::hash_chosen_secret(p)?),
             };
+            // HS256 client assertions need the secret itself (validation
+            // made sure it is given in clear for these clients).
+            let client_secret_sealed = match (&c.secret, c.token_endpoint_auth_method.as_deref()) {
+                (Some(SecretSpec::Plain(p)), Some("client_secret_jwt")) => Some(self.secret_box.seal(&c.id, p)?),
+                _ => None,
+            };
             let client = Client {
                 id: c.id.clone(),
                 name: c.name.clone().unwrap_or_else(|| c.id.clone()),
@@ -183,6 +202,7 @@ impl AuthServer {
                     token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
                     jwks: c.jwks.clone(),
                     jwks_uri: c.jwks_uri.clone(),
+                    client_secret_sealed,
                     ..Default::default()
                 },
             };

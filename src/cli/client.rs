@@ -69,6 +69,18 @@ struct AddArgs {
     /// Where RP-initiated logout may send the user back to (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
+    /// How the client authenticates at the token endpoint:
+    /// client_secret_basic (default), client_secret_post, client_secret_jwt
+    /// (HS256 assertions keyed with the secret), private_key_jwt (with
+    /// --jwks or --jwks-uri, no secret) or none (--public).
+    #[arg(long = "auth-method")]
+    auth_method: Option<String>,
+    /// private_key_jwt: a file holding the client's public JWKS (or one JWK).
+    #[arg(long, conflicts_with_all = ["jwks_uri", "public", "secret", "secret_stdin"])]
+    jwks: Option<std::path::PathBuf>,
+    /// private_key_jwt: where the client publishes its public JWKS.
+    #[arg(long = "jwks-uri", conflicts_with_all = ["public", "secret", "secret_stdin"])]
+    jwks_uri: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -90,6 +102,7 @@ pub fn run(a: Args) -> Result<(), String> {
 /// The client described by the arguments, checked the way a `[[clients]]`
 /// entry in a config file is checked.
 fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
+    let method = auth_method(a)?;
     if a.id.is_empty() || a.id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("invalid client id {:?}: no spaces or control characters", a.id));
     }
@@ -138,24 +151,86 @@ fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
         meta: store::ClientMeta {
             id_token_signed_response_alg: a.id_token_alg.map(|x| x.as_str().to_string()),
             post_logout_redirect_uris: a.post_logout_redirect_uris.clone(),
+            // Stored only when chosen, so the default stays "whichever
+            // of basic and post".
+            token_endpoint_auth_method: a.auth_method.as_ref().map(|_| method.to_string()),
+            jwks: jwks(a)?,
+            jwks_uri: a.jwks_uri.clone(),
             ..Default::default()
         },
     })
 }
 
-fn add(a: AddArgs) -> Result<(), String> {
-    // Some(secret) only when we generated it and must show it.
-    let (shown, hash) = if a.public {
-        (None, None)
-    } else if let Some(s) = a.secret.clone() {
-        (None, Some(hash_chosen(&s)?))
-    } else if a.secret_stdin {
-        (None, Some(hash_chosen(&read_secret_stdin("client secret")?)?))
-    } else {
-        let (secret, hash) = secrets::new_client_secret();
-        (Some(secret), Some(hash))
+/// The chosen (or implied) authentication method, checked against the
+/// other arguments the way a `[[clients]]` entry is.
+fn auth_method(a: &AddArgs) -> Result<&str, String> {
+    let keys = a.jwks.is_some() || a.jwks_uri.is_some();
+    let method = match a.auth_method.as_deref() {
+        Some(m) => m,
+        None if keys => "private_key_jwt",
+        None if a.public => "none",
+        None => "client_secret_basic",
     };
-    let client = build(&a, hash)?;
+    let ok = match method {
+        "client_secret_basic" | "client_secret_post" | "client_secret_jwt" => !a.public && !keys,
+        "private_key_jwt" => keys,
+        "none" => a.public,
+        other => {
+            return Err(format!(
+                "unknown --auth-method {other:?}; one of client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, none"
+            ))
+        }
+    };
+    if !ok {
+        return Err(format!(
+            "--auth-method {method}: private_key_jwt needs --jwks or --jwks-uri, none needs --public, the client_secret_* methods a secret (and neither)"
+        ));
+    }
+    if let Some(u) = &a.jwks_uri {
+        let parsed = url::Url::parse(u).map_err(|e| format!("--jwks-uri {u:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("--jwks-uri {u:?} must be http(s)"));
+        }
+    }
+    Ok(method)
+}
+
+/// The JWKS file's content, checked to hold usable public keys.
+fn jwks(a: &AddArgs) -> Result<Option<serde_json::Value>, String> {
+    let Some(path) = &a.jwks else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--jwks {}: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("--jwks {}: not JSON: {e}", path.display()))?;
+    crate::keys::PublicKeySet::from_value(&v).map_err(|e| format!("--jwks {}: {e}", path.display()))?;
+    Ok(Some(v))
+}
+
+fn add(a: AddArgs) -> Result<(), String> {
+    let keyed = a.jwks.is_some() || a.jwks_uri.is_some();
+    // (the secret in clear, its hash, whether it was generated and must be shown)
+    let secret = if a.public || keyed {
+        None
+    } else if let Some(s) = a.secret.clone() {
+        let hash = hash_chosen(&s)?;
+        Some((zeroize::Zeroizing::new(s), hash, false))
+    } else if a.secret_stdin {
+        let s = read_secret_stdin("client secret")?;
+        let hash = hash_chosen(&s)?;
+        Some((zeroize::Zeroizing::new(s), hash, false))
+    } else {
+        let (s, hash) = secrets::new_client_secret();
+        Some((zeroize::Zeroizing::new(s), hash, true))
+    };
+    let hash = secret.as_ref().map(|(_, h, _)| h.clone());
+    let mut client = build(&a, hash)?;
+    if let (Some("client_secret_jwt"), Some((s, _, _))) = (client.meta.token_endpoint_auth_method.as_deref(), &secret) {
+        // The HS256 MAC needs the secret itself: seal it under the key
+        // directory's key, which the server shares.
+        let cfg = super::common::load(&a.cfg)?;
+        let sealer = crate::keys::sealed::SecretBox::load_or_create(&cfg.keys_dir)?;
+        client.meta.client_secret_sealed = Some(sealer.seal(&client.id, s)?);
+    }
+    let shown = secret.filter(|(_, _, generated)| *generated).map(|(s, _, _)| s);
     let kind = if client.is_public() { "public" } else { "confidential" };
     with_store(&a.cfg, |s| async move {
         // put_client replaces; refuse instead so a typo cannot wipe a secret.
@@ -166,7 +241,7 @@ fn add(a: AddArgs) -> Result<(), String> {
     })?;
     println!("added {kind} client {:?}", a.id);
     if let Some(secret) = shown {
-        println!("client_secret: {secret}");
+        println!("client_secret: {}", secret.as_str());
         eprintln!("warning: the client secret is shown only this once and cannot be recovered; store it now.");
     }
     Ok(())
@@ -217,6 +292,9 @@ fn show(a: IdArgs) -> Result<(), String> {
         "audience": c.audience,
         "access_ttl": c.access_ttl,
         "refresh_ttl": c.refresh_ttl,
+        "token_endpoint_auth_method": c.meta.token_endpoint_auth_method,
+        "jwks": c.meta.jwks,
+        "jwks_uri": c.meta.jwks_uri,
         "created_at": c.created_at,
     });
     let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;

@@ -407,6 +407,8 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         let ok = match m.get_ref().as_str() {
             "client_secret_basic" | "client_secret_post" => !c.public,
             "private_key_jwt" => !c.public && c.secret.is_none() && c.secret_hash.is_none(),
+            // The MAC needs the secret itself: a hash cannot check it.
+            "client_secret_jwt" => !c.public && c.secret.is_some() && c.secret_hash.is_none(),
             "none" => c.public,
             _ => false,
         };
@@ -414,7 +416,7 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
             return Err(src.err(
                 span(m),
                 format!(
-                    "token_endpoint_auth_method {:?}: one of client_secret_basic, client_secret_post (with a secret), private_key_jwt (with jwks or jwks_uri, no secret) or none (public = true)",
+                    "token_endpoint_auth_method {:?}: one of client_secret_basic, client_secret_post (with a secret), client_secret_jwt (with secret, not secret_hash), private_key_jwt (with jwks or jwks_uri, no secret) or none (public = true)",
                     m.get_ref()
                 ),
             ));

@@ -6,6 +6,7 @@ pub mod generate;
 pub mod jwk;
 pub mod ring;
 pub mod rotation;
+pub mod sealed;
 pub mod session;
 pub mod signer;
 

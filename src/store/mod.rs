@@ -66,6 +66,11 @@ pub struct ClientMeta {
     /// …or where to fetch it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// `client_secret_jwt` only: the secret itself, AES-256-GCM sealed
+    /// under `[keys].dir/client-secrets.key` (`keys::sealed`), since the
+    /// HS256 assertion's MAC needs it; `secret_hash` still holds its hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_sealed: Option<String>,
     /// OIDC `id_token_signed_response_alg` (None: RS256).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,

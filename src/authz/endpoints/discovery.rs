@@ -2,7 +2,7 @@
 //! document lists only what this server actually implements.
 
 use crate::authz::authorize::{ResponseMode, ResponseType};
-use crate::authz::client_auth::METHODS;
+use crate::authz::client_auth::{ASSERTION_ALGS, METHODS};
 use crate::authz::AuthServer;
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -39,8 +39,11 @@ pub fn document(s: &AuthServer) -> Value {
         "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported": METHODS,
         "revocation_endpoint_auth_methods_supported": METHODS,
-        "introspection_endpoint_auth_methods_supported": &METHODS[..3],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"],
+        // Introspection is for confidential callers only.
+        "introspection_endpoint_auth_methods_supported": &METHODS[..4],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": scopes,
         "response_types_supported": ResponseType::SUPPORTED,
         "response_modes_supported": ResponseMode::SUPPORTED,

@@ -34,7 +34,7 @@ async fn exchange(
     body: Body,
     peer: SocketAddr,
 ) -> Result<crate::authz::issuer::TokenResponse, OAuthError> {
-    let form = Form::read(headers, body).await?;
+    let form = Form::read_limited(headers, body, crate::authz::form::MAX_TOKEN_FORM_BYTES).await?;
     let client = s.authenticate_client(headers, &form).await?;
     let grant_type = form.require("grant_type")?;
     let grant = s.grant(grant_type).ok_or(OAuthError::UnsupportedGrantType)?;

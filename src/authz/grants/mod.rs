@@ -5,6 +5,7 @@ mod client_credentials;
 pub mod jwt_bearer;
 mod password;
 mod refresh_token;
+pub mod saml_bearer;
 
 use super::form::Form;
 use super::issuer::TokenResponse;
@@ -36,6 +37,7 @@ pub fn registry() -> Registry {
         Box::new(jwt_bearer::JwtBearer),
         Box::new(password::Password),
         Box::new(refresh_token::RefreshToken),
+        Box::new(saml_bearer::SamlBearer),
     ]
 }
 
