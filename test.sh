@@ -12,14 +12,27 @@ command -v npm >/dev/null || need_apt+=(nodejs npm)
 command -v curl >/dev/null || need_apt+=(curl)              # tests/tls.rs
 command -v openssl >/dev/null || need_apt+=(openssl)        # tests/tls.rs, tests/keygen_interop.rs
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # store conformance, tests/instances.rs
+# Building gatehouse itself: the samael crate binds libxmlsec1 (SAML
+# signatures) with bindgen, which needs libclang; openssl-sys needs libssl-dev.
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+[ -f /usr/include/xmlsec1/xmlsec/xmlsec.h ] || need_apt+=(libxmlsec1-dev)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || ls /usr/lib/*/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+command -v xmlsec1 >/dev/null || need_apt+=(xmlsec1)        # tests/saml_bearer.rs signs with it
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
-# Python Authlib for the interop tests (tests/interop_authlib*.rs).
-python3 -c 'import authlib, requests' 2>/dev/null || python3 -m pip install --quiet authlib requests
+# Python Authlib for the interop tests (tests/interop_authlib*.rs); jwcrypto
+# signs the client assertions of tests/client_assertion.rs.
+python3 -c 'import authlib, requests, jwcrypto' 2>/dev/null || python3 -m pip install --quiet authlib requests jwcrypto
 # schemathesis fuzzes the admin API from its OpenAPI document (tests/admin_schemathesis.rs).
 python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet schemathesis
+
+# `.ci/run` installs first (clippy builds the crate, which needs libxmlsec1).
+if [ "${1:-}" = "--install-only" ]; then
+  exit 0
+fi
 
 # panva's openid-client and oauth4webapi for tests/interop_panva.rs.
 if [ ! -d tests/interop/panva/node_modules/openid-client ] || [ ! -d tests/interop/panva/node_modules/oauth4webapi ]; then

@@ -151,10 +151,7 @@ async fn exchange(gh: &Gatehouse, assertion: &str) -> (u16, Value) {
         .unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text)),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 fn b64(xml: &str) -> String {

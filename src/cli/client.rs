@@ -153,7 +153,8 @@ fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
             post_logout_redirect_uris: a.post_logout_redirect_uris.clone(),
             // Stored only when chosen, so the default stays "whichever
             // of basic and post".
-            token_endpoint_auth_method: a.auth_method.as_ref().map(|_| method.to_string()),
+            token_endpoint_auth_method: (a.auth_method.is_some() || method == "private_key_jwt")
+                .then(|| method.to_string()),
             jwks: jwks(a)?,
             jwks_uri: a.jwks_uri.clone(),
             ..Default::default()
