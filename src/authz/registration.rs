@@ -308,6 +308,8 @@ pub fn build_client(
                 .filter(|x| x != "client_secret_basic"),
             jwks: m.jwks.clone(),
             jwks_uri: m.jwks_uri.clone(),
+            // client_secret_jwt is registered from the config or the CLI only.
+            client_secret_sealed: None,
             id_token_signed_response_alg: id_alg,
             post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
             logo_uri: m.logo_uri.clone(),
