@@ -428,7 +428,6 @@ pub async fn client_metadata_round_trips(s: DynStore) {
         jwks: Some(serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "BB"}]})),
         jwks_uri: None,
         client_secret_sealed: Some("v1.sealed".into()),
-        access_token_format: Some("opaque".into()),
         id_token_signed_response_alg: Some("ES256".into()),
         post_logout_redirect_uris: vec!["https://app.example/bye".into()],
         access_token_format: Some("opaque".into()),
