@@ -112,6 +112,9 @@ backend = {{ mock = {{ body = "photos!" }} }}
     assert_eq!(r["afterDelete"]["stillListed"], false);
     assert_eq!(r["afterDelete"]["tokenRequest"], 401);
     assert!(r["keys"].as_u64().unwrap() >= 1);
+    assert!(r["keysAfterRotate"].as_u64() > r["keys"].as_u64(), "the rotate button adds a key");
+    assert_ne!(r["currentBefore"], r["currentAfter"], "a new key is current");
+    assert!(r["retiring"].as_u64().unwrap() >= 1, "the old key is retiring, still published");
     assert_eq!(r["afterSignOut"], gh.url("/admin/login"));
 
     for f in ["admin-register.png", "admin-clients.png"] {

@@ -146,6 +146,12 @@ try {
   await page.click('text=Keys');
   await page.waitForSelector('#keys');
   out.keys = await page.locator('#keys tbody tr').count();
+  out.currentBefore = (await page.locator('#keys tbody tr:has-text("current") code').allTextContents());
+  await page.click('#rotate');
+  await page.waitForSelector('#notice');
+  out.keysAfterRotate = await page.locator('#keys tbody tr').count();
+  out.currentAfter = (await page.locator('#keys tbody tr:has-text("current") code').allTextContents());
+  out.retiring = await page.locator('#keys tbody tr:has-text("retiring")').count();
   await page.click('#sign-out');
   await page.waitForSelector('#sign-in');
   await page.goto(`${base}/admin/clients`);
