@@ -11,23 +11,13 @@
 mod common;
 
 use common::{Gatehouse, PRELUDE};
-use serde_json::Value;
 use std::path::Path;
-use std::time::Duration;
 
 const PASSWORD: &str = "console-password-1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_console_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "/usr/bin/chromium is missing: run ./test.sh (it installs Debian's chromium)"
-    );
-    assert!(
-        root.join("tests/browser/node_modules/playwright-core").exists(),
-        "playwright-core is missing: run ./test.sh (npm install --prefix tests/browser)"
-    );
     let gh = Gatehouse::start_full(&format!(
         r#"{PRELUDE}
 [tokens]
@@ -50,27 +40,7 @@ backend = {{ mock = {{ body = "photos!" }} }}
         let _ = std::fs::remove_file(artifacts.join(f));
     }
 
-    let run = tokio::process::Command::new("node")
-        .arg(root.join("tests/browser/admin.mjs"))
-        .args([&gh.url(""), PASSWORD, artifacts.to_str().unwrap()])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser run took over 3 minutes")
-        .expect("node could not be started");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "node failed: {stderr}\n{stdout}");
-    let r: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("no JSON from the browser run ({e}): {stdout}\n{stderr}"));
-    assert!(
-        r.get("failure").is_none(),
-        "browser run failed: {}\nresults so far: {r:#}\ngatehouse log:\n{}",
-        r["failure"].as_str().unwrap_or(""),
-        gh.log()
-    );
-    eprintln!("browser run: {r:#}");
+    let r = common::browser_run("admin.mjs", &[&gh.url(""), PASSWORD, artifacts.to_str().unwrap()], &gh).await;
 
     assert_eq!(
         r["signIn"]["url"],
@@ -112,9 +82,15 @@ backend = {{ mock = {{ body = "photos!" }} }}
     assert_eq!(r["afterDelete"]["stillListed"], false);
     assert_eq!(r["afterDelete"]["tokenRequest"], 401);
     assert!(r["keys"].as_u64().unwrap() >= 1);
-    assert!(r["keysAfterRotate"].as_u64() > r["keys"].as_u64(), "the rotate button adds a key");
+    assert!(
+        r["keysAfterRotate"].as_u64() > r["keys"].as_u64(),
+        "the rotate button adds a key"
+    );
     assert_ne!(r["currentBefore"], r["currentAfter"], "a new key is current");
-    assert!(r["retiring"].as_u64().unwrap() >= 1, "the old key is retiring, still published");
+    assert!(
+        r["retiring"].as_u64().unwrap() >= 1,
+        "the old key is retiring, still published"
+    );
     assert_eq!(r["afterSignOut"], gh.url("/admin/login"));
 
     for f in ["admin-register.png", "admin-clients.png"] {

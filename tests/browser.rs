@@ -18,9 +18,6 @@ use common::Gatehouse;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The embedded demo's config, with a memory store, an ephemeral port (so
 /// the issuer is gatehouse's real address) and the printing app's callback.
@@ -50,15 +47,6 @@ fn strs(v: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flickr_canon_story_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: run ./test.sh (it installs Debian's chromium)"
-    );
-    assert!(
-        root.join("tests/browser/node_modules/playwright-core").exists(),
-        "playwright-core is missing: run ./test.sh (npm install --prefix tests/browser)"
-    );
-
     // The printing app first (gatehouse must know its callback), then
     // gatehouse, then tell the app where gatehouse is.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -83,27 +71,7 @@ async fn flickr_canon_story_in_chromium() {
     let shot = artifacts.join("consent.png");
     let _ = std::fs::remove_file(&shot);
 
-    let run = tokio::process::Command::new("node")
-        .arg(root.join("tests/browser/flickr.mjs"))
-        .args([&app_url, &issuer, shot.to_str().unwrap()])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser run took over 3 minutes")
-        .expect("node could not be started");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "node failed: {stderr}\n{stdout}");
-    let r: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("no JSON from the browser run ({e}): {stdout}\n{stderr}"));
-    assert!(
-        r.get("failure").is_none(),
-        "browser run failed: {}\nresults so far: {r:#}\ngatehouse log:\n{}",
-        r["failure"].as_str().unwrap_or(""),
-        gh.log()
-    );
-    eprintln!("browser run: {r:#}");
+    let r = common::browser_run("flickr.mjs", &[&app_url, &issuer, shot.to_str().unwrap()], &gh).await;
 
     // (1) The app's page, gatehouse's login, a wrong password, consent, Deny.
     let d = &r["deny"];

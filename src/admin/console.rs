@@ -295,11 +295,8 @@ async fn logout(State(a): S, h: HeaderMap, body: Body) -> Response {
 
 // ---- clients
 
-async fn clients(State(a): S, h: HeaderMap, uri: Uri) -> Response {
-    let s = match signed(&a, &h).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+/// `search` and `after` of a list page's query, bounded.
+fn list_query(uri: &Uri) -> (String, String) {
     let (mut search, mut after) = (String::new(), String::new());
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         match &*k {
@@ -308,6 +305,15 @@ async fn clients(State(a): S, h: HeaderMap, uri: Uri) -> Response {
             _ => {}
         }
     }
+    (search, after)
+}
+
+async fn clients(State(a): S, h: HeaderMap, uri: Uri) -> Response {
+    let s = match signed(&a, &h).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (search, after) = list_query(&uri);
     match a.service.list_clients(Some(&search), Some(&after), 50).await {
         Ok(p) => s.page(
             "clients",
@@ -656,14 +662,7 @@ async fn users(State(a): S, h: HeaderMap, uri: Uri) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let (mut search, mut after) = (String::new(), String::new());
-    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-        match &*k {
-            "search" => search = v.chars().take(200).collect(),
-            "after" => after = v.chars().take(200).collect(),
-            _ => {}
-        }
-    }
+    let (search, after) = list_query(&uri);
     match a.service.list_users(Some(&search), Some(&after), 50).await {
         Ok(p) => s.page(
             "users",

@@ -196,6 +196,27 @@ fn key_view(k: crate::keys::rotation::KeyInfo) -> KeyView {
     }
 }
 
+/// A listing query asking for one row more than the page holds, so the
+/// page knows whether another follows.
+fn query<'a>(search: Option<&'a str>, after: Option<&'a str>, limit: u32) -> (ListQuery<'a>, u32) {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let q = ListQuery {
+        search: search.filter(|s| !s.is_empty()),
+        after: after.filter(|s| !s.is_empty()),
+        limit: limit + 1,
+    };
+    (q, limit)
+}
+
+/// The page's rows and, when more follow, the key to continue after.
+fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    let next = (rows.len() > limit as usize).then(|| {
+        rows.truncate(limit as usize);
+        rows.last().map(&key).unwrap_or_default()
+    });
+    (rows, next)
+}
+
 fn check_password(p: &str) -> Result<(), AdminError> {
     if p.chars().count() < 8 || p.len() > 1024 {
         return Err(AdminError::BadRequest("password: 8 to 1024 characters".into()));
@@ -296,19 +317,9 @@ impl Service {
         after: Option<&str>,
         limit: u32,
     ) -> Result<ClientPage, AdminError> {
-        let limit = limit.clamp(1, MAX_PAGE);
-        let mut rows = self
-            .store
-            .list_clients(&ListQuery {
-                search: search.filter(|s| !s.is_empty()),
-                after: after.filter(|s| !s.is_empty()),
-                limit: limit + 1,
-            })
-            .await?;
-        let next = (rows.len() > limit as usize).then(|| {
-            rows.truncate(limit as usize);
-            rows.last().map(|c| c.id.clone()).unwrap_or_default()
-        });
+        let (q, limit) = query(search, after, limit);
+        let rows = self.store.list_clients(&q).await?;
+        let (rows, next) = page(rows, limit, |c| c.id.clone());
         Ok(ClientPage {
             items: rows.iter().map(ClientView::of).collect(),
             next,
@@ -411,19 +422,9 @@ impl Service {
         after: Option<&str>,
         limit: u32,
     ) -> Result<UserPage, AdminError> {
-        let limit = limit.clamp(1, MAX_PAGE);
-        let mut rows = self
-            .store
-            .list_users(&ListQuery {
-                search: search.filter(|s| !s.is_empty()),
-                after: after.filter(|s| !s.is_empty()),
-                limit: limit + 1,
-            })
-            .await?;
-        let next = (rows.len() > limit as usize).then(|| {
-            rows.truncate(limit as usize);
-            rows.last().map(|u| u.username.clone()).unwrap_or_default()
-        });
+        let (q, limit) = query(search, after, limit);
+        let rows = self.store.list_users(&q).await?;
+        let (rows, next) = page(rows, limit, |u| u.username.clone());
         Ok(UserPage {
             items: rows.iter().map(UserView::of).collect(),
             next,

@@ -89,6 +89,43 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// Runs a Playwright script of tests/browser/ (which drives Debian's
+/// chromium) to completion and returns the JSON object it prints; fails
+/// the test, with gatehouse's log, when the script reports a `failure`.
+pub async fn browser_run(script: &str, args: &[&str], gh: &Gatehouse) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: run ./test.sh (it installs Debian's chromium)"
+    );
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").exists(),
+        "playwright-core is missing: run ./test.sh (npm install --prefix tests/browser)"
+    );
+    let run = tokio::process::Command::new("node")
+        .arg(root.join("tests/browser").join(script))
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser run took over 3 minutes")
+        .expect("node could not be started");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "node failed: {stderr}\n{stdout}");
+    let r: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("no JSON from the browser run ({e}): {stdout}\n{stderr}"));
+    assert!(
+        r.get("failure").is_none(),
+        "browser run failed: {}\nresults so far: {r:#}\ngatehouse log:\n{}",
+        r["failure"].as_str().unwrap_or(""),
+        gh.log()
+    );
+    eprintln!("browser run: {r:#}");
+    r
+}
+
 /// A client that never pools, never follows redirects and has a deadline.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
