@@ -58,8 +58,8 @@ scopes = ["read"]
 
 pub fn auth_server() -> &'static gatehouse::authz::AuthServer {
     use gatehouse::authz::AuthServer;
-    use gatehouse::keys::session::SessionKey;
     use gatehouse::keys::ring::KeyRing;
+    use gatehouse::keys::session::SessionKey;
     use gatehouse::keys::signer::SigningKeys;
     use gatehouse::keys::SigningAlg;
     use std::sync::Arc;
@@ -78,7 +78,8 @@ pub fn auth_server() -> &'static gatehouse::authz::AuthServer {
                 store,
                 Arc::new(KeyRing::new(dir.join("keys"), SigningAlg::Es256, keys)),
                 session_key,
-            ).expect("auth server");
+            )
+            .expect("auth server");
             s.seed_from_config().await.expect("seed clients");
             s
         })
