@@ -959,3 +959,72 @@ async fn dynamic_client_registration() {
         .await;
     assert_eq!(v["dynamically_registered"], true);
 }
+
+/// A `client_secret_jwt` client registered through the admin API: its
+/// secret is sealed so HS256 assertions verify; a regenerated secret is
+/// sealed again and the old key stops working.
+#[tokio::test]
+async fn admin_registers_client_secret_jwt_clients() {
+    let gh = Gatehouse::start_full(&config(""));
+    let api = Api::new(&gh);
+    let (st, created) = api
+        .call(
+            reqwest::Method::POST,
+            "/admin/api/clients",
+            Some(
+                json!({"client_id": "kiosk", "token_endpoint_auth_method": "client_secret_jwt",
+                        "grant_types": ["client_credentials"], "scope": "photos"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    assert_eq!(created["client"]["token_endpoint_auth_method"], "client_secret_jwt");
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let token_url = gh.url("/api/oauth/token");
+    let assertion = |key: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({"iss": "kiosk", "sub": "kiosk", "aud": token_url, "exp": now + 60, "iat": now,
+                            "jti": format!("{now}-{}", rand_jti())});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+        )
+        .unwrap()
+    };
+    let call = |a: String| {
+        client().post(gh.url("/api/oauth/token")).form(&[
+            ("grant_type", "client_credentials".to_string()),
+            ("scope", "photos".into()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ),
+            ("client_assertion", a),
+        ])
+    };
+    let r = call(assertion(&secret)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let (st, ns) = api
+        .call(reqwest::Method::POST, "/admin/api/clients/kiosk/secret", None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let new_secret = ns["client_secret"].as_str().unwrap();
+    assert_eq!(
+        call(assertion(&secret)).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(assertion(new_secret)).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+fn rand_jti() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}

@@ -25,6 +25,8 @@ pub struct Service {
     signing_alg: SigningAlg,
     /// Longest lifetime of anything issued (for revocation cutoffs).
     max_ttl: i64,
+    /// Where the key that seals `client_secret_jwt` secrets lives.
+    keys_dir: std::path::PathBuf,
 }
 
 /// A client as the admin API shows it: never a secret or its hash.
@@ -273,6 +275,7 @@ impl Service {
             store: authz.store.clone(),
             signing_alg: cfg.tokens.signing_alg,
             max_ttl,
+            keys_dir: cfg.keys_dir.clone(),
             authz: Some(authz),
         }
     }
@@ -290,6 +293,7 @@ impl Service {
             authz: None,
             signing_alg: t.signing_alg,
             max_ttl,
+            keys_dir: cfg.keys_dir.clone(),
         }
     }
 
@@ -336,18 +340,53 @@ impl Service {
     /// Registers a client; a confidential one gets a generated secret,
     /// returned once.
     pub async fn create_client(&self, n: NewClient) -> Result<CreatedClient, AdminError> {
+        self.create_client_with(n, None).await
+    }
+
+    /// Like `create_client`, with a secret chosen by a person (the CLI's
+    /// `--secret`): stored as argon2id, sealed for `client_secret_jwt`,
+    /// never shown.
+    pub async fn create_client_with(
+        &self,
+        n: NewClient,
+        chosen: Option<zeroize::Zeroizing<String>>,
+    ) -> Result<CreatedClient, AdminError> {
         let id = n.client_id.clone().unwrap_or_else(registration::new_client_id);
-        let (secret, hash) = if registration::needs_secret(&n.metadata) {
-            let (s, h) = secrets::new_client_secret();
-            (Some(s), Some(h))
-        } else {
-            (None, None)
+        registration::check_client_id(&id)?;
+        if self.store.get_client(&id).await?.is_some() {
+            return Err(AdminError::Conflict(format!(
+                "client {id:?} already exists (remove it first)"
+            )));
+        }
+        let secret = match chosen {
+            Some(c) if registration::needs_secret(&n.metadata) => {
+                if c.is_empty() {
+                    return Err(AdminError::BadRequest("the client secret must not be empty".into()));
+                }
+                let sealed = if n.metadata.token_endpoint_auth_method.as_deref() == Some("client_secret_jwt") {
+                    Some(self.seal(&id, &c)?)
+                } else {
+                    None
+                };
+                registration::IssuedSecret {
+                    shown: None,
+                    hash: Some(hash_password(c.to_string()).await?),
+                    sealed,
+                }
+            }
+            Some(_) => {
+                return Err(AdminError::BadRequest(
+                    "a client without a secret method (none, private_key_jwt) takes no secret".into(),
+                ))
+            }
+            None => self.issue_secret(&id, &n.metadata, None)?,
         };
-        let client = registration::build_client(&id, &n.metadata, hash, self.signing_alg, store::now())?;
+        let mut client = registration::build_client(&id, &n.metadata, secret.hash, self.signing_alg, store::now())?;
+        client.meta.client_secret_sealed = secret.sealed;
         self.insert_client(&client).await?;
         Ok(CreatedClient {
             client: ClientView::of(&client),
-            client_secret: secret,
+            client_secret: secret.shown,
         })
     }
 
@@ -367,21 +406,15 @@ impl Service {
     /// and a switch to a secret method gets a new secret, returned once.
     pub async fn update_client(&self, id: &str, m: &ClientMetadata) -> Result<CreatedClient, AdminError> {
         let old = self.client(id).await?;
-        let (shown, hash) = match (registration::needs_secret(m), old.secret_hash.clone()) {
-            (true, Some(h)) => (None, Some(h)),
-            (true, None) => {
-                let (s, h) = secrets::new_client_secret();
-                (Some(s), Some(h))
-            }
-            (false, _) => (None, None),
-        };
-        let mut client = registration::build_client(id, m, hash, self.signing_alg, old.created_at)?;
+        let secret = self.issue_secret(id, m, Some(&old))?;
+        let mut client = registration::build_client(id, m, secret.hash, self.signing_alg, old.created_at)?;
+        client.meta.client_secret_sealed = secret.sealed;
         client.meta.registration_token_hash = old.meta.registration_token_hash;
         self.store.put_client(&client).await?;
         self.forget_client(id);
         Ok(CreatedClient {
             client: ClientView::of(&client),
-            client_secret: shown,
+            client_secret: secret.shown,
         })
     }
 
@@ -397,11 +430,41 @@ impl Service {
         }
         let (secret, hash) = secrets::new_client_secret();
         client.secret_hash = Some(hash);
+        if client.meta.client_secret_sealed.is_some()
+            || client.meta.token_endpoint_auth_method.as_deref() == Some("client_secret_jwt")
+        {
+            client.meta.client_secret_sealed = Some(self.seal(id, &secret)?);
+        }
         self.store.put_client(&client).await?;
         self.forget_client(id);
         Ok(NewSecret {
             client_id: id.to_string(),
             client_secret: secret,
+        })
+    }
+
+    fn issue_secret(
+        &self,
+        id: &str,
+        m: &ClientMetadata,
+        old: Option<&Client>,
+    ) -> Result<registration::IssuedSecret, AdminError> {
+        registration::issue_secret(id, m, old, |id, s| self.seal(id, s).map_err(|e| e.to_string())).map_err(|e| {
+            tracing::error!(error = %e, "cannot seal a client secret");
+            AdminError::Server
+        })
+    }
+
+    /// Seals a `client_secret_jwt` client's secret under the key
+    /// directory's key (the running server's, or loaded for the CLI).
+    fn seal(&self, id: &str, secret: &str) -> Result<String, AdminError> {
+        let sealed = match &self.authz {
+            Some(a) => a.secret_box.seal(id, secret),
+            None => crate::keys::sealed::SecretBox::load_or_create(&self.keys_dir).and_then(|b| b.seal(id, secret)),
+        };
+        sealed.map_err(|e| {
+            tracing::error!(error = %e, "cannot seal a client secret");
+            AdminError::Server
         })
     }
 

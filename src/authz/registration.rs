@@ -71,7 +71,13 @@ impl MetadataError {
 }
 
 /// Token endpoint authentication methods a client may register.
-pub const AUTH_METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+pub const AUTH_METHODS: [&str; 5] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+];
 
 const MAX_URIS: usize = 20;
 const MAX_URI_LEN: usize = 2000;
@@ -215,10 +221,10 @@ pub fn build_client(
         return Err(MetadataError::RedirectUri(format!("at most {MAX_URIS} redirect URIs")));
     }
     for r in &m.redirect_uris {
-        check_uri("redirect_uri", r, true)?;
+        check_uri("redirect URI", r, true)?;
     }
     for r in &m.post_logout_redirect_uris {
-        check_uri("post_logout_redirect_uri", r, true)?;
+        check_uri("post-logout redirect URI", r, true)?;
     }
     if m.redirect_uris.is_empty() && (has("authorization_code") || has("implicit")) {
         return Err(MetadataError::RedirectUri(
@@ -308,7 +314,7 @@ pub fn build_client(
                 .filter(|x| x != "client_secret_basic"),
             jwks: m.jwks.clone(),
             jwks_uri: m.jwks_uri.clone(),
-            // client_secret_jwt is registered from the config or the CLI only.
+            // Set by the caller with the secret (`issue_secret`).
             client_secret_sealed: None,
             id_token_signed_response_alg: id_alg,
             post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
@@ -368,6 +374,51 @@ pub async fn remove_client(
         .await?;
     store.delete_client(id).await?;
     Ok(())
+}
+
+/// The secret of a registration: what to show once (a new secret only),
+/// the hash to store, and for `client_secret_jwt` the secret sealed under
+/// the key directory's key (HS256 needs the secret itself).
+#[derive(Debug, Default)]
+pub struct IssuedSecret {
+    pub shown: Option<String>,
+    pub hash: Option<String>,
+    pub sealed: Option<String>,
+}
+
+/// The secret for a client `id` registering `m`: none for `none` and
+/// `private_key_jwt`; the secret of `old` (an update) when it can serve
+/// the method; otherwise a new one. `seal` seals a secret for the client.
+pub fn issue_secret(
+    id: &str,
+    m: &ClientMetadata,
+    old: Option<&Client>,
+    seal: impl FnOnce(&str, &str) -> Result<String, String>,
+) -> Result<IssuedSecret, String> {
+    if !needs_secret(m) {
+        return Ok(IssuedSecret::default());
+    }
+    let jwt = m.token_endpoint_auth_method.as_deref() == Some("client_secret_jwt");
+    if let Some(old) = old {
+        if old.secret_hash.is_some() && (!jwt || old.meta.client_secret_sealed.is_some()) {
+            return Ok(IssuedSecret {
+                shown: None,
+                hash: old.secret_hash.clone(),
+                sealed: if jwt {
+                    old.meta.client_secret_sealed.clone()
+                } else {
+                    None
+                },
+            });
+        }
+    }
+    let (secret, hash) = super::secrets::new_client_secret();
+    let sealed = if jwt { Some(seal(id, &secret)?) } else { None };
+    Ok(IssuedSecret {
+        shown: Some(secret),
+        hash: Some(hash),
+        sealed,
+    })
 }
 
 /// Whether `m` describes a client that authenticates with a secret.

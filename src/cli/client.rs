@@ -1,10 +1,11 @@
 //! `gatehouse client add|list|show|remove`: client registrations in the
 //! configured store.
 
-use super::common::{print_table, read_secret_stdin, with_store, ConfigArg};
-use crate::authz::secrets;
-use crate::config::{parse_duration, KNOWN_GRANTS};
-use crate::store::{self, Client};
+use super::common::{print_table, read_secret_stdin, with_service, with_store, ConfigArg};
+use crate::admin::service::NewClient;
+use crate::authz::registration::ClientMetadata;
+use crate::config::parse_duration;
+use crate::store;
 use clap::Subcommand;
 
 #[derive(clap::Args)]
@@ -99,66 +100,30 @@ pub fn run(a: Args) -> Result<(), String> {
     }
 }
 
-/// The client described by the arguments, checked the way a `[[clients]]`
-/// entry in a config file is checked.
-fn build(a: &AddArgs, secret_hash: Option<String>) -> Result<Client, String> {
+/// The metadata the arguments describe; the admin service checks it with
+/// the rules every registration passes (`authz::registration`).
+fn metadata(a: &AddArgs) -> Result<ClientMetadata, String> {
     let method = auth_method(a)?;
-    if a.id.is_empty() || a.id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("invalid client id {:?}: no spaces or control characters", a.id));
-    }
-    for g in &a.grant_types {
-        if !KNOWN_GRANTS.contains(&g.as_str()) {
-            return Err(format!("unknown grant type {g:?}; known: {}", KNOWN_GRANTS.join(", ")));
-        }
-    }
-    let mut grant_types = Vec::new();
-    for g in &a.grant_types {
-        if !grant_types.contains(g) {
-            grant_types.push(g.clone());
-        }
-    }
+    let mut grant_types = a.grant_types.clone();
     if grant_types.is_empty() {
         grant_types = vec!["authorization_code".into(), "refresh_token".into()];
     }
-    if a.public && grant_types.iter().any(|g| g == "client_credentials") {
-        // RFC 6749 §4.4: only confidential clients may use it.
-        return Err("client_credentials needs a confidential client (drop --public)".into());
-    }
-    for r in a.redirect_uris.iter().chain(&a.post_logout_redirect_uris) {
-        let u = url::Url::parse(r).map_err(|e| format!("redirect URI {r:?}: {e}"))?;
-        if u.fragment().is_some() {
-            return Err(format!("redirect URI {r:?} must not contain a fragment"));
-        }
-    }
-    let mut scopes: Vec<String> = Vec::new();
-    for s in a.scopes.iter().flat_map(|s| s.split_whitespace()) {
-        if !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_string());
-        }
-    }
+    let scopes: Vec<&str> = a.scopes.iter().flat_map(|s| s.split_whitespace()).collect();
     let secs = |d: Option<std::time::Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    Ok(Client {
-        id: a.id.clone(),
-        name: a.name.clone().unwrap_or_else(|| a.id.clone()),
-        secret_hash,
+    Ok(ClientMetadata {
+        client_name: a.name.clone(),
         redirect_uris: a.redirect_uris.clone(),
+        token_endpoint_auth_method: Some(method.to_string()),
         grant_types,
-        scopes,
+        scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+        jwks: jwks(a)?,
+        jwks_uri: a.jwks_uri.clone(),
+        post_logout_redirect_uris: a.post_logout_redirect_uris.clone(),
+        id_token_signed_response_alg: a.id_token_alg.map(|x| x.as_str().to_string()),
         audience: a.audience.clone(),
-        access_ttl: secs(a.access_ttl),
-        refresh_ttl: secs(a.refresh_ttl),
-        created_at: store::now(),
-        meta: store::ClientMeta {
-            id_token_signed_response_alg: a.id_token_alg.map(|x| x.as_str().to_string()),
-            post_logout_redirect_uris: a.post_logout_redirect_uris.clone(),
-            // Stored only when chosen, so the default stays "whichever
-            // of basic and post".
-            token_endpoint_auth_method: (a.auth_method.is_some() || method == "private_key_jwt")
-                .then(|| method.to_string()),
-            jwks: jwks(a)?,
-            jwks_uri: a.jwks_uri.clone(),
-            ..Default::default()
-        },
+        access_token_ttl: secs(a.access_ttl),
+        refresh_token_ttl: secs(a.refresh_ttl),
+        ..Default::default()
     })
 }
 
@@ -207,52 +172,30 @@ fn jwks(a: &AddArgs) -> Result<Option<serde_json::Value>, String> {
 }
 
 fn add(a: AddArgs) -> Result<(), String> {
-    let keyed = a.jwks.is_some() || a.jwks_uri.is_some();
-    // (the secret in clear, its hash, whether it was generated and must be shown)
-    let secret = if a.public || keyed {
-        None
-    } else if let Some(s) = a.secret.clone() {
-        let hash = hash_chosen(&s)?;
-        Some((zeroize::Zeroizing::new(s), hash, false))
+    let metadata = metadata(&a)?;
+    let chosen = if let Some(s) = a.secret.clone() {
+        Some(zeroize::Zeroizing::new(s))
     } else if a.secret_stdin {
-        let s = read_secret_stdin("client secret")?;
-        let hash = hash_chosen(&s)?;
-        Some((zeroize::Zeroizing::new(s), hash, false))
+        Some(zeroize::Zeroizing::new(read_secret_stdin("client secret")?))
     } else {
-        let (s, hash) = secrets::new_client_secret();
-        Some((zeroize::Zeroizing::new(s), hash, true))
+        None
     };
-    let hash = secret.as_ref().map(|(_, h, _)| h.clone());
-    let mut client = build(&a, hash)?;
-    if let (Some("client_secret_jwt"), Some((s, _, _))) = (client.meta.token_endpoint_auth_method.as_deref(), &secret) {
-        // The HS256 MAC needs the secret itself: seal it under the key
-        // directory's key, which the server shares.
-        let cfg = super::common::load(&a.cfg)?;
-        let sealer = crate::keys::sealed::SecretBox::load_or_create(&cfg.keys_dir)?;
-        client.meta.client_secret_sealed = Some(sealer.seal(&client.id, s)?);
-    }
-    let shown = secret.filter(|(_, _, generated)| *generated).map(|(s, _, _)| s);
-    let kind = if client.is_public() { "public" } else { "confidential" };
-    with_store(&a.cfg, |s| async move {
-        // put_client replaces; refuse instead so a typo cannot wipe a secret.
-        if s.get_client(&client.id).await.map_err(|e| e.to_string())?.is_some() {
-            return Err(format!("client {:?} already exists (remove it first)", client.id));
-        }
-        s.put_client(&client).await.map_err(|e| e.to_string())
-    })?;
+    let n = NewClient {
+        client_id: Some(a.id.clone()),
+        metadata,
+    };
+    let created = with_service(&a.cfg, |s| async move { s.create_client_with(n, chosen).await })?;
+    let kind = if created.client.public {
+        "public"
+    } else {
+        "confidential"
+    };
     println!("added {kind} client {:?}", a.id);
-    if let Some(secret) = shown {
+    if let Some(secret) = created.client_secret.map(zeroize::Zeroizing::new) {
         println!("client_secret: {}", secret.as_str());
         eprintln!("warning: the client secret is shown only this once and cannot be recovered; store it now.");
     }
     Ok(())
-}
-
-fn hash_chosen(secret: &str) -> Result<String, String> {
-    if secret.is_empty() {
-        return Err("the client secret must not be empty".into());
-    }
-    secrets::hash_chosen_secret(secret)
 }
 
 fn list(cfg: &ConfigArg) -> Result<(), String> {
@@ -303,14 +246,10 @@ fn show(a: IdArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Deletes the client and revokes everything issued to it.
 fn remove(a: IdArgs) -> Result<(), String> {
     let id = a.id.clone();
-    if with_store(&a.cfg, |s| async move {
-        s.delete_client(&id).await.map_err(|e| e.to_string())
-    })? {
-        println!("removed client {:?}", a.id);
-        Ok(())
-    } else {
-        Err(format!("no client {:?}", a.id))
-    }
+    with_service(&a.cfg, |s| async move { s.delete_client(&id).await })?;
+    println!("removed client {:?}", a.id);
+    Ok(())
 }

@@ -112,6 +112,18 @@ async fn body_json(headers: &HeaderMap, body: Body) -> Result<RegistrationReques
         .map_err(|e| MetadataError::Metadata(e).into())
 }
 
+fn issue_secret(
+    s: &AuthServer,
+    id: &str,
+    m: &ClientMetadata,
+    old: Option<&Client>,
+) -> Result<registration::IssuedSecret, AdminError> {
+    registration::issue_secret(id, m, old, |id, secret| s.secret_box.seal(id, secret)).map_err(|e| {
+        tracing::error!(error = %e, "cannot seal a client secret");
+        AdminError::Server
+    })
+}
+
 /// `POST /api/oauth/register`.
 #[utoipa::path(post, path = "/api/oauth/register", tag = "registration", request_body = RegistrationRequest,
     security(("initial_access_token" = [])),
@@ -141,13 +153,10 @@ async fn create(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Regis
     let req = body_json(headers, body).await?;
     let m = sanitize(req.metadata)?;
     let id = registration::new_client_id();
-    let (secret, hash) = if registration::needs_secret(&m) {
-        let (s, h) = secrets::new_client_secret();
-        (Some(s), Some(h))
-    } else {
-        (None, None)
-    };
-    let mut client = registration::build_client(&id, &m, hash, s.cfg.tokens.signing_alg, store::now())?;
+    let secret = issue_secret(s, &id, &m, None)?;
+    let mut client = registration::build_client(&id, &m, secret.hash, s.cfg.tokens.signing_alg, store::now())?;
+    client.meta.client_secret_sealed = secret.sealed;
+    let secret = secret.shown;
     let token = secrets::random_token();
     client.meta.registration_token_hash = Some(hash_token(&token));
     s.store.put_client(&client).await?;
@@ -236,17 +245,11 @@ pub async fn update(
         }
         let m = sanitize(req.metadata)?;
         // The secret stays; a switch to a secret method issues one.
-        let (secret, hash) = match (registration::needs_secret(&m), old.secret_hash.clone()) {
-            (true, Some(h)) => (None, Some(h)),
-            (true, None) => {
-                let (s, h) = secrets::new_client_secret();
-                (Some(s), Some(h))
-            }
-            (false, _) => (None, None),
-        };
-        let mut c = registration::build_client(&id, &m, hash, s.cfg.tokens.signing_alg, old.created_at)?;
+        let secret = issue_secret(&s, &id, &m, Some(&old))?;
+        let mut c = registration::build_client(&id, &m, secret.hash, s.cfg.tokens.signing_alg, old.created_at)?;
+        c.meta.client_secret_sealed = secret.sealed;
         let token = rotate_token(&s, &mut c).await?;
-        Ok::<_, AdminError>(response(&s, &c, secret, token))
+        Ok::<_, AdminError>(response(&s, &c, secret.shown, token))
     }
     .await;
     match r {
