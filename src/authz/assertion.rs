@@ -61,6 +61,53 @@ pub async fn verify(
         .candidates(header.kid.as_deref(), header.alg)
         .filter(|k| k.alg == header.alg)
         .find_map(|k| jsonwebtoken::decode::<Value>(assertion, &k.key, &rules).ok())
-        .map(|d| d.claims);
-    claims.ok_or(Failure::Invalid)
+        .map(|d| d.claims)
+        .ok_or(Failure::Invalid)?;
+    // jsonwebtoken skips an `nbf` it cannot read as a u64 (a string, a
+    // number beyond u64): such an assertion is refused, not taken as valid.
+    if let Some(nbf) = claims.get("nbf") {
+        let now = crate::store::now().saturating_add(LEEWAY as i64) as f64;
+        if !nbf.as_f64().is_some_and(|n| n <= now) {
+            return Err(Failure::Invalid);
+        }
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{PublicJwk, PublicKeySet};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// Found by fuzz/fuzz_targets/client_assertion.rs: an `nbf` beyond u64
+    /// was skipped, so an assertion was accepted before it was valid.
+    #[tokio::test]
+    async fn unreadable_or_future_nbf_is_refused() {
+        let secret = b"a-client-secret-of-32-bytes-or-more";
+        let keys = KeyProvider::Static(Arc::new(PublicKeySet {
+            keys: vec![PublicJwk {
+                kid: None,
+                alg: Algorithm::HS256,
+                key: DecodingKey::from_secret(secret),
+                json: Value::Null,
+            }],
+        }));
+        let now = crate::store::now();
+        let token = |nbf: Value| {
+            let c = json!({"iss": "c", "sub": "c", "aud": "https://as/token", "exp": now + 60, "nbf": nbf});
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(secret)).unwrap()
+        };
+        let check = |t: String| {
+            let keys = &keys;
+            async move { verify(keys, &t, "c", Some("c"), &["https://as/token"]).await.is_ok() }
+        };
+        assert!(check(token(json!(now))).await);
+        assert!(check(token(json!(now as f64 + 0.5))).await);
+        assert!(!check(token(json!(now + 600))).await);
+        assert!(!check(token(json!(4.1e94))).await);
+        assert!(!check(token(json!("0"))).await);
+    }
 }
