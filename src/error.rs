@@ -308,6 +308,34 @@ impl IntoResponse for OAuthError {
     }
 }
 
+/// Why metadata was refused, with RFC 7591 §3.2.2's codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{0}")]
+    RedirectUri(String),
+    #[error("{0}")]
+    Metadata(String),
+}
+
+impl MetadataError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            MetadataError::RedirectUri(_) => "invalid_redirect_uri",
+            MetadataError::Metadata(_) => "invalid_client_metadata",
+        }
+    }
+}
+
+/// The JSON body of an `AdminError` (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable code: unauthorized, too_many_attempts, not_found, conflict,
+    /// invalid_request, invalid_redirect_uri, invalid_client_metadata,
+    /// temporarily_unavailable, server_error.
+    pub error: String,
+    pub error_description: String,
+}
+
 /// Errors of the admin API and of dynamic client registration: JSON with
 /// a stable `error` code and an `error_description`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -327,7 +355,7 @@ pub enum AdminError {
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
-    Metadata(#[from] crate::authz::registration::MetadataError),
+    Metadata(#[from] MetadataError),
     #[error("{0}")]
     BadRequest(String),
     #[error("the store is temporarily unavailable")]

@@ -11,7 +11,7 @@ use super::Admin;
 use crate::authz::endpoints::register;
 use crate::authz::registration::ClientMetadata;
 use crate::authz::session::ADMIN;
-use crate::error::AdminError;
+use crate::error::{AdminError, ErrorBody};
 use crate::store::{self, Owner};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
@@ -31,15 +31,6 @@ const MAX_JSON: usize = 256 * 1024;
 type S = State<Arc<Admin>>;
 type Peer = ConnectInfo<SocketAddr>;
 type Id = Result<Path<String>, axum::extract::rejection::PathRejection>;
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable code: unauthorized, too_many_attempts, not_found, conflict,
-    /// invalid_request, invalid_redirect_uri, invalid_client_metadata,
-    /// temporarily_unavailable, server_error.
-    pub error: String,
-    pub error_description: String,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {

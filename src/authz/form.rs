@@ -51,7 +51,7 @@ impl Form {
             .map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     OAuthError::BodyTooLarge
-                } else if crate::server::conn::is_body_timeout(&*e) {
+                } else if crate::net::is_body_timeout(&*e) {
                     OAuthError::BodyTimeout
                 } else {
                     OAuthError::InvalidRequest("the request body could not be read".into())

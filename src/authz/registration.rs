@@ -52,23 +52,7 @@ pub struct ClientMetadata {
     pub refresh_token_ttl: Option<i64>,
 }
 
-/// Why metadata was refused, with RFC 7591 §3.2.2's codes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetadataError {
-    #[error("{0}")]
-    RedirectUri(String),
-    #[error("{0}")]
-    Metadata(String),
-}
-
-impl MetadataError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            MetadataError::RedirectUri(_) => "invalid_redirect_uri",
-            MetadataError::Metadata(_) => "invalid_client_metadata",
-        }
-    }
-}
+pub use crate::error::MetadataError;
 
 /// Token endpoint authentication methods a client may register.
 pub const AUTH_METHODS: [&str; 5] = [

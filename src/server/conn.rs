@@ -266,30 +266,7 @@ fn redirect_to_https(req: &http::Request<Incoming>, port: u16) -> axum::response
     }
 }
 
-/// The error a request body yields when the client pauses too long; the
-/// endpoints answer it with 408.
-#[derive(Debug)]
-pub struct BodyTimeout;
-
-impl std::fmt::Display for BodyTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the client paused too long while sending the request body")
-    }
-}
-
-impl std::error::Error for BodyTimeout {}
-
-/// True when `err` (or an error it wraps) is a [`BodyTimeout`].
-pub fn is_body_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut e = Some(err);
-    while let Some(x) = e {
-        if x.is::<BodyTimeout>() {
-            return true;
-        }
-        e = x.source();
-    }
-    false
-}
+pub use crate::net::{is_body_timeout, BodyTimeout};
 
 /// A body that fails with [`BodyTimeout`] when no frame arrives within
 /// `pause` of the previous one (or of the start).

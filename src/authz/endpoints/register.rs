@@ -127,8 +127,8 @@ fn issue_secret(
 /// `POST /api/oauth/register`.
 #[utoipa::path(post, path = "/api/oauth/register", tag = "registration", request_body = RegistrationRequest,
     security(("initial_access_token" = [])),
-    responses((status = 201, body = RegistrationResponse), (status = 400, body = crate::admin::api::ErrorBody),
-        (status = 401, body = crate::admin::api::ErrorBody), (status = 404, body = crate::admin::api::ErrorBody)))]
+    responses((status = 201, body = RegistrationResponse), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn register(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Body) -> Response {
     match create(&s, &headers, body).await {
         Ok(r) => no_store_json(StatusCode::CREATED, &r),
@@ -200,7 +200,7 @@ async fn rotate_token(s: &AuthServer, c: &mut Client) -> Result<String, AdminErr
 /// `GET /api/oauth/register/{client_id}` (RFC 7592 §2.1).
 #[utoipa::path(get, path = "/api/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path)),
     security(("registration_access_token" = [])),
-    responses((status = 200, body = RegistrationResponse), (status = 401, body = crate::admin::api::ErrorBody)))]
+    responses((status = 200, body = RegistrationResponse), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn read(State(s): State<Arc<AuthServer>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let r = async {
         let mut c = registered(&s, &headers, &id).await?;
@@ -218,8 +218,8 @@ pub async fn read(State(s): State<Arc<AuthServer>>, Path(id): Path<String>, head
 /// replaces the metadata; fields left out return to their defaults.
 #[utoipa::path(put, path = "/api/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path)),
     request_body = RegistrationRequest, security(("registration_access_token" = [])),
-    responses((status = 200, body = RegistrationResponse), (status = 400, body = crate::admin::api::ErrorBody),
-        (status = 401, body = crate::admin::api::ErrorBody)))]
+    responses((status = 200, body = RegistrationResponse), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody)))]
 pub async fn update(
     State(s): State<Arc<AuthServer>>,
     Path(id): Path<String>,
@@ -262,7 +262,7 @@ pub async fn update(
 /// and everything issued to it are gone.
 #[utoipa::path(delete, path = "/api/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path)),
     security(("registration_access_token" = [])),
-    responses((status = 204), (status = 401, body = crate::admin::api::ErrorBody)))]
+    responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn delete(State(s): State<Arc<AuthServer>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let r = async {
         registered(&s, &headers, &id).await?;

@@ -167,7 +167,7 @@ impl Upstream {
                 if net::caused_by::<http_body_util::LengthLimitError>(&e) {
                     return Err(GatewayError::BodyTooLarge);
                 }
-                if crate::server::conn::is_body_timeout(&e) {
+                if crate::net::is_body_timeout(&e) {
                     return Err(GatewayError::BodyTimeout);
                 }
                 let timeout = net::is_timeout(&e);
