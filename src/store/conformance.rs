@@ -626,6 +626,41 @@ pub async fn concurrent_single_use_has_one_winner(s: DynStore) {
     assert_eq!(firsts, 1);
 }
 
+/// Many ids at once, each presented several times, some already used and
+/// some whose earlier use has expired: exactly the answers one-at-a-time
+/// calls would give (backends may write them in one batch).
+pub async fn concurrent_single_use_many_ids(s: DynStore) {
+    assert!(s.use_once("old-live", FUTURE, 100).await.unwrap());
+    assert!(s.use_once("old-expired", 150, 100).await.unwrap());
+    let mut ids: Vec<String> = (0..30).map(|i| format!("jti-{i}")).collect();
+    ids.push("old-live".into());
+    ids.push("old-expired".into());
+    let barrier = Arc::new(tokio::sync::Barrier::new(ids.len() * 3));
+    let mut tasks = Vec::new();
+    for id in &ids {
+        for _ in 0..3 {
+            let (s, b, id) = (s.clone(), barrier.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                b.wait().await;
+                (id.clone(), s.use_once(&id, FUTURE, 200).await.unwrap())
+            }));
+        }
+    }
+    let mut wins: std::collections::HashMap<String, u32> = Default::default();
+    for t in tasks {
+        let (id, first) = t.await.unwrap();
+        *wins.entry(id).or_default() += u32::from(first);
+    }
+    for id in &ids {
+        let want = u32::from(id != "old-live");
+        assert_eq!(wins[id], want, "{id}");
+    }
+    assert!(
+        !s.use_once("old-expired", FUTURE, 300).await.unwrap(),
+        "taken over, now live again"
+    );
+}
+
 pub async fn sessions_round_trip(s: DynStore) {
     let session = |id: &str, kind: &str, subject: &str| SessionRecord {
         id_hash: id.into(),
@@ -784,6 +819,7 @@ macro_rules! backend_suite {
             owner_revocation_covers_what_was_issued_before,
             single_use_ids,
             concurrent_single_use_has_one_winner,
+            concurrent_single_use_many_ids,
             sessions_round_trip,
             failure_counters_count_within_a_window,
             concurrent_failures_are_all_counted,

@@ -171,7 +171,9 @@ pub struct Dialect {
 pub struct SqlStore<D: Db> {
     pub(super) db: D,
     dialect: &'static Dialect,
-    tokens: TokenWriter,
+    tokens: Batcher<TokenRecord, ()>,
+    /// Single-use ids (`use_once`): (id, expires_at, now) → first use?
+    used_ids: Batcher<(String, i64, i64), bool>,
     /// Longest any statement may take from the caller's side (the
     /// database enforces its own statement timeout too): a request never
     /// hangs on an unreachable or frozen server.
@@ -189,10 +191,12 @@ async fn timed<T>(limit: Duration, f: impl Future<Output = Result<T, StoreError>
 
 impl<D: Db> SqlStore<D> {
     pub fn new(db: D, dialect: &'static Dialect, limit: Duration) -> Self {
+        let writing = Arc::new(tokio::sync::Mutex::new(()));
         SqlStore {
             db,
             dialect,
-            tokens: TokenWriter::default(),
+            tokens: Batcher::new(writing.clone()),
+            used_ids: Batcher::new(writing),
             limit,
             changes: None,
         }
@@ -252,22 +256,39 @@ impl<D: Db> SqlStore<D> {
 /// of bound parameters (32766) and PostgreSQL's (65535).
 pub const TOKEN_BATCH: usize = 64;
 
-type Pending = (TokenRecord, oneshot::Sender<Result<(), StoreError>>);
+/// A request waiting in a batch, with where its answer goes.
+type Pending<T, R> = (T, oneshot::Sender<Result<R, StoreError>>);
 
-#[derive(Default)]
-struct TokenWriter {
-    queue: std::sync::Mutex<Vec<Pending>>,
+/// Group commit: requests arriving while a batch is being written queue
+/// up, and the next caller to get the write lock writes them all in one
+/// statement and answers each. Token inserts and single-use ids each have
+/// one; they share the write lock.
+struct Batcher<T, R> {
+    queue: std::sync::Mutex<Vec<Pending<T, R>>>,
     /// Held by the caller currently writing a batch (and by SQLite's WAL
     /// reset, which must not run under a batch).
     writing: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl TokenWriter {
-    async fn put<D: Db>(&self, db: &D, t: &TokenRecord, limit: Duration, anon: bool) -> Result<(), StoreError> {
+impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
+    fn new(writing: Arc<tokio::sync::Mutex<()>>) -> Self {
+        Batcher {
+            queue: std::sync::Mutex::new(Vec::new()),
+            writing,
+        }
+    }
+
+    /// Queues `item` and waits for its answer; `write` writes a batch and
+    /// answers every request in it.
+    async fn submit<F, Fut>(&self, item: T, write: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(Vec<Pending<T, R>>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let (tx, mut rx) = oneshot::channel();
-        self.lock_queue().push((t.clone(), tx));
+        self.lock_queue().push((item, tx));
         let guard = self.writing.lock().await;
-        // A writer that held the lock before us may have taken our row.
+        // A writer that held the lock before us may have taken our request.
         match rx.try_recv() {
             Ok(r) => return r,
             Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
@@ -275,21 +296,20 @@ impl TokenWriter {
         }
         let batch = std::mem::take(&mut *self.lock_queue());
         // The write runs in its own task so that a caller going away (its
-        // client disconnected) never abandons the rows of the others.
-        let write = tokio::spawn(write_tokens(db.clone(), batch, limit, anon));
-        let _ = write.await;
+        // client disconnected) never abandons the requests of the others.
+        let _ = tokio::spawn(write(batch)).await;
         drop(guard);
         rx.await.unwrap_or_else(|_| Err(lost()))
     }
 
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending<T, R>>> {
         // The queue is a plain Vec: a panic elsewhere cannot leave it torn.
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 fn lost() -> StoreError {
-    StoreError::Unavailable("token write did not complete".into())
+    StoreError::Unavailable("the write did not complete".into())
 }
 
 const TOKEN_COLS: &str = "token_hash, kind, client_id, subject, scope, audience, family_id, issued_at, \
@@ -357,10 +377,10 @@ async fn insert_tokens<D: Db>(db: &D, rows: &[&TokenRecord], limit: Duration, an
 /// Writes a batch and answers every caller. If a multi-row INSERT fails
 /// (one duplicate fails the whole statement), its rows are retried one by
 /// one so each caller gets exactly the answer a lone INSERT would give.
-async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>, limit: Duration, anon: bool) {
+async fn write_tokens<D: Db>(db: D, batch: Vec<Pending<TokenRecord, ()>>, limit: Duration, anon: bool) {
     let mut batch = batch.into_iter().peekable();
     while batch.peek().is_some() {
-        let chunk: Vec<Pending> = batch.by_ref().take(TOKEN_BATCH).collect();
+        let chunk: Vec<Pending<TokenRecord, ()>> = batch.by_ref().take(TOKEN_BATCH).collect();
         let rows: Vec<&TokenRecord> = chunk.iter().map(|(t, _)| t).collect();
         let res = insert_tokens(&db, &rows, limit, anon).await;
         if res.is_ok() || chunk.len() == 1 {
@@ -373,6 +393,85 @@ async fn write_tokens<D: Db>(db: D, batch: Vec<Pending>, limit: Duration, anon: 
             let _ = tx.send(insert_tokens(&db, &[&t], limit, anon).await);
         }
     }
+}
+
+/// Inserted, or taking over a row whose time is up: first use. A live row
+/// stays as it is and nothing changes: a replay.
+const USE_ONCE_SQL: &str = "INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE \
+     SET expires_at = excluded.expires_at WHERE used_ids.expires_at <= $3";
+
+/// The same for many ids in one statement; RETURNING names the first uses
+/// (rows the conflict clause leaves alone are not returned).
+fn use_many_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO used_ids (id, expires_at) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${})", 2 * r + 1, 2 * r + 2));
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE used_ids.expires_at <= ${} RETURNING id",
+        2 * rows + 1
+    ));
+    sql
+}
+
+async fn use_one<D: Db>(db: &D, id: &str, expires_at: i64, now: i64, limit: Duration) -> Result<bool, StoreError> {
+    let args = [Arg::Str(id), Arg::Int(expires_at), Arg::Int(now)];
+    Ok(timed(limit, db.exec(USE_ONCE_SQL, &args)).await? > 0)
+}
+
+/// Writes a batch of single-use ids and answers each caller exactly as a
+/// lone `use_once` would: an id repeated within the batch is a replay of
+/// its first occurrence; if the statement fails, each id is tried alone.
+async fn write_used_ids<D: Db>(db: D, batch: Vec<Pending<(String, i64, i64), bool>>, limit: Duration) {
+    let mut batch = batch.into_iter().peekable();
+    while batch.peek().is_some() {
+        let chunk: Vec<Pending<(String, i64, i64), bool>> = batch.by_ref().take(TOKEN_BATCH).collect();
+        let won = write_first_uses(&db, &chunk, limit).await;
+        match won {
+            Ok(won) => {
+                let mut answered: Vec<String> = Vec::with_capacity(chunk.len());
+                for ((id, _, _), tx) in chunk {
+                    let fresh = !answered.contains(&id) && won.contains(&id);
+                    answered.push(id);
+                    let _ = tx.send(Ok(fresh));
+                }
+            }
+            Err(_) => {
+                for ((id, exp, now), tx) in chunk {
+                    let _ = tx.send(use_one(&db, &id, exp, now, limit).await);
+                }
+            }
+        }
+    }
+}
+
+/// One statement for the distinct ids of `chunk`; returns those used for
+/// the first time.
+async fn write_first_uses<D: Db>(
+    db: &D,
+    chunk: &[Pending<(String, i64, i64), bool>],
+    limit: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let mut first: Vec<&(String, i64, i64)> = Vec::with_capacity(chunk.len());
+    for (item, _) in chunk {
+        if !first.iter().any(|f| f.0 == item.0) {
+            first.push(item);
+        }
+    }
+    // The earliest "now" of the batch: an id whose time is up for every
+    // caller is taken over, never one still live for some.
+    let now = first.iter().map(|f| f.2).min().unwrap_or(0);
+    let mut args = Vec::with_capacity(first.len() * 2 + 1);
+    for (id, exp, _) in &first {
+        args.push(Arg::Str(id));
+        args.push(Arg::Int(*exp));
+    }
+    args.push(Arg::Int(now));
+    let rows = timed(limit, db.rows(&use_many_sql(first.len()), &args)).await?;
+    rows.iter().map(|r| r.text("id")).collect()
 }
 
 // ---- row mapping ------------------------------------------------------------
@@ -660,8 +759,9 @@ impl<D: Db> Store for SqlStore<D> {
     async fn put_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         // Plain INSERT for the same reason as put_code, batched with the
         // tokens other requests are issuing at the same moment.
+        let (db, limit, anon) = (self.db.clone(), self.limit, self.dialect.anonymous_params);
         self.tokens
-            .put(&self.db, t, self.limit, self.dialect.anonymous_params)
+            .submit(t.clone(), move |batch| write_tokens(db, batch, limit, anon))
             .await
     }
 
@@ -761,16 +861,14 @@ impl<D: Db> Store for SqlStore<D> {
     }
 
     async fn use_once(&self, id: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
-        // Inserted, or taking over a row whose time is up: first use.
-        // A live row stays as it is and nothing changes: a replay.
-        let n = self
-            .exec(
-                "INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE \
-                 SET expires_at = excluded.expires_at WHERE used_ids.expires_at <= $3",
-                &[Arg::Str(id), Arg::Int(expires_at), Arg::Int(now)],
-            )
-            .await?;
-        Ok(n > 0)
+        // Group-committed like new tokens: one jti per assertion grant
+        // would otherwise be one commit (and fsync) per token.
+        let (db, limit) = (self.db.clone(), self.limit);
+        self.used_ids
+            .submit((id.to_string(), expires_at, now), move |batch| {
+                write_used_ids(db, batch, limit)
+            })
+            .await
     }
 
     async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
