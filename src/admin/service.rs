@@ -12,9 +12,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-/// How far past the longest token lifetime an owner's revocation cutoff is
-/// kept: every token it covers has expired by then.
-const CUTOFF_MARGIN: i64 = 3600;
 pub const MAX_PAGE: u32 = 200;
 
 #[derive(Clone)]
@@ -23,8 +20,8 @@ pub struct Service {
     /// The running server (drops its caches at once); None for the CLI.
     authz: Option<Arc<AuthServer>>,
     signing_alg: SigningAlg,
-    /// Longest lifetime of anything issued (for revocation cutoffs).
-    max_ttl: i64,
+    /// How long revocation cutoffs are kept (`registration::revocation_lifetime`).
+    cutoff: i64,
     /// Where the key that seals `client_secret_jwt` secrets lives.
     keys_dir: std::path::PathBuf,
 }
@@ -265,34 +262,20 @@ async fn hash_password(p: String) -> Result<String, AdminError> {
 impl Service {
     /// The service of a running server.
     pub fn new(authz: Arc<AuthServer>) -> Service {
-        let cfg = &authz.cfg;
-        let max_ttl = [cfg.tokens.access_ttl, cfg.tokens.refresh_ttl, cfg.tokens.id_token_ttl]
-            .iter()
-            .map(|d| d.as_secs() as i64)
-            .max()
-            .unwrap_or(0);
         Service {
-            store: authz.store.clone(),
-            signing_alg: cfg.tokens.signing_alg,
-            max_ttl,
-            keys_dir: cfg.keys_dir.clone(),
-            authz: Some(authz),
+            authz: Some(authz.clone()),
+            ..Service::offline(authz.store.clone(), &authz.cfg)
         }
     }
 
     /// The service for a command-line tool: the store alone.
     pub fn offline(store: DynStore, cfg: &crate::config::Config) -> Service {
         let t = &cfg.tokens;
-        let max_ttl = [t.access_ttl, t.refresh_ttl, t.id_token_ttl]
-            .iter()
-            .map(|d| d.as_secs() as i64)
-            .max()
-            .unwrap_or(0);
         Service {
             store,
             authz: None,
             signing_alg: t.signing_alg,
-            max_ttl,
+            cutoff: registration::revocation_lifetime(t),
             keys_dir: cfg.keys_dir.clone(),
         }
     }
@@ -307,10 +290,9 @@ impl Service {
         }
     }
 
-    /// Longest a cutoff must stay on the revocation list. Per-client
-    /// lifetimes may exceed the server's, so the longest allowed counts.
+    /// Until when a revocation made at `now` must stay on the list.
     fn cutoff_until(&self, now: i64) -> i64 {
-        now + self.max_ttl.max(366 * 86400) + CUTOFF_MARGIN
+        now + self.cutoff
     }
 
     // ---- clients

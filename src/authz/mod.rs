@@ -265,16 +265,9 @@ impl AuthServer {
         }
     }
 
-    /// The longest anything issued may live (server lifetimes, and the
-    /// longest a client may be given), plus an hour: how long a revocation
-    /// cutoff must be kept.
+    /// How long a revocation cutoff must be kept.
     pub fn max_token_lifetime(&self) -> i64 {
-        let t = &self.cfg.tokens;
-        [t.access_ttl, t.refresh_ttl, t.id_token_ttl]
-            .iter()
-            .map(|d| d.as_secs() as i64)
-            .fold(registration::MAX_TTL, i64::max)
-            + 3600
+        registration::revocation_lifetime(&self.cfg.tokens)
     }
 
     /// Forget a cached client at once (the admin changed or removed it).

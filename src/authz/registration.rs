@@ -345,6 +345,17 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
     }
 }
 
+/// How long a revocation cutoff must be kept: the longest anything issued
+/// may live (the server's lifetimes, and the longest a client may be
+/// given), plus an hour.
+pub fn revocation_lifetime(t: &crate::config::TokenSettings) -> i64 {
+    [t.access_ttl, t.refresh_ttl, t.id_token_ttl]
+        .iter()
+        .map(|d| d.as_secs() as i64)
+        .fold(MAX_TTL, i64::max)
+        + 3600
+}
+
 /// Deletes a client and revokes everything issued to it: stored tokens,
 /// and (by a cutoff kept for `max_lifetime` seconds) its JWTs.
 pub async fn remove_client(
