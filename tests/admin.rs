@@ -29,6 +29,7 @@ password = "{ADMIN_PW}"
 
 [registration]
 initial_access_token = "{IAT}"
+allowed_scopes = ["openid", "profile", "photos"]
 
 [[users]]
 username = "alice"

@@ -123,7 +123,7 @@ fn check_web_uri(field: &str, u: &str) -> Result<(), MetadataError> {
 }
 
 /// RFC 6749 §3.3 scope-token characters.
-fn scope_token_ok(s: &str) -> bool {
+pub fn scope_token_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 200
         && s.bytes()

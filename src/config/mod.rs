@@ -64,7 +64,15 @@ pub struct AdminSettings {
 pub struct RegistrationSettings {
     /// The bearer token `POST /api/oauth/register` requires.
     pub initial_access_token: String,
+    /// Scopes a dynamically registered client may be given; any other it
+    /// asks for is dropped (a self-registered client must never reach an
+    /// operator's scopes such as `admin`).
+    pub allowed_scopes: Vec<String>,
 }
+
+/// `[registration] allowed_scopes` by default: the OpenID Connect scopes,
+/// which only ever release the registering user's own claims.
+pub const DEFAULT_REGISTRATION_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
 
 #[derive(Debug, Clone)]
 pub struct StoreSettings {

@@ -41,6 +41,7 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawRegistration {
     pub initial_access_token: Spanned<String>,
+    pub allowed_scopes: Option<Spanned<Vec<String>>>,
 }
 
 /// Limits on what clients may hold: connections, time, header sizes.

@@ -344,7 +344,27 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             if initial_access_token.len() < 16 {
                 return Err(src.err(at, "[registration] initial_access_token must be at least 16 characters"));
             }
-            Some(RegistrationSettings { initial_access_token })
+            let allowed_scopes = match r.allowed_scopes {
+                None => super::DEFAULT_REGISTRATION_SCOPES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                Some(list) => {
+                    let at = span(&list);
+                    let list = list.into_inner();
+                    if let Some(bad) = list
+                        .iter()
+                        .find(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\'))
+                    {
+                        return Err(src.err(at, format!("[registration] allowed_scopes: {bad:?} is not a scope")));
+                    }
+                    list
+                }
+            };
+            Some(RegistrationSettings {
+                initial_access_token,
+                allowed_scopes,
+            })
         }
     };
 

@@ -50,6 +50,11 @@ pub struct RegistrationResponse {
     pub client_secret_expires_at: Option<i64>,
     pub registration_access_token: String,
     pub registration_client_uri: String,
+    /// Scopes the request asked for that `[registration] allowed_scopes`
+    /// does not allow: they were left out of `scope` (RFC 7591 §3.2.1 lets
+    /// the server replace metadata; this says what it replaced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_scope: Option<String>,
     #[serde(flatten)]
     pub metadata: ClientMetadata,
 }
@@ -73,8 +78,26 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// What a dynamic client may register: the shared rules, minus settings
 /// only an operator may choose (they are dropped, RFC 7591 §2 lets the
-/// server replace metadata), minus refused grants.
-fn sanitize(mut m: ClientMetadata) -> Result<ClientMetadata, AdminError> {
+/// server replace metadata), minus scopes outside `[registration]
+/// allowed_scopes` (dropped, and named in the answer), minus refused grants.
+fn sanitize(mut m: ClientMetadata, allowed: &[String]) -> Result<(ClientMetadata, Option<String>), AdminError> {
+    let asked = m.scope.take().unwrap_or_default();
+    let (mut kept, mut dropped): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for s in asked.split(' ').filter(|s| !s.is_empty()) {
+        // Malformed scopes are refused (as any registration refuses them), not dropped.
+        if !registration::scope_token_ok(s) {
+            return Err(
+                MetadataError::Metadata(format!("scope {s:?} has characters RFC 6749 §3.3 does not allow")).into(),
+            );
+        }
+        if allowed.iter().any(|a| a == s) {
+            kept.push(s);
+        } else if !dropped.contains(&s) {
+            dropped.push(s);
+        }
+    }
+    m.scope = (!kept.is_empty()).then(|| kept.join(" "));
+    let dropped = (!dropped.is_empty()).then(|| dropped.join(" "));
     m.audience.clear();
     m.access_token_ttl = None;
     m.refresh_token_ttl = None;
@@ -85,7 +108,7 @@ fn sanitize(mut m: ClientMetadata) -> Result<ClientMetadata, AdminError> {
         ))
         .into());
     }
-    Ok(m)
+    Ok((m, dropped))
 }
 
 fn response(s: &AuthServer, c: &Client, secret: Option<String>, token: String) -> RegistrationResponse {
@@ -98,6 +121,7 @@ fn response(s: &AuthServer, c: &Client, secret: Option<String>, token: String) -
         client_id_issued_at: c.created_at,
         registration_access_token: token,
         registration_client_uri: format!("{}{PATH}/{}", s.cfg.issuer, enc(&c.id)),
+        dropped_scope: None,
         metadata,
     }
 }
@@ -151,7 +175,7 @@ async fn create(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Regis
         return Err(invalid_token("a valid initial access token is required"));
     }
     let req = body_json(headers, body).await?;
-    let m = sanitize(req.metadata)?;
+    let (m, dropped) = sanitize(req.metadata, &reg.allowed_scopes)?;
     let id = registration::new_client_id();
     let secret = issue_secret(s, &id, &m, None)?;
     let mut client = registration::build_client(&id, &m, secret.hash, s.cfg.tokens.signing_alg, store::now())?;
@@ -160,8 +184,10 @@ async fn create(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Regis
     let token = secrets::random_token();
     client.meta.registration_token_hash = Some(hash_token(&token));
     s.store.put_client(&client).await?;
-    tracing::info!(client_id = %id, "client registered dynamically");
-    Ok(response(s, &client, secret, token))
+    tracing::info!(client_id = %id, dropped_scope = dropped.as_deref().unwrap_or(""), "client registered dynamically");
+    let mut r = response(s, &client, secret, token);
+    r.dropped_scope = dropped;
+    Ok(r)
 }
 
 /// The client a registration access token is for. Any mismatch is the
@@ -243,13 +269,16 @@ pub async fn update(
                 return Err(MetadataError::Metadata("client_secret does not match the client's secret".into()).into());
             }
         }
-        let m = sanitize(req.metadata)?;
+        let allowed = s.cfg.registration.as_ref().map_or(&[][..], |r| &r.allowed_scopes[..]);
+        let (m, dropped) = sanitize(req.metadata, allowed)?;
         // The secret stays; a switch to a secret method issues one.
         let secret = issue_secret(&s, &id, &m, Some(&old))?;
         let mut c = registration::build_client(&id, &m, secret.hash, s.cfg.tokens.signing_alg, old.created_at)?;
         c.meta.client_secret_sealed = secret.sealed;
         let token = rotate_token(&s, &mut c).await?;
-        Ok::<_, AdminError>(response(&s, &c, secret.shown, token))
+        let mut r = response(&s, &c, secret.shown, token);
+        r.dropped_scope = dropped;
+        Ok::<_, AdminError>(r)
     }
     .await;
     match r {
