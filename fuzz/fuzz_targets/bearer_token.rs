@@ -4,7 +4,7 @@
 #![no_main]
 
 use gatehouse::config::TokenLocation;
-use gatehouse::gateway::policy::extract::{bearer, token, Found};
+use gatehouse::token::extract::{bearer, token, Found};
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderName, HeaderValue, Request};
 use libfuzzer_sys::fuzz_target;

@@ -12,8 +12,8 @@
 mod common;
 
 use gatehouse::authz::assertion::{self, LEEWAY};
-use gatehouse::gateway::policy::jwks::KeyProvider;
 use gatehouse::keys::{PublicJwk, PublicKeySet};
+use gatehouse::token::jwks::KeyProvider;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

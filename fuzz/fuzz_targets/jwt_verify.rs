@@ -12,11 +12,12 @@ mod common;
 
 use gatehouse::config::{JwtSpec, KeySource, TokenLocation};
 use gatehouse::error::AuthError;
-use gatehouse::gateway::policy::jwks::KeyProvider;
-use gatehouse::gateway::policy::jwt::{now_secs, JwtPolicy, JwtVerifier, VerifierRules};
+use gatehouse::gateway::policy::jwt::JwtPolicy;
 use gatehouse::gateway::policy::AuthPolicy;
 use gatehouse::keys::signer::SigningKeys;
 use gatehouse::keys::{PublicKeySet, SigningAlg};
+use gatehouse::token::jwks::KeyProvider;
+use gatehouse::token::{now_secs, JwtVerifier, VerifierRules};
 use http::header::AUTHORIZATION;
 use http::HeaderName;
 use libfuzzer_sys::fuzz_target;

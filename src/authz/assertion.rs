@@ -5,7 +5,7 @@
 //! `iss`, `aud` (the token endpoint URL or the issuer), `exp` and `nbf`
 //! with a small leeway.
 
-use crate::gateway::policy::jwks::KeyProvider;
+use crate::token::jwks::KeyProvider;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;

@@ -144,7 +144,7 @@ impl AuthServer {
     /// `jti` used once (in the store, so on every instance).
     async fn client_from_assertion(&self, assertion: &str, form_id: Option<&str>) -> Result<Arc<Client>, OAuthError> {
         use super::assertion;
-        use crate::gateway::policy::jwks::KeyProvider;
+        use crate::token::jwks::KeyProvider;
         if assertion.len() > self.cfg.gateway.max_token_bytes {
             return Err(bad("the client assertion is too large"));
         }
@@ -206,7 +206,7 @@ impl AuthServer {
         &self,
         client: &Client,
         assertion: &str,
-    ) -> Result<crate::gateway::policy::jwks::KeyProvider, OAuthError> {
+    ) -> Result<crate::token::jwks::KeyProvider, OAuthError> {
         use crate::keys::{PublicJwk, PublicKeySet};
         let sealed = client.meta.client_secret_sealed.as_deref().ok_or_else(|| {
             tracing::warn!(client = %client.id, "client_secret_jwt client has no sealed secret; register it again");
@@ -225,13 +225,13 @@ impl AuthServer {
             key: jsonwebtoken::DecodingKey::from_secret(&secret),
             json: serde_json::Value::Null,
         };
-        Ok(crate::gateway::policy::jwks::KeyProvider::Static(Arc::new(
-            PublicKeySet { keys: vec![key] },
-        )))
+        Ok(crate::token::jwks::KeyProvider::Static(Arc::new(PublicKeySet {
+            keys: vec![key],
+        })))
     }
 
     /// The fetcher of a client's `jwks_uri`, shared by its requests.
-    fn client_jwks(&self, uri: &str) -> Result<Arc<crate::gateway::policy::jwks::RemoteJwks>, OAuthError> {
+    fn client_jwks(&self, uri: &str) -> Result<Arc<crate::token::jwks::RemoteJwks>, OAuthError> {
         if let Some(r) = self.client_jwks.get(uri) {
             return Ok(r);
         }
@@ -239,7 +239,7 @@ impl AuthServer {
             tracing::error!(error = %e, "cannot build the TLS settings for a client jwks_uri");
             OAuthError::ServerError
         })?;
-        let r = Arc::new(crate::gateway::policy::jwks::RemoteJwks::new(
+        let r = Arc::new(crate::token::jwks::RemoteJwks::new(
             uri.to_string(),
             crate::net::client(self.cfg.gateway.connect_timeout, &tls),
             std::time::Duration::from_secs(10),

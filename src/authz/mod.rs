@@ -17,15 +17,14 @@ pub mod scope;
 pub mod secrets;
 pub mod session;
 pub mod throttle;
-pub mod validate;
 
 use crate::config::{Config, SecretSpec};
-use crate::gateway::policy::jwks::KeyProvider;
-use crate::gateway::policy::jwt::{JwtVerifier, Verified, VerifierRules};
+use crate::error::AuthError;
 use crate::keys::ring::KeyRing;
 use crate::keys::session::SessionKey;
 use crate::store::{self, Change, Client, DynStore, User};
-use http::HeaderName;
+use crate::token::jwks::KeyProvider;
+use crate::token::{OwnTokens, Verified};
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,14 +33,6 @@ use std::time::Duration;
 /// (defined here so grants and client authentication need not look up
 /// into the endpoints).
 pub const TOKEN_PATH: &str = "/api/oauth/token";
-
-/// Claims of gatehouse's own access tokens that the gateway passes
-/// upstream (Kong's names), replacing any a client sent.
-pub const FORWARDED: [(&str, &str); 3] = [
-    ("sub", "x-authenticated-userid"),
-    ("client_id", "x-authenticated-client"),
-    ("scope", "x-authenticated-scope"),
-];
 
 pub struct AuthServer {
     pub cfg: Arc<Config>,
@@ -54,19 +45,16 @@ pub struct AuthServer {
     /// removed client stops working everywhere within it.
     clients: Cache<String, Arc<Client>>,
     verified_secrets: Cache<[u8; 32], ()>,
-    /// Our own JWT access tokens, verified and cached until expiry.
-    jwt: JwtVerifier,
-    /// jti → revoked?, for at most the staleness bound.
-    revoked: Cache<Arc<str>, bool>,
-    /// Opaque access token → what it grants, for at most the staleness bound.
-    opaque: Cache<Arc<str>, Arc<Verified>>,
+    /// Our own access tokens (JWT and opaque), validated with revocation
+    /// honoured; shared with the gateway's `oauth2` routes.
+    pub tokens: Arc<OwnTokens>,
     pub throttle: throttle::Throttle,
     grants: grants::Registry,
     /// Verification keys of each `[[trusted_issuers]]` entry, by issuer,
     /// for JWT bearer assertions (remote sets fetched and cached).
     pub assertion_keys: Vec<(String, KeyProvider)>,
     /// Key-set fetchers of clients' `jwks_uri` (private_key_jwt), by URI.
-    client_jwks: Cache<String, Arc<crate::gateway::policy::jwks::RemoteJwks>>,
+    client_jwks: Cache<String, Arc<crate::token::jwks::RemoteJwks>>,
     /// `[[saml_idps]]` with their certificates decoded, for the SAML bearer grant.
     pub saml_idps: Arc<Vec<saml::Idp>>,
     /// Seals and opens `client_secret_jwt` clients' secrets.
@@ -77,7 +65,7 @@ pub struct AuthServer {
 /// refreshed like the gateway's `jwt` policy does).
 fn assertion_keys(cfg: &Config) -> Result<Vec<(String, KeyProvider)>, String> {
     use crate::config::KeySource;
-    use crate::gateway::policy::jwks::RemoteJwks;
+    use crate::token::jwks::RemoteJwks;
     let tls = crate::net::tls_config(cfg.gateway.ca_file.as_deref())?;
     Ok(cfg
         .trusted_issuers
@@ -107,33 +95,14 @@ impl AuthServer {
         let secret_box = crate::keys::sealed::SecretBox::load_or_create(&cfg.keys_dir)?;
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;
-        let forward = FORWARDED
-            .iter()
-            .map(|(c, h)| (c.to_string(), HeaderName::from_static(h)))
-            .collect();
-        let issuer = cfg.issuer.clone();
-        let jwt = JwtVerifier::new(
-            KeyProvider::Own(keys.clone()),
-            VerifierRules {
-                issuer: Some(&issuer),
-                audience: &[],
-                leeway: Duration::from_secs(0),
-                forward,
-                cache_entries: entries,
-                max_token_bytes: cfg.gateway.max_token_bytes,
-                required_claims: &["exp", "iss", "jti"],
-                typ: Some("at+jwt"),
-            },
-        );
+        let tokens = Arc::new(OwnTokens::new(&cfg, store.clone(), keys.clone()));
         Ok(AuthServer {
             clients: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
             verified_secrets: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
-            jwt,
-            revoked: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
-            opaque: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
+            tokens,
             throttle: throttle::Throttle::new(throttle::Limits::default(), store.clone()),
             grants: grants::registry(),
             assertion_keys,
@@ -250,19 +219,10 @@ impl AuthServer {
     fn apply_change(&self, change: &Change) {
         match change {
             Change::Client(id) => self.clients.invalidate(id.as_str()),
-            // Cached opaque tokens are keyed by the token, not its hash, and
-            // a family or owner revocation covers unknown jtis: revocations
-            // are rare, so drop every cached verdict.
-            Change::Token(_) | Change::Revoked(_) => {
-                self.opaque.invalidate_all();
-                self.revoked.invalidate_all();
-            }
-            Change::Everything => {
-                self.clients.invalidate_all();
-                self.opaque.invalidate_all();
-                self.revoked.invalidate_all();
-            }
+            Change::Everything => self.clients.invalidate_all(),
+            Change::Token(_) | Change::Revoked(_) => {}
         }
+        self.tokens.apply_change(change);
     }
 
     /// How long a revocation cutoff must be kept.
@@ -277,16 +237,17 @@ impl AuthServer {
 
     /// Forget every cached token verdict (after a bulk revocation).
     pub fn forget_all_tokens(&self) {
-        self.opaque.invalidate_all();
-        self.revoked.invalidate_all();
+        self.tokens.forget_all();
     }
 
     /// Forget cached answers about a token at once (this instance); other
     /// instances see the store within the staleness bound.
     pub fn forget(&self, token: &str, jti: Option<&str>) {
-        self.opaque.invalidate(token);
-        if let Some(j) = jti {
-            self.revoked.invalidate(j);
-        }
+        self.tokens.forget(token, jti);
+    }
+
+    /// One of our own access tokens, validated (revocation honoured).
+    pub async fn validate_access(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+        self.tokens.validate(token).await
     }
 }

@@ -9,12 +9,13 @@ use crate::config::{AuthSpec, Config, KeySource};
 use crate::error::GatewayError;
 use crate::net;
 use crate::ops::metrics;
+use crate::token::jwks::{KeyProvider, RemoteJwks};
+use crate::token::OwnTokens;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use backend::Backend;
 use http::{HeaderValue, Method};
-use policy::jwks::{KeyProvider, RemoteJwks};
 use policy::{JwtPolicy, Policy};
 use routing::RouteTable;
 use std::collections::HashMap;
@@ -42,8 +43,8 @@ pub struct Gateway {
 pub type Live = Arc<arc_swap::ArcSwap<Gateway>>;
 
 impl Gateway {
-    /// `authz`: the authorization server, needed by `oauth2` routes.
-    pub fn build(cfg: &Config, authz: Option<&Arc<crate::authz::AuthServer>>) -> Result<Self, String> {
+    /// `own`: gatehouse's own access tokens, needed by `oauth2` routes.
+    pub fn build(cfg: &Config, own: Option<&Arc<OwnTokens>>) -> Result<Self, String> {
         // One fetcher per JWKS URL, shared by every route that trusts it.
         let mut remotes: HashMap<String, Arc<RemoteJwks>> = HashMap::new();
         let tls = net::tls_config(cfg.gateway.ca_file.as_deref())?;
@@ -71,8 +72,8 @@ impl Gateway {
                         cfg.gateway.max_token_bytes,
                     )))
                 }
-                AuthSpec::OAuth2 { scopes } => match authz {
-                    Some(a) => Policy::OAuth2(Box::new(policy::OAuth2Policy::new(a.clone(), scopes.clone()))),
+                AuthSpec::OAuth2 { scopes } => match own {
+                    Some(t) => Policy::OAuth2(Box::new(policy::OAuth2Policy::new(t.clone(), scopes.clone()))),
                     None => {
                         return Err(format!(
                             "api {:?}: auth kind \"oauth2\" needs the authorization server",

@@ -59,7 +59,10 @@ impl App {
         )?);
         authz.seed_from_config().await?;
         authz.follow_changes();
-        let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(Gateway::build(&cfg, Some(&authz))?));
+        let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(Gateway::build(
+            &cfg,
+            Some(&authz.tokens),
+        )?));
         Ok(App { gateway, authz, store })
     }
 

@@ -4,10 +4,10 @@
 
 use super::no_store_json;
 use crate::authz::form::Form;
-use crate::authz::validate::looks_like_jwt;
 use crate::authz::AuthServer;
 use crate::error::{AuthError, InvalidToken, OAuthError};
 use crate::store::{hash_token, TokenKind};
+use crate::token::own::looks_like_jwt;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

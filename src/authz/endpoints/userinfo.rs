@@ -5,7 +5,7 @@ use crate::authz::form::Form;
 use crate::authz::id_token::user_claims;
 use crate::authz::AuthServer;
 use crate::error::{AuthError, InvalidToken};
-use crate::gateway::policy::extract::bearer;
+use crate::token::extract::bearer;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

@@ -1,40 +1,30 @@
 //! `auth = { kind = "oauth2", scopes = [...] }`: gatehouse's own access
-//! tokens (JWT or opaque), validated by the authorization server's cached
-//! validator, revocation honoured within the staleness bound.
+//! tokens (JWT or opaque), validated by the shared `token::OwnTokens`
+//! (cached), revocation honoured within the staleness bound.
 
-use super::extract::{self, Found};
-use super::{has_scopes, AuthPolicy, Verified};
-use crate::authz::{AuthServer, FORWARDED};
+use super::AuthPolicy;
 use crate::config::TokenLocation;
 use crate::error::{AuthError, InvalidToken};
+use crate::token::extract::{self, Found};
+use crate::token::{has_scopes, OwnTokens, Verified};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::HeaderName;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 pub struct OAuth2Policy {
-    server: Arc<AuthServer>,
+    tokens: Arc<OwnTokens>,
     scopes: Vec<String>,
     scope_text: Arc<str>,
 }
 
 static LOCATION: TokenLocation = TokenLocation::Header(AUTHORIZATION);
 
-fn forwarded() -> &'static [(String, HeaderName)] {
-    static F: OnceLock<Vec<(String, HeaderName)>> = OnceLock::new();
-    F.get_or_init(|| {
-        FORWARDED
-            .iter()
-            .map(|(c, h)| (c.to_string(), HeaderName::from_static(h)))
-            .collect()
-    })
-}
-
 impl OAuth2Policy {
-    pub fn new(server: Arc<AuthServer>, scopes: Vec<String>) -> Self {
+    pub fn new(tokens: Arc<OwnTokens>, scopes: Vec<String>) -> Self {
         let scope_text = scopes.join(" ").into();
         OAuth2Policy {
-            server,
+            tokens,
             scopes,
             scope_text,
         }
@@ -48,7 +38,7 @@ impl AuthPolicy for OAuth2Policy {
             Found::Unusable => return Err(AuthError::Invalid(InvalidToken::Malformed)),
             Found::Token(t) => t,
         };
-        let v = self.server.validate_access(&token).await?;
+        let v = self.tokens.validate(&token).await?;
         if !has_scopes(&v.scopes, &self.scopes) {
             return Err(AuthError::InsufficientScope(self.scope_text.clone()));
         }
@@ -56,6 +46,6 @@ impl AuthPolicy for OAuth2Policy {
     }
 
     fn forwarded_headers(&self) -> &[(String, HeaderName)] {
-        forwarded()
+        self.tokens.forwarded()
     }
 }

@@ -1,22 +1,112 @@
 //! Validating gatehouse's own access tokens, for the gateway (`oauth2`
-//! policy), introspection, token info and userinfo. JWTs are verified
+//! routes), introspection, token info and userinfo. JWTs are verified
 //! locally (cached) and checked against the revocation list; opaque tokens
 //! are looked up in the store. Both answers are cached for at most the
 //! configured staleness bound, which bounds how late a revocation is seen.
 
-use super::AuthServer;
+use super::jwks::KeyProvider;
+use super::jwt::{now_secs, JwtVerifier, Verified, VerifierRules};
+use crate::config::Config;
 use crate::error::{AuthError, InvalidToken};
-use crate::gateway::policy::jwt::{now_secs, Verified};
-use crate::store::{hash_token, Owner, TokenKind};
+use crate::keys::ring::KeyRing;
+use crate::store::{hash_token, Change, DynStore, Owner, TokenKind};
+use http::HeaderName;
+use moka::sync::Cache;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Claims of gatehouse's own access tokens that the gateway passes
+/// upstream (Kong's names), replacing any a client sent.
+pub const FORWARDED: [(&str, &str); 3] = [
+    ("sub", "x-authenticated-userid"),
+    ("client_id", "x-authenticated-client"),
+    ("scope", "x-authenticated-scope"),
+];
 
 pub fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-impl AuthServer {
-    pub async fn validate_access(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+/// gatehouse's own access tokens as the gateway and the authorization
+/// server see them: one instance per process, shared.
+pub struct OwnTokens {
+    issuer: String,
+    store: DynStore,
+    /// Signature good but the store cannot be asked about revocation:
+    /// accept (`[store] fail_open`) or answer 503.
+    fail_open: bool,
+    /// Our own JWT access tokens, verified and cached until expiry.
+    jwt: JwtVerifier,
+    /// jti → revoked?, for at most the staleness bound.
+    revoked: Cache<Arc<str>, bool>,
+    /// Opaque access token → what it grants, for at most the staleness bound.
+    opaque: Cache<Arc<str>, Arc<Verified>>,
+}
+
+impl OwnTokens {
+    pub fn new(cfg: &Config, store: DynStore, keys: Arc<KeyRing>) -> Self {
+        let stale = cfg.store.revocation_staleness;
+        let entries = cfg.store.cache_entries;
+        let forward = FORWARDED
+            .iter()
+            .map(|(c, h)| (c.to_string(), HeaderName::from_static(h)))
+            .collect();
+        let jwt = JwtVerifier::new(
+            KeyProvider::Own(keys),
+            VerifierRules {
+                issuer: Some(&cfg.issuer),
+                audience: &[],
+                leeway: Duration::from_secs(0),
+                forward,
+                cache_entries: entries,
+                max_token_bytes: cfg.gateway.max_token_bytes,
+                required_claims: &["exp", "iss", "jti"],
+                typ: Some("at+jwt"),
+            },
+        );
+        OwnTokens {
+            issuer: cfg.issuer.clone(),
+            store,
+            fail_open: cfg.store.fail_open,
+            jwt,
+            revoked: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
+            opaque: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
+        }
+    }
+
+    /// The headers the gateway sets from these tokens' claims.
+    pub fn forwarded(&self) -> &[(String, HeaderName)] {
+        self.jwt.forwarded()
+    }
+
+    /// Drops cached verdicts another instance's change made stale.
+    pub fn apply_change(&self, change: &Change) {
+        match change {
+            Change::Client(_) => {}
+            // Cached opaque tokens are keyed by the token, not its hash, and
+            // a family or owner revocation covers unknown jtis: revocations
+            // are rare, so drop every cached verdict.
+            Change::Token(_) | Change::Revoked(_) | Change::Everything => self.forget_all(),
+        }
+    }
+
+    /// Forget every cached token verdict (after a bulk revocation).
+    pub fn forget_all(&self) {
+        self.opaque.invalidate_all();
+        self.revoked.invalidate_all();
+    }
+
+    /// Forget cached answers about a token at once (this instance); other
+    /// instances see the store within the staleness bound.
+    pub fn forget(&self, token: &str, jti: Option<&str>) {
+        self.opaque.invalidate(token);
+        if let Some(j) = jti {
+            self.revoked.invalidate(j);
+        }
+    }
+
+    pub async fn validate(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
         if token.len() > self.jwt.max_token_bytes {
             return Err(AuthError::Invalid(InvalidToken::TooLarge));
         }
@@ -55,7 +145,7 @@ impl AuthServer {
                     // The signature is good and the store cannot be asked:
                     // `fail_open` keeps the API up (the verdict is cached
                     // only for the staleness bound, like any other).
-                    Err(e) if self.cfg.store.fail_open => {
+                    Err(e) if self.fail_open => {
                         tracing::debug!(error = %e, "revocation check unavailable; accepting a valid JWT");
                         crate::ops::metrics::revocation_check_skipped();
                         false
@@ -101,7 +191,7 @@ impl AuthServer {
             return Err(AuthError::Invalid(InvalidToken::Expired));
         }
         let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.cfg.issuer));
+        claims.insert("iss".into(), json!(self.issuer));
         claims.insert("sub".into(), json!(rec.subject.as_deref().unwrap_or(&rec.client_id)));
         claims.insert("client_id".into(), json!(rec.client_id));
         claims.insert("scope".into(), json!(rec.scope));
