@@ -156,7 +156,7 @@ fn mode(p: &Path) -> u32 {
 #[test]
 fn keygen_writes_three_files_private_0600_and_refuses_to_overwrite() {
     let d = tempfile::tempdir().unwrap();
-    for alg in ["RS256", "ES256", "EdDSA"] {
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
         let out = d.path().join(alg);
         let o = run(&["keygen", "--alg", alg, "--out", out.to_str().unwrap()]);
         assert!(o.status.success(), "{alg}: {}", String::from_utf8_lossy(&o.stderr));

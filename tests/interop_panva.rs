@@ -4,8 +4,8 @@
 //! code + PKCE through the real login and consent pages, userinfo, refresh
 //! rotation and reuse, introspection, revocation, RP-initiated logout,
 //! implicit (id_token, id_token token), hybrid with form_post and detached
-//! signature checks — for RS256, ES256 and EdDSA servers, with JWT and
-//! opaque access tokens. The libraries validate everything strictly.
+//! signature checks — for RS256, PS256, ES256 and EdDSA servers, with JWT
+//! and opaque access tokens. The libraries validate everything strictly.
 
 mod common;
 
@@ -66,8 +66,17 @@ fn openid_client_and_oauth4webapi_pass_every_flow() {
         std::path::Path::new(dir).join("node_modules/openid-client").exists(),
         "run ./test.sh (it installs openid-client and oauth4webapi from npm)"
     );
-    for alg in ["RS256", "ES256", "EdDSA"] {
-        for format in ["jwt", "opaque"] {
+    let runs = [
+        ("RS256", "jwt"),
+        ("RS256", "opaque"),
+        ("PS256", "jwt"),
+        ("ES256", "jwt"),
+        ("ES256", "opaque"),
+        ("EdDSA", "jwt"),
+        ("EdDSA", "opaque"),
+    ];
+    for (alg, format) in runs {
+        {
             let gh = Gatehouse::start_full(&config(alg, format));
             let issuer = format!("http://{}", gh.addr);
             assert_ne!(issuer, ISSUER_PLACEHOLDER);

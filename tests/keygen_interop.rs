@@ -19,7 +19,9 @@ key = serialization.load_pem_private_key(open(pem, "rb").read(), password=None)
 serialization.load_pem_public_key(open(pem.replace("private", "public"), "rb").read())
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 signing_input = (b64(json.dumps({"alg": alg, "kid": kid, "typ": "JWT"}).encode()) + "." + b64(claims.encode())).encode()
-if isinstance(key, rsa.RSAPrivateKey):
+if isinstance(key, rsa.RSAPrivateKey) and alg == "PS256":
+    sig = key.sign(signing_input, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+elif isinstance(key, rsa.RSAPrivateKey):
     sig = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
 elif isinstance(key, ec.EllipticCurvePrivateKey):
     r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
@@ -40,7 +42,8 @@ crypto.createPublicKey(fs.readFileSync(pem.replace("private", "public")));
 const b64 = (b) => Buffer.from(b).toString("base64url");
 const input = b64(JSON.stringify({ alg, kid, typ: "JWT" })) + "." + b64(claims);
 const digest = alg === "EdDSA" ? null : "sha256";
-const sig = crypto.sign(digest, Buffer.from(input), { key, dsaEncoding: "ieee-p1363" });
+const pss = alg === "PS256" ? { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : {};
+const sig = crypto.sign(digest, Buffer.from(input), { key, dsaEncoding: "ieee-p1363", ...pss });
 console.log(input + "." + b64(sig));
 "#;
 
@@ -60,7 +63,7 @@ async fn keygen_keys_load_in_openssl_python_and_node_and_their_tokens_pass() {
     let dir = tempfile::tempdir().unwrap();
     let mut apis = String::new();
     let mut keys = Vec::new();
-    for alg in ["RS256", "ES256", "EdDSA"] {
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
         let d = keygen(alg, &dir.path().join(alg));
         let jwk: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.join("public.jwk.json")).unwrap()).unwrap();

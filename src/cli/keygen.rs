@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// RS256, ES256 or EdDSA.
+    /// RS256, PS256, ES256 or EdDSA.
     #[arg(long, default_value = "RS256", value_parser = |s: &str| s.parse::<SigningAlg>())]
     alg: SigningAlg,
     /// Directory to write the three files into (created if missing).

@@ -45,7 +45,7 @@ fn crypto<E: std::fmt::Display>(e: E) -> KeyGenError {
 
 pub fn generate(alg: SigningAlg) -> Result<GeneratedKey, KeyGenError> {
     let (private_pem, public_pem, mut jwk) = match alg {
-        SigningAlg::Rs256 => {
+        SigningAlg::Rs256 | SigningAlg::Ps256 => {
             use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
             use rsa::traits::PublicKeyParts;
             let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(crypto)?;
@@ -163,7 +163,9 @@ mod tests {
             let public = PublicJwk::from_value(&k.jwk).unwrap();
             assert_eq!(public.alg, alg.jwt_alg());
             let enc = match alg {
-                SigningAlg::Rs256 => jsonwebtoken::EncodingKey::from_rsa_pem(k.private_pem.as_bytes()),
+                SigningAlg::Rs256 | SigningAlg::Ps256 => {
+                    jsonwebtoken::EncodingKey::from_rsa_pem(k.private_pem.as_bytes())
+                }
                 SigningAlg::Es256 => jsonwebtoken::EncodingKey::from_ec_pem(k.private_pem.as_bytes()),
                 SigningAlg::EdDsa => jsonwebtoken::EncodingKey::from_ed_pem(k.private_pem.as_bytes()),
             }

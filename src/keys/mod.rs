@@ -38,16 +38,25 @@ pub fn with_dir_lock<T>(dir: &std::path::Path, f: impl FnOnce() -> Result<T, Str
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SigningAlg {
     Rs256,
+    /// RSASSA-PSS with SHA-256 (FAPI 2.0 allows PS256, ES256 and EdDSA,
+    /// not RS256). Its own RSA key: a key is never used with two algorithms.
+    Ps256,
     Es256,
     EdDsa,
 }
 
 impl SigningAlg {
-    pub const ALL: [SigningAlg; 3] = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
+    pub const ALL: [SigningAlg; 4] = [
+        SigningAlg::Rs256,
+        SigningAlg::Ps256,
+        SigningAlg::Es256,
+        SigningAlg::EdDsa,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SigningAlg::Rs256 => "RS256",
+            SigningAlg::Ps256 => "PS256",
             SigningAlg::Es256 => "ES256",
             SigningAlg::EdDsa => "EdDSA",
         }
@@ -56,6 +65,7 @@ impl SigningAlg {
     pub fn jwt_alg(self) -> jsonwebtoken::Algorithm {
         match self {
             SigningAlg::Rs256 => jsonwebtoken::Algorithm::RS256,
+            SigningAlg::Ps256 => jsonwebtoken::Algorithm::PS256,
             SigningAlg::Es256 => jsonwebtoken::Algorithm::ES256,
             SigningAlg::EdDsa => jsonwebtoken::Algorithm::EdDSA,
         }
@@ -73,10 +83,11 @@ impl FromStr for SigningAlg {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "RS256" => Ok(SigningAlg::Rs256),
+            "PS256" => Ok(SigningAlg::Ps256),
             "ES256" => Ok(SigningAlg::Es256),
             "EdDSA" => Ok(SigningAlg::EdDsa),
             other => Err(format!(
-                "unsupported signing algorithm {other:?}; use RS256, ES256 or EdDSA"
+                "unsupported signing algorithm {other:?}; use RS256, PS256, ES256 or EdDSA"
             )),
         }
     }

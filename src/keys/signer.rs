@@ -17,7 +17,7 @@ use super::rotation::{self, Entry, KeyState};
 use super::SigningAlg;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+    EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 enum Pair {
     Rsa(RsaKeyPair),
+    Pss(RsaKeyPair),
     Ec(EcdsaKeyPair),
     Ed(Ed25519KeyPair),
 }
@@ -147,6 +148,7 @@ impl SigningKeys {
         let bad = |e: aws_lc_rs::error::KeyRejected| format!("{}: key rejected: {e}", private_path.display());
         let pair = match alg {
             SigningAlg::Rs256 => Pair::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(bad)?),
+            SigningAlg::Ps256 => Pair::Pss(RsaKeyPair::from_pkcs8(&der).map_err(bad)?),
             SigningAlg::Es256 => {
                 Pair::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map_err(bad)?)
             }
@@ -195,6 +197,12 @@ impl SigningKeys {
                     .map_err(|_| SignError::Crypto)?;
                 Ok(sig)
             }
+            Pair::Pss(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&RSA_PSS_SHA256, &self.rng, msg, &mut sig)
+                    .map_err(|_| SignError::Crypto)?;
+                Ok(sig)
+            }
             Pair::Ec(k) => Ok(k.sign(&self.rng, msg).map_err(|_| SignError::Crypto)?.as_ref().to_vec()),
             Pair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
         }
@@ -237,7 +245,7 @@ mod tests {
 
     #[test]
     fn an_rs256_key_is_kept_beside_es256_and_eddsa() {
-        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        for alg in [SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa] {
             let dir = tempfile::tempdir().unwrap();
             let k = SigningKeys::load_or_create(dir.path(), alg).unwrap();
             assert_eq!(k.algs(), vec![alg, SigningAlg::Rs256]);
