@@ -1,9 +1,23 @@
-//! Background purge of expired codes, tokens and revocation entries.
+//! Purge of expired rows: the concern every backend implements over all
+//! of its expiring data (codes, tokens, revocation entries, single-use ids,
+//! sessions, failure counters, and whatever concern is added later), and
+//! the background task that runs it.
 
-use super::DynStore;
+use super::{DynStore, StoreError};
+use async_trait::async_trait;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+
+#[async_trait]
+pub trait PurgeStore: Send + Sync {
+    /// Deletes rows that expired at or before `now`, at most `batch` rows
+    /// per statement so the hot path is never blocked for long. Returns
+    /// how many rows went. A concern with expiring rows adds its own to
+    /// every backend's implementation (and a case to the suite's purge
+    /// cases).
+    async fn purge_expired(&self, now: i64, batch: u32) -> Result<u64, StoreError>;
+}
 
 /// Rows per delete statement: small enough that a purge never holds the
 /// database for long, large enough to keep up with any issuance rate.

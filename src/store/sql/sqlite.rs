@@ -4,9 +4,9 @@
 //! commit are shared with PostgreSQL (`sql.rs`); this file holds what is
 //! SQLite's own: opening the file, its pragmas, the migrations.
 
-use super::sql::{Affected, Dialect, SqlStore};
-use super::StoreError;
+use super::{Affected, Dialect, SqlStore};
 use crate::config::StoreSettings;
+use crate::store::StoreError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
 };
@@ -122,8 +122,9 @@ async fn checkpointer(pool: SqlitePool, gate: std::sync::Arc<tokio::sync::Mutex<
 mod tests {
     use super::*;
     use crate::store::conformance::{client, token};
+    use crate::store::prelude::*;
     use crate::store::sql::TOKEN_BATCH;
-    use crate::store::{Consume, Store, TokenKind};
+    use crate::store::{Consume, TokenKind};
     use std::sync::Arc;
 
     #[tokio::test]

@@ -10,9 +10,9 @@
 //! change within their staleness bound (`[store] revocation_staleness`):
 //! their caches never keep an answer longer than that.
 
-use super::sql::{Affected, Dialect, SqlStore};
-use super::{Change, StoreError};
+use super::{Affected, Dialect, SqlStore};
 use crate::config::StoreSettings;
+use crate::store::{Change, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQueryResult};
 use std::str::FromStr;
 use std::time::Duration;
@@ -163,7 +163,8 @@ async fn listen(pool: PgPool, tx: broadcast::Sender<Change>) {
 mod tests {
     use super::*;
     use crate::store::conformance::{postgres_settings, token};
-    use crate::store::{Store, TokenKind};
+    use crate::store::prelude::*;
+    use crate::store::TokenKind;
     use std::sync::Arc;
 
     #[test]
