@@ -172,6 +172,7 @@ impl AuthServer {
                     jwks: c.jwks.clone(),
                     jwks_uri: c.jwks_uri.clone(),
                     client_secret_sealed,
+                    token_exchange: c.token_exchange.clone(),
                     ..Default::default()
                 },
             };

@@ -50,6 +50,11 @@ pub struct ClientMetadata {
     /// Refresh token lifetime in seconds (admin only; default: the server's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_ttl: Option<i64>,
+    /// RFC 8693 token exchange policy (admin only): the audiences the
+    /// client may name, the scopes exchanged tokens may carry, and whether
+    /// it may impersonate (exchange without an actor token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<crate::store::TokenExchangePolicy>,
 }
 
 pub use crate::error::MetadataError;
@@ -185,6 +190,20 @@ pub fn build_client(
             "client_credentials needs a confidential client (RFC 6749 §4.4), not token_endpoint_auth_method none",
         ));
     }
+    if public && has(crate::config::TOKEN_EXCHANGE_GRANT) {
+        return Err(meta(
+            "token exchange needs a confidential client, not token_endpoint_auth_method none",
+        ));
+    }
+    if let Some(t) = &m.token_exchange {
+        if !has(crate::config::TOKEN_EXCHANGE_GRANT) {
+            return Err(meta(format!(
+                "token_exchange is set but grant_types does not list {:?}",
+                crate::config::TOKEN_EXCHANGE_GRANT
+            )));
+        }
+        t.check().map_err(|e| meta(format!("token_exchange: {e}")))?;
+    }
     for rt in &m.response_types {
         let mut parts: Vec<&str> = rt.split(' ').collect();
         parts.sort_unstable();
@@ -305,6 +324,7 @@ pub fn build_client(
             logo_uri: m.logo_uri.clone(),
             access_token_format: m.access_token_format.clone(),
             registration_token_hash: None,
+            token_exchange: m.token_exchange.clone(),
         },
     })
 }
@@ -342,6 +362,7 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
         access_token_format: c.meta.access_token_format.clone(),
         access_token_ttl: c.access_ttl,
         refresh_token_ttl: c.refresh_ttl,
+        token_exchange: c.meta.token_exchange.clone(),
     }
 }
 

@@ -12,7 +12,7 @@ mod validate;
 
 pub use duration::{parse as parse_duration, Dur};
 pub use error::{line_col, ConfigError};
-pub use validate::KNOWN_GRANTS;
+pub use validate::{DEVICE_CODE_GRANT, KNOWN_GRANTS, TOKEN_EXCHANGE_GRANT};
 
 use crate::keys::{PublicKeySet, SigningAlg};
 use bytes::Bytes;
@@ -122,6 +122,10 @@ pub struct TokenSettings {
     pub code_ttl: Duration,
     pub id_token_ttl: Duration,
     pub signing_alg: SigningAlg,
+    /// RFC 8628: how long a device code (and its user code) may be used.
+    pub device_code_ttl: Duration,
+    /// RFC 8628 §3.5: least time between two polls of one device code.
+    pub device_poll_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +204,9 @@ pub struct ClientSpec {
     pub token_endpoint_auth_method: Option<String>,
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    /// RFC 8693: the audiences, scopes and impersonation this client may
+    /// obtain by token exchange (None: the grant's defaults).
+    pub token_exchange: Option<crate::store::TokenExchangePolicy>,
 }
 
 #[derive(Debug, Clone)]

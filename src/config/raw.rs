@@ -93,6 +93,9 @@ pub struct RawTokens {
     pub code_ttl: Option<Dur>,
     pub id_token_ttl: Option<Dur>,
     pub signing_alg: Option<Spanned<String>>,
+    // Device authorization grant (RFC 8628).
+    pub device_code_ttl: Option<Dur>,
+    pub device_poll_interval: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -144,6 +147,16 @@ pub struct RawClient {
     pub token_endpoint_auth_method: Option<Spanned<String>>,
     pub jwks: Option<toml::Value>,
     pub jwks_uri: Option<String>,
+    /// Token exchange (RFC 8693) policy: what this client may ask for.
+    pub token_exchange: Option<RawTokenExchange>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTokenExchange {
+    pub audiences: Vec<String>,
+    pub scopes: Option<Vec<String>>,
+    pub may_impersonate: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-pub const KNOWN_GRANTS: [&str; 7] = [
+pub const KNOWN_GRANTS: [&str; 9] = [
     "authorization_code",
     "refresh_token",
     "password",
@@ -16,7 +16,15 @@ pub const KNOWN_GRANTS: [&str; 7] = [
     "implicit",
     "urn:ietf:params:oauth:grant-type:jwt-bearer",
     "urn:ietf:params:oauth:grant-type:saml2-bearer",
+    DEVICE_CODE_GRANT,
+    TOKEN_EXCHANGE_GRANT,
 ];
+
+/// RFC 8628 §3.4: the device flow's grant type (the full URN, as in
+/// `grant_types`).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// RFC 8693 §2.1.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 fn span<T>(s: &toml::Spanned<T>) -> At {
     At::Span(s.span())
@@ -160,7 +168,20 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         code_ttl: env_dur("GATEHOUSE_TOKENS_CODE_TTL", raw.tokens.code_ttl, 60)?,
         id_token_ttl: raw.tokens.id_token_ttl.map_or(Duration::from_secs(3600), |d| d.0),
         signing_alg,
+        device_code_ttl: raw.tokens.device_code_ttl.map_or(Duration::from_secs(600), |d| d.0),
+        device_poll_interval: raw.tokens.device_poll_interval.map_or(Duration::from_secs(5), |d| d.0),
     };
+    // Device grant lifetimes: a code must live long enough for a person to
+    // type it in, and a client must be able to poll it at least once.
+    if !(Duration::from_secs(10)..=Duration::from_secs(86400)).contains(&tokens.device_code_ttl) {
+        return Err(src.err(At::File, "tokens.device_code_ttl must be between 10s and 1d"));
+    }
+    if tokens.device_poll_interval < Duration::from_secs(1) || tokens.device_poll_interval > tokens.device_code_ttl {
+        return Err(src.err(
+            At::File,
+            "tokens.device_poll_interval must be at least 1s and at most tokens.device_code_ttl",
+        ));
+    }
 
     let keys_dir = match env.get("GATEHOUSE_KEYS_DIR") {
         Some(d) => PathBuf::from(d),
@@ -499,6 +520,32 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
             return Err(src.err(at, format!("redirect_uri {r:?} must not contain a fragment")));
         }
     }
+    if c.public && grant_types.iter().any(|g| g == TOKEN_EXCHANGE_GRANT) {
+        return Err(src.err(
+            at,
+            "token exchange needs a confidential client (it trades one service's token for another's)",
+        ));
+    }
+    let token_exchange = match c.token_exchange {
+        None => None,
+        Some(t) => {
+            if !grant_types.iter().any(|g| g == TOKEN_EXCHANGE_GRANT) {
+                return Err(src.err(
+                    at,
+                    format!("token_exchange is set but grant_types does not list {TOKEN_EXCHANGE_GRANT:?}"),
+                ));
+            }
+            let policy = crate::store::TokenExchangePolicy {
+                audiences: t.audiences,
+                scopes: t.scopes,
+                may_impersonate: t.may_impersonate,
+            };
+            policy
+                .check()
+                .map_err(|e| src.err(at.clone(), format!("token_exchange: {e}")))?;
+            Some(policy)
+        }
+    };
     Ok(ClientSpec {
         id: c.id.into_inner(),
         name: c.name,
@@ -514,6 +561,7 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         token_endpoint_auth_method: method.map(str::to_owned),
         jwks,
         jwks_uri: c.jwks_uri,
+        token_exchange,
     })
 }
 

@@ -61,6 +61,47 @@ pub struct ClientMeta {
     /// registered clients only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_token_hash: Option<String>,
+    /// RFC 8693: what this client may obtain by token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<TokenExchangePolicy>,
+}
+
+/// A client's token exchange (RFC 8693) policy: the audiences (`audience`
+/// or `resource` values) it may name, the scopes an exchanged token may
+/// carry (None: the client's own scopes), and whether it may impersonate
+/// (exchange without an `actor_token`, so the new token names no actor).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenExchangePolicy {
+    pub audiences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    pub may_impersonate: bool,
+}
+
+impl TokenExchangePolicy {
+    /// Bounded, non-empty values; scopes of RFC 6749 §3.3 characters.
+    pub fn check(&self) -> Result<(), String> {
+        if self.audiences.len() > 50 || self.audiences.iter().any(|a| a.is_empty() || a.len() > 2000) {
+            return Err("audiences: at most 50 non-empty values of at most 2000 characters".into());
+        }
+        if let Some(scopes) = &self.scopes {
+            if scopes.len() > 100 {
+                return Err("scopes: at most 100".into());
+            }
+            // RFC 6749 §3.3 scope-token characters (the rule registration applies).
+            let ok = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 200
+                    && s.bytes()
+                        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+            };
+            if let Some(bad) = scopes.iter().find(|s| !ok(s)) {
+                return Err(format!("scope {bad:?} has characters RFC 6749 §3.3 does not allow"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Client {

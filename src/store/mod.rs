@@ -18,6 +18,7 @@ pub mod changes;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod device_codes;
 pub mod failures;
 pub mod health;
 pub mod purge;
@@ -35,9 +36,10 @@ pub use sql::{postgres, sqlite};
 pub mod conformance;
 
 pub use changes::{Change, ChangeFeed};
-pub use clients::{Client, ClientMeta, ClientStore};
+pub use clients::{Client, ClientMeta, ClientStore, TokenExchangePolicy};
 pub use codes::{AuthCode, CodeStore};
 pub use consents::{Consent, ConsentStore};
+pub use device_codes::{DeviceCode, DeviceCodeStore, DeviceDecision, DevicePoll};
 pub use failures::{FailureStore, Failures};
 pub use health::HealthCheck;
 pub use purge::PurgeStore;
@@ -51,8 +53,8 @@ pub use users::{User, UserStore};
 /// than a `DynStore` (whose methods need no import).
 pub mod prelude {
     pub use super::{
-        ChangeFeed, ClientStore, CodeStore, ConsentStore, FailureStore, HealthCheck, PurgeStore, RevocationStore,
-        SessionStore, TokenStore, UsedIdStore, UserStore,
+        ChangeFeed, ClientStore, CodeStore, ConsentStore, DeviceCodeStore, FailureStore, HealthCheck, PurgeStore,
+        RevocationStore, SessionStore, TokenStore, UsedIdStore, UserStore,
     };
 }
 
@@ -111,6 +113,7 @@ pub trait Store:
     + SessionStore
     + FailureStore
     + ConsentStore
+    + DeviceCodeStore
     + PurgeStore
     + ChangeFeed
     + Send
@@ -130,6 +133,7 @@ impl<T> Store for T where
         + SessionStore
         + FailureStore
         + ConsentStore
+        + DeviceCodeStore
         + PurgeStore
         + ChangeFeed
         + Send

@@ -102,6 +102,7 @@ fn sanitize(mut m: ClientMetadata, allowed: &[String]) -> Result<(ClientMetadata
     m.access_token_ttl = None;
     m.refresh_token_ttl = None;
     m.access_token_format = None;
+    m.token_exchange = None;
     if let Some(g) = m.grant_types.iter().find(|g| REFUSED_GRANTS.contains(&g.as_str())) {
         return Err(MetadataError::Metadata(format!(
             "grant type {g:?} is not available to dynamically registered clients"
@@ -114,6 +115,7 @@ fn sanitize(mut m: ClientMetadata, allowed: &[String]) -> Result<(ClientMetadata
 fn response(s: &AuthServer, c: &Client, secret: Option<String>, token: String) -> RegistrationResponse {
     let mut metadata = registration::metadata_of(c);
     metadata.audience.clear();
+    metadata.token_exchange = None;
     RegistrationResponse {
         client_id: c.id.clone(),
         client_secret_expires_at: secret.as_ref().map(|_| 0),

@@ -56,6 +56,11 @@ pub async fn metadata_round_trips(s: DynStore) {
         access_token_format: Some("opaque".into()),
         logo_uri: Some("https://app.example/logo.png".into()),
         registration_token_hash: Some("rat-hash".into()),
+        token_exchange: Some(crate::store::TokenExchangePolicy {
+            audiences: vec!["https://back.example".into()],
+            scopes: Some(vec!["photos".into()]),
+            may_impersonate: true,
+        }),
     };
     s.put_client(&c).await.unwrap();
     assert_eq!(s.get_client("meta").await.unwrap(), Some(c.clone()));

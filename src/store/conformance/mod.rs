@@ -9,6 +9,7 @@
 mod clients;
 mod codes;
 mod consents;
+mod device_codes;
 mod failures;
 mod health;
 mod purge;
@@ -165,6 +166,7 @@ macro_rules! backend_suite {
             sessions { round_trip },
             failures { count_within_a_window, concurrent_failures_are_all_counted },
             consents { upsert_get_delete },
+            device_codes { lifecycle, poll_interval_is_enforced, concurrent_poll_has_one_winner },
             purge { removes_only_expired_rows },
         );
     };

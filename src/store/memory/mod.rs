@@ -8,6 +8,7 @@
 mod clients;
 mod codes;
 mod consents;
+mod device_codes;
 mod failures;
 mod health;
 mod purge;
@@ -34,6 +35,8 @@ pub struct MemoryStore {
     used_ids: RwLock<HashMap<String, i64>>,
     sessions: RwLock<HashMap<String, SessionRecord>>,
     failures: RwLock<HashMap<String, Failures>>,
+    /// Device authorizations by device code hash.
+    device_codes: RwLock<HashMap<String, super::DeviceCode>>,
 }
 
 #[derive(Debug, Clone, Copy)]

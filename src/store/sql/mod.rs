@@ -32,6 +32,7 @@ mod changes;
 mod clients;
 mod codes;
 mod consents;
+mod device_codes;
 mod failures;
 mod health;
 pub mod postgres;

@@ -12,6 +12,10 @@ impl<D: Db> PurgeStore for SqlStore<D> {
         for table in PURGED_TABLES {
             total += self.purge_table(table, now, batch).await?;
         }
+        // Kept a while past expiry, so a late poll reads `expired_token`.
+        total += self
+            .purge_table("device_codes", now - crate::store::device_codes::PURGE_GRACE, batch)
+            .await?;
         Ok(total)
     }
 }
