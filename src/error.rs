@@ -231,6 +231,16 @@ pub enum OAuthError {
         retry_after: u64,
     },
     AccessDenied(&'static str),
+    /// RFC 8628 §3.5: the user has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled too fast; wait `interval` seconds (raised).
+    SlowDown {
+        interval: i64,
+    },
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
+    /// RFC 8693 §2.2.2: an `audience` or `resource` this client may not have.
+    InvalidTarget(String),
     /// The store or a key failed: nothing about it goes to the client.
     ServerError,
     TemporarilyUnavailable,
@@ -247,6 +257,10 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::UnsupportedTokenType => "unsupported_token_type",
             OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::AuthorizationPending => "authorization_pending",
+            OAuthError::SlowDown { .. } => "slow_down",
+            OAuthError::ExpiredToken => "expired_token",
+            OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::ServerError => "server_error",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -254,7 +268,13 @@ impl OAuthError {
 
     pub fn description(&self) -> &str {
         match self {
-            OAuthError::InvalidRequest(d) | OAuthError::InvalidGrant(d) | OAuthError::InvalidScope(d) => d,
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidGrant(d)
+            | OAuthError::InvalidScope(d)
+            | OAuthError::InvalidTarget(d) => d,
+            OAuthError::AuthorizationPending => "the user has not yet approved or denied the request",
+            OAuthError::SlowDown { .. } => "polling too fast: wait the interval (now raised by 5 s) between requests",
+            OAuthError::ExpiredToken => "the device code expired; start a new device authorization",
             OAuthError::InvalidClient { description, .. } => description,
             OAuthError::UnauthorizedClient(d) | OAuthError::AccessDenied(d) => d,
             OAuthError::UnsupportedGrantType => "the grant type is not supported",
@@ -288,7 +308,17 @@ impl From<crate::store::StoreError> for OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut r = json_error(self.status(), self.code(), self.description());
+        let mut r = match &self {
+            // The raised interval too, so a client need not count (RFC 8628
+            // §3.5 has it add 5 s itself; an extra member is ignored).
+            OAuthError::SlowDown { interval } => {
+                let body = serde_json::json!({"error": self.code(), "error_description": self.description(), "interval": interval});
+                let mut r = json_error(self.status(), self.code(), self.description());
+                *r.body_mut() = Body::from(body.to_string());
+                r
+            }
+            _ => json_error(self.status(), self.code(), self.description()),
+        };
         r.headers_mut()
             .insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
         match &self {

@@ -17,6 +17,7 @@ pub mod scope;
 pub mod secrets;
 pub mod session;
 pub mod throttle;
+pub mod user_code;
 
 use crate::config::{Config, SecretSpec};
 use crate::error::AuthError;

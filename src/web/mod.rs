@@ -21,6 +21,7 @@ fn env() -> &'static Environment<'static> {
             ("consent.html", include_str!("templates/consent.html")),
             ("error.html", include_str!("templates/error.html")),
             ("logout.html", include_str!("templates/logout.html")),
+            ("device.html", include_str!("templates/device.html")),
             ("admin/base.html", include_str!("templates/admin/base.html")),
             ("admin/login.html", include_str!("templates/admin/login.html")),
             ("admin/clients.html", include_str!("templates/admin/clients.html")),
@@ -83,8 +84,25 @@ pub struct Logout<'a> {
     pub csrf: &'a str,
 }
 
+/// The device flow's page (RFC 8628 §3.3): enter the code, approve the
+/// device, and the outcome. `step`: "code", "consent", "approved",
+/// "denied". Sign-in in between is the login page.
+#[derive(Serialize)]
+pub struct Device<'a> {
+    pub action: &'a str,
+    pub step: &'a str,
+    pub csrf: &'a str,
+    /// As the user sees it (XXXX-XXXX), or what they typed.
+    pub user_code: &'a str,
+    pub client_name: &'a str,
+    pub scopes: Vec<String>,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
 pub enum Page<'a> {
     Login(Login<'a>),
+    Device(Device<'a>),
     Consent(Consent<'a>),
     Error(ErrorPage<'a>),
     Logout(Logout<'a>),
@@ -98,6 +116,7 @@ impl Page<'_> {
             Page::Consent(c) => e.get_template("consent.html")?.render(c),
             Page::Error(c) => e.get_template("error.html")?.render(c),
             Page::Logout(c) => e.get_template("logout.html")?.render(c),
+            Page::Device(c) => e.get_template("device.html")?.render(c),
         }
     }
 
@@ -224,6 +243,29 @@ mod tests {
             assert_eq!(html.contains("id=\"signed-out\""), signed_out);
             assert_eq!(html.contains("id=\"logout\""), !signed_out);
             assert!(!html.contains("<App>") && !html.contains("<script>x"));
+        }
+    }
+
+    #[test]
+    fn device_page_renders_every_step_and_escapes() {
+        for step in ["code", "consent", "approved", "denied"] {
+            let html = Page::Device(Device {
+                action: "/api/oauth/device",
+                step,
+                csrf: "c",
+                user_code: "\"><script>x</script>",
+                client_name: "<TV>",
+                scopes: vec![describe_scope("photos")],
+                username: "alice",
+                error: Some("<bad>"),
+            })
+            .render_html()
+            .unwrap();
+            assert!(!html.contains("<script>x") && !html.contains("<TV>") && !html.contains("<bad>"));
+            assert_eq!(html.contains("id=\"user_code\""), step == "code", "{step}");
+            assert_eq!(html.contains("id=\"allow\""), step == "consent", "{step}");
+            assert_eq!(html.contains("id=\"done\""), step == "approved", "{step}");
+            assert_eq!(html.contains("id=\"denied\""), step == "denied", "{step}");
         }
     }
 

@@ -59,6 +59,9 @@ pub fn document(s: &AuthServer) -> Value {
         "id_token_signing_alg_values_supported": keys.algs().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "access_token_signing_alg_values_supported": [alg],
     });
+    if s.grant(crate::config::DEVICE_CODE_GRANT).is_some() {
+        doc["device_authorization_endpoint"] = json!(format!("{iss}{}", super::DEVICE_AUTHORIZATION));
+    }
     if s.cfg.registration.is_some() {
         doc["registration_endpoint"] = json!(format!("{iss}{}", super::register::PATH));
     }

@@ -1,6 +1,8 @@
 //! HTTP endpoints of the authorization server (paths per SPEC §4).
 
 mod authorize;
+mod device;
+mod device_authorization;
 mod discovery;
 mod introspect;
 mod logout;
@@ -28,6 +30,8 @@ pub const JWKS: &str = "/api/oauth/jwks";
 pub const AUTHORIZE: &str = authorize::PATH;
 pub const USERINFO: &str = userinfo::PATH;
 pub const LOGOUT: &str = logout::PATH;
+pub const DEVICE_AUTHORIZATION: &str = device_authorization::PATH;
+pub const DEVICE: &str = device::PATH;
 
 pub fn router(server: Arc<AuthServer>) -> Router {
     let discovery = Arc::new(discovery::document(&server));
@@ -40,6 +44,11 @@ pub fn router(server: Arc<AuthServer>) -> Router {
         .route(authorize::PATH, get(authorize::authorize).post(authorize::authorize))
         .route(userinfo::PATH, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(logout::PATH, get(logout::logout).post(logout::logout))
+        .route(
+            device_authorization::PATH,
+            post(device_authorization::device_authorization),
+        )
+        .route(device::PATH, get(device::device).post(device::device))
         .route(register::PATH, post(register::register))
         .route(
             "/api/oauth/register/{client_id}",

@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 pub mod jwt_bearer;
 mod password;
 mod refresh_token;
@@ -34,6 +35,7 @@ pub fn registry() -> Registry {
     vec![
         Box::new(authorization_code::AuthorizationCode),
         Box::new(client_credentials::ClientCredentials),
+        Box::new(device_code::DeviceCode),
         Box::new(jwt_bearer::JwtBearer),
         Box::new(password::Password),
         Box::new(refresh_token::RefreshToken),
