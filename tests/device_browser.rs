@@ -64,7 +64,10 @@ async fn device_flow_in_chromium_while_oauth4webapi_polls() {
 
     let allow = &r["allow"];
     assert_eq!(allow["start"]["h1"], "Connect a device");
-    assert!(allow["start"]["wrong"].as_str().unwrap().contains("not valid"), "{allow}");
+    assert!(
+        allow["start"]["wrong"].as_str().unwrap().contains("not valid"),
+        "{allow}"
+    );
     assert_eq!(allow["login"]["h1"], "Sign in");
     assert!(allow["login"]["text"].as_str().unwrap().contains("Living Room TV"));
     assert_eq!(allow["consent"]["h1"], "Living Room TV wants to:");
@@ -76,7 +79,12 @@ async fn device_flow_in_chromium_while_oauth4webapi_polls() {
     assert!(allow["done"].as_str().unwrap().contains("Device connected"));
     // The eager double poll was answered pending then slow_down; every
     // later poll was pending until the user allowed it.
-    let seen: Vec<&str> = allow["seen"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let seen: Vec<&str> = allow["seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(&seen[..2], ["authorization_pending", "slow_down"], "{seen:?}");
     assert!(seen[2..].iter().all(|e| *e == "authorization_pending"), "{seen:?}");
     assert!(allow["error"].is_null(), "{allow}");

@@ -12,7 +12,7 @@
 use crate::authz::form::Form;
 use crate::authz::{user_code, AuthServer};
 use crate::error::OAuthError;
-use crate::store::device::DeviceStatus;
+use crate::store::device_codes::DeviceStatus;
 use crate::store::{self, hash_token, DeviceCode, DeviceDecision};
 use crate::web::{self, Page};
 use axum::body::Body;

@@ -10,7 +10,7 @@ use crate::authz::form::Form;
 use crate::authz::{scope, secrets, user_code, AuthServer};
 use crate::config::DEVICE_CODE_GRANT;
 use crate::error::OAuthError;
-use crate::store::device::DeviceStatus;
+use crate::store::device_codes::DeviceStatus;
 use crate::store::{self, hash_token, DeviceCode, StoreError};
 use axum::body::Body;
 use axum::extract::State;
