@@ -7,6 +7,9 @@ use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use std::sync::Arc;
 
+/// RFC 9449 §8: where the server hands out DPoP nonces.
+pub const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
 /// Why a presented token was not accepted. `label` feeds metrics and logs;
 /// `description` goes to the client and reveals nothing about keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,9 @@ pub enum InvalidToken {
     MissingClaim,
     Revoked,
     Unknown,
+    /// A DPoP-bound token sent as a bearer token, or with a proof by
+    /// another key (RFC 9449 §7.1): answered with a `DPoP` challenge.
+    DpopBound,
 }
 
 impl InvalidToken {
@@ -40,6 +46,7 @@ impl InvalidToken {
             InvalidToken::MissingClaim => "missing_claim",
             InvalidToken::Revoked => "revoked",
             InvalidToken::Unknown => "unknown_token",
+            InvalidToken::DpopBound => "dpop_bound",
         }
     }
 
@@ -57,6 +64,9 @@ impl InvalidToken {
             InvalidToken::MissingClaim => "the access token lacks a required claim",
             InvalidToken::Revoked => "the access token was revoked",
             InvalidToken::Unknown => "the access token is not known",
+            InvalidToken::DpopBound => {
+                "the access token is bound to a DPoP key: send it as Authorization: DPoP with a proof by that key"
+            }
         }
     }
 }
@@ -70,6 +80,11 @@ pub enum AuthError {
     InsufficientScope(Arc<str>),
     /// Keys or the store could not be reached: not the client's fault.
     Unavailable,
+    /// A DPoP proof was refused (RFC 9449 §7.1 `invalid_dpop_proof`).
+    DpopProof(crate::token::dpop::DpopError),
+    /// The proof lacks a current server nonce (`use_dpop_nonce`, §9):
+    /// the answer carries a fresh one in `DPoP-Nonce`.
+    UseDpopNonce(Arc<str>),
 }
 
 impl AuthError {
@@ -79,6 +94,8 @@ impl AuthError {
             AuthError::Invalid(r) => r.label(),
             AuthError::InsufficientScope(_) => "insufficient_scope",
             AuthError::Unavailable => "unavailable",
+            AuthError::DpopProof(_) => "invalid_dpop_proof",
+            AuthError::UseDpopNonce(_) => "use_dpop_nonce",
         }
     }
 }
@@ -110,7 +127,18 @@ pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> 
 }
 
 fn www_authenticate(error: Option<&str>, description: Option<&str>, scope: Option<&str>) -> HeaderValue {
-    let mut v = String::from("Bearer realm=\"gatehouse\"");
+    challenge("Bearer realm=\"gatehouse\"", error, description, scope)
+}
+
+/// RFC 9449 §7.1: the `DPoP` scheme's challenge names the accepted proof
+/// algorithms.
+pub fn dpop_challenge(error: Option<&str>, description: Option<&str>) -> HeaderValue {
+    let head = format!("DPoP realm=\"gatehouse\", algs=\"{}\"", crate::token::dpop::ALGS_PARAM);
+    challenge(&head, error, description, None)
+}
+
+fn challenge(head: &str, error: Option<&str>, description: Option<&str>, scope: Option<&str>) -> HeaderValue {
+    let mut v = String::from(head);
     for (k, val) in [("error", error), ("error_description", description), ("scope", scope)] {
         if let Some(val) = val {
             v.push_str(", ");
@@ -136,10 +164,29 @@ impl IntoResponse for AuthError {
                 ),
                 www_authenticate(None, None, None),
             ),
+            AuthError::Invalid(r @ InvalidToken::DpopBound) => (
+                json_error(StatusCode::UNAUTHORIZED, "invalid_token", r.description()),
+                dpop_challenge(Some("invalid_token"), Some(r.description())),
+            ),
             AuthError::Invalid(r) => (
                 json_error(StatusCode::UNAUTHORIZED, "invalid_token", r.description()),
                 www_authenticate(Some("invalid_token"), Some(r.description()), None),
             ),
+            AuthError::DpopProof(e) => {
+                let d = e.to_string();
+                (
+                    json_error(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", &d),
+                    dpop_challenge(Some("invalid_dpop_proof"), Some(&d)),
+                )
+            }
+            AuthError::UseDpopNonce(nonce) => {
+                let d = "a DPoP proof with the server's nonce is required";
+                let mut r = json_error(StatusCode::UNAUTHORIZED, "use_dpop_nonce", d);
+                if let Ok(v) = HeaderValue::from_str(nonce) {
+                    r.headers_mut().insert(DPOP_NONCE, v);
+                }
+                (r, dpop_challenge(Some("use_dpop_nonce"), Some(d)))
+            }
             AuthError::InsufficientScope(scope) => (
                 json_error(
                     StatusCode::FORBIDDEN,
@@ -244,6 +291,12 @@ pub enum OAuthError {
     /// The store or a key failed: nothing about it goes to the client.
     ServerError,
     TemporarilyUnavailable,
+    /// RFC 9449 §5: the token request's DPoP proof was refused.
+    InvalidDpopProof(String),
+    /// RFC 9449 §8: retry with the nonce in the answer's `DPoP-Nonce`.
+    UseDpopNonce {
+        nonce: String,
+    },
 }
 
 impl OAuthError {
@@ -263,6 +316,8 @@ impl OAuthError {
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::ServerError => "server_error",
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
         }
     }
 
@@ -271,10 +326,12 @@ impl OAuthError {
             OAuthError::InvalidRequest(d)
             | OAuthError::InvalidGrant(d)
             | OAuthError::InvalidScope(d)
-            | OAuthError::InvalidTarget(d) => d,
+            | OAuthError::InvalidTarget(d)
+            | OAuthError::InvalidDpopProof(d) => d,
             OAuthError::AuthorizationPending => "the user has not yet approved or denied the request",
             OAuthError::SlowDown { .. } => "polling too fast: wait the interval (now raised by 5 s) between requests",
             OAuthError::ExpiredToken => "the device code expired; start a new device authorization",
+            OAuthError::UseDpopNonce { .. } => "the authorization server requires a nonce in the DPoP proof",
             OAuthError::InvalidClient { description, .. } => description,
             OAuthError::UnauthorizedClient(d) | OAuthError::AccessDenied(d) => d,
             OAuthError::UnsupportedGrantType => "the grant type is not supported",
@@ -331,6 +388,11 @@ impl IntoResponse for OAuthError {
             OAuthError::Throttled { retry_after } => {
                 r.headers_mut()
                     .insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            OAuthError::UseDpopNonce { nonce } => {
+                if let Ok(v) = HeaderValue::from_str(nonce) {
+                    r.headers_mut().insert(DPOP_NONCE, v);
+                }
             }
             _ => {}
         }

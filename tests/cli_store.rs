@@ -355,6 +355,7 @@ fn token_purge_removes_expired_rows_only() {
         auth_time: None,
         used: false,
         revoked: false,
+        cnf: None,
     };
     env.with_store(async |s| {
         s.put_token(&rec("old-1", now - 10)).await.unwrap();

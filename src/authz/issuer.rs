@@ -5,7 +5,7 @@
 use super::{scope, secrets, AuthServer};
 use crate::config::AccessFormat;
 use crate::error::OAuthError;
-use crate::store::{self, hash_token, Client, TokenKind, TokenRecord};
+use crate::store::{self, hash_token, Client, Confirmation, TokenKind, TokenRecord};
 use serde::Serialize;
 
 /// What a grant decided; `issue` turns it into tokens.
@@ -19,6 +19,10 @@ pub struct Issue<'a> {
     /// Also issue a refresh token.
     pub refresh: bool,
     pub auth_time: Option<i64>,
+    /// The key (DPoP) or certificate (mTLS) the access token is bound to.
+    /// A public client's refresh token is bound to the DPoP key too
+    /// (RFC 9449 §5: it has no other proof of who presents it).
+    pub cnf: Option<Confirmation>,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +52,9 @@ struct AccessClaims<'a> {
     /// Grant family, so revoking a family also revokes its JWTs.
     #[serde(skip_serializing_if = "Option::is_none")]
     fid: Option<&'a str>,
+    /// RFC 7800 confirmation of a sender-constrained token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<&'a Confirmation>,
 }
 
 impl AuthServer {
@@ -97,6 +104,7 @@ impl AuthServer {
                     exp: now + access_ttl,
                     auth_time: i.auth_time,
                     fid: family.as_deref(),
+                    cnf: i.cnf.as_ref(),
                 };
                 self.keys.load().sign("at+jwt", &claims).map_err(|e| {
                     tracing::error!(error = %e, "cannot sign access token");
@@ -119,12 +127,19 @@ impl AuthServer {
                         auth_time: i.auth_time,
                         used: false,
                         revoked: false,
+                        cnf: i.cnf.clone(),
                     })
                     .await?;
                 token
             }
         };
 
+        // Confidential clients authenticate at every refresh, so only a
+        // public client's refresh token needs the key binding.
+        let refresh_cnf = match i.cnf.as_ref().and_then(|c| c.jkt.as_ref()) {
+            Some(jkt) if i.client.is_public() => Some(Confirmation::dpop(jkt.clone())),
+            _ => None,
+        };
         let refresh_token = match (&family, i.refresh) {
             (Some(fam), true) => {
                 let token = secrets::stored_token();
@@ -142,6 +157,7 @@ impl AuthServer {
                         auth_time: i.auth_time,
                         used: false,
                         revoked: false,
+                        cnf: refresh_cnf,
                     })
                     .await?;
                 Some(token)
@@ -151,7 +167,12 @@ impl AuthServer {
 
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            // RFC 9449 §5.1; certificate-bound tokens stay Bearer (RFC 8705).
+            token_type: if i.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: access_ttl,
             refresh_token,
             scope,

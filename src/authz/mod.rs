@@ -5,6 +5,7 @@
 pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
+pub mod dpop;
 pub mod endpoints;
 pub mod form;
 pub mod grants;
@@ -60,6 +61,8 @@ pub struct AuthServer {
     pub saml_idps: Arc<Vec<saml::Idp>>,
     /// Seals and opens `client_secret_jwt` clients' secrets.
     pub secret_box: crate::keys::sealed::SecretBox,
+    /// DPoP server nonces (shared by every instance with the key directory).
+    pub dpop_nonces: crate::token::dpop::Nonces,
 }
 
 /// One key provider per trusted issuer (remote JWKS fetched on first use,
@@ -97,6 +100,7 @@ impl AuthServer {
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;
         let tokens = Arc::new(OwnTokens::new(&cfg, store.clone(), keys.clone()));
+        let dpop_nonces = crate::token::dpop::Nonces::new(|label| session_key.sign(label), dpop::NONCE_PERIOD_SECS);
         Ok(AuthServer {
             clients: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
             verified_secrets: Cache::builder()
@@ -113,6 +117,7 @@ impl AuthServer {
                 .build(),
             saml_idps: Arc::new(saml_idps),
             secret_box,
+            dpop_nonces,
             cfg,
             store,
             keys,
@@ -174,6 +179,7 @@ impl AuthServer {
                     jwks_uri: c.jwks_uri.clone(),
                     client_secret_sealed,
                     token_exchange: c.token_exchange.clone(),
+                    dpop_bound_access_tokens: c.dpop_bound_access_tokens,
                     ..Default::default()
                 },
             };

@@ -55,6 +55,9 @@ pub struct ClientMetadata {
     /// it may impersonate (exchange without an actor token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_exchange: Option<crate::store::TokenExchangePolicy>,
+    /// RFC 9449 §5.2: every access token must be DPoP-bound.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 pub use crate::error::MetadataError;
@@ -325,6 +328,7 @@ pub fn build_client(
             access_token_format: m.access_token_format.clone(),
             registration_token_hash: None,
             token_exchange: m.token_exchange.clone(),
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         },
     })
 }
@@ -363,6 +367,7 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
         access_token_ttl: c.access_ttl,
         refresh_token_ttl: c.refresh_ttl,
         token_exchange: c.meta.token_exchange.clone(),
+        dpop_bound_access_tokens: c.meta.dpop_bound_access_tokens,
     }
 }
 

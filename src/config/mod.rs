@@ -126,6 +126,8 @@ pub struct TokenSettings {
     pub device_code_ttl: Duration,
     /// RFC 8628 §3.5: least time between two polls of one device code.
     pub device_poll_interval: Duration,
+    /// RFC 9449 §8: DPoP proofs must carry a server nonce.
+    pub dpop_nonce: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +209,8 @@ pub struct ClientSpec {
     /// RFC 8693: the audiences, scopes and impersonation this client may
     /// obtain by token exchange (None: the grant's defaults).
     pub token_exchange: Option<crate::store::TokenExchangePolicy>,
+    /// RFC 9449: token requests must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -96,6 +96,7 @@ pub struct RawTokens {
     // Device authorization grant (RFC 8628).
     pub device_code_ttl: Option<Dur>,
     pub device_poll_interval: Option<Dur>,
+    pub dpop_nonce: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -149,6 +150,8 @@ pub struct RawClient {
     pub jwks_uri: Option<String>,
     /// Token exchange (RFC 8693) policy: what this client may ask for.
     pub token_exchange: Option<RawTokenExchange>,
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -170,6 +170,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         signing_alg,
         device_code_ttl: raw.tokens.device_code_ttl.map_or(Duration::from_secs(600), |d| d.0),
         device_poll_interval: raw.tokens.device_poll_interval.map_or(Duration::from_secs(5), |d| d.0),
+        dpop_nonce: raw.tokens.dpop_nonce.unwrap_or(true),
     };
     // Device grant lifetimes: a code must live long enough for a person to
     // type it in, and a client must be able to poll it at least once.
@@ -562,6 +563,7 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         jwks,
         jwks_uri: c.jwks_uri,
         token_exchange,
+        dpop_bound_access_tokens: c.dpop_bound_access_tokens,
     })
 }
 

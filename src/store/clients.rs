@@ -57,6 +57,10 @@ pub struct ClientMeta {
     /// access_format`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_format: Option<String>,
+    /// RFC 9449 §5.2: every access token of this client is DPoP-bound
+    /// (token requests without a proof are refused).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
     /// RFC 7592: hash of the registration access token (dynamically
     /// registered clients only).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -45,7 +45,7 @@ pub use health::HealthCheck;
 pub use purge::PurgeStore;
 pub use revocations::RevocationStore;
 pub use sessions::{SessionRecord, SessionStore};
-pub use tokens::{Owner, TokenKind, TokenRecord, TokenStore};
+pub use tokens::{Confirmation, Owner, TokenKind, TokenRecord, TokenStore};
 pub use used_ids::UsedIdStore;
 pub use users::{User, UserStore};
 

@@ -42,6 +42,29 @@ pub struct TokenRecord {
     /// Refresh tokens: already exchanged once (rotation).
     pub used: bool,
     pub revoked: bool,
+    /// The key or certificate the token is bound to (sender-constrained
+    /// tokens, RFC 7800 `cnf`); None for a bearer token.
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 confirmation of a sender-constrained token: the DPoP key's
+/// thumbprint (RFC 9449 `jkt`) or the client certificate's (RFC 8705
+/// `x5t#S256`). Serialised as the `cnf` claim is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+}
+
+impl Confirmation {
+    pub fn dpop(jkt: impl Into<String>) -> Confirmation {
+        Confirmation {
+            jkt: Some(jkt.into()),
+            x5t_s256: None,
+        }
+    }
 }
 
 impl TokenRecord {

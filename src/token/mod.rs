@@ -7,6 +7,7 @@
 //! data plane can be built, tested and benchmarked without the
 //! authorization server, and no import runs from `gateway/` into `authz/`.
 
+pub mod dpop;
 pub mod extract;
 pub mod jwks;
 pub mod jwt;

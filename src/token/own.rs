@@ -204,6 +204,9 @@ impl OwnTokens {
         if rec.subject.is_some() {
             claims.insert("username".into(), Value::from(rec.subject.clone()));
         }
+        if let Some(cnf) = &rec.cnf {
+            claims.insert("cnf".into(), json!(cnf));
+        }
         let v = Arc::new(self.jwt.accept(claims));
         self.opaque.insert(Arc::from(token), v.clone());
         Ok(v)

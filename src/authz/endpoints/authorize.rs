@@ -390,6 +390,7 @@ impl Flow<'_> {
                     family: None,
                     refresh: false,
                     auth_time: Some(session.auth_time),
+                    cnf: None,
                 })
                 .await?;
             out.push(("token_type", t.token_type.to_string()));

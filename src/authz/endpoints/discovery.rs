@@ -58,6 +58,8 @@ pub fn document(s: &AuthServer) -> Value {
         // RS256 is always there (OIDC Discovery §3), beside the configured one.
         "id_token_signing_alg_values_supported": keys.algs().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "access_token_signing_alg_values_supported": [alg],
+        // RFC 9449 §5.1: DPoP at the token endpoint and userinfo.
+        "dpop_signing_alg_values_supported": crate::token::dpop::ALGS,
     });
     if s.grant(crate::config::DEVICE_CODE_GRANT).is_some() {
         doc["device_authorization_endpoint"] = json!(format!("{iss}{}", super::DEVICE_AUTHORIZATION));

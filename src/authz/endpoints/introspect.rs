@@ -43,7 +43,9 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Value, O
         Ok(v) => {
             let mut out = Map::new();
             out.insert("active".into(), json!(true));
-            out.insert("token_type".into(), json!("Bearer"));
+            // RFC 9449 §6.2: a DPoP-bound token says so, with its `cnf`.
+            let dpop = v.claims.get("cnf").is_some_and(|c| c.get("jkt").is_some());
+            out.insert("token_type".into(), json!(if dpop { "DPoP" } else { "Bearer" }));
             out.insert("token_use".into(), json!("access_token"));
             for k in [
                 "scope",
@@ -55,6 +57,7 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Value, O
                 "iat",
                 "jti",
                 "auth_time",
+                "cnf",
             ] {
                 if let Some(val) = v.claims.get(k) {
                     out.insert(k.into(), val.clone());
@@ -97,6 +100,9 @@ async fn refresh(s: &AuthServer, token: &str) -> Result<Option<Value>, OAuthErro
     if let (Some(sub), Some(o)) = (&r.subject, v.as_object_mut()) {
         o.insert("sub".into(), json!(sub));
         o.insert("username".into(), json!(sub));
+    }
+    if let (Some(cnf), Some(o)) = (&r.cnf, v.as_object_mut()) {
+        o.insert("cnf".into(), json!(cnf));
     }
     Ok(Some(v))
 }

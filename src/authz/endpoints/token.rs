@@ -20,7 +20,17 @@ pub async fn token(
     body: Body,
 ) -> Response {
     match exchange(&s, &headers, body, peer).await {
-        Ok(r) => no_store_json(StatusCode::OK, &r),
+        Ok((r, dpop)) => {
+            let mut resp = no_store_json(StatusCode::OK, &r);
+            // RFC 9449 §8: hand out the current nonce with every answer to
+            // a DPoP request, so the client follows its rotation.
+            if let Some(n) = dpop.then(|| s.dpop_nonce()).flatten() {
+                if let Ok(v) = http::HeaderValue::from_str(&n) {
+                    resp.headers_mut().insert(crate::error::DPOP_NONCE, v);
+                }
+            }
+            resp
+        }
         Err(e) => {
             crate::ops::metrics::token_error(e.code());
             e.into_response()
@@ -33,7 +43,7 @@ async fn exchange(
     headers: &HeaderMap,
     body: Body,
     peer: SocketAddr,
-) -> Result<crate::authz::issuer::TokenResponse, OAuthError> {
+) -> Result<(crate::authz::issuer::TokenResponse, bool), OAuthError> {
     let form = Form::read_limited(headers, body, crate::authz::form::MAX_TOKEN_FORM_BYTES).await?;
     let client = s.authenticate_client(headers, &form).await?;
     let grant_type = form.require("grant_type")?;
@@ -43,6 +53,8 @@ async fn exchange(
             "the client is not allowed this grant type",
         ));
     }
+    let proof = s.dpop_at_token(headers, &client).await?;
+    let dpop = proof.is_some();
     let resp = grant
         .exchange(
             s,
@@ -50,9 +62,10 @@ async fn exchange(
                 client: &client,
                 form: &form,
                 ip: peer.ip(),
+                cnf: proof.map(|p| crate::store::Confirmation::dpop(p.jkt)),
             },
         )
         .await?;
     crate::ops::metrics::token_issued(grant.grant_type());
-    Ok(resp)
+    Ok((resp, dpop))
 }

@@ -1,10 +1,12 @@
 //! GET|POST /api/openid/userinfo (OIDC Core §5.3): claims about the user an
 //! access token with the `openid` scope speaks for. Errors per RFC 6750.
 
+use crate::authz::dpop::Presented;
 use crate::authz::form::Form;
 use crate::authz::id_token::user_claims;
 use crate::authz::AuthServer;
 use crate::error::{AuthError, InvalidToken};
+use crate::token::dpop;
 use crate::token::extract::bearer;
 use axum::body::Body;
 use axum::extract::State;
@@ -24,22 +26,33 @@ pub async fn userinfo(State(s): State<Arc<AuthServer>>, method: Method, headers:
 }
 
 async fn run(s: &AuthServer, method: Method, headers: &HeaderMap, body: Body) -> Result<Value, AuthError> {
-    let header_token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer)
-        .map(str::to_owned);
+    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header_token = authorization.and_then(|a| {
+        bearer(a)
+            .map(|t| Presented {
+                token: t.to_owned(),
+                dpop: false,
+            })
+            .or_else(|| {
+                dpop::scheme_token(a).map(|t| Presented {
+                    token: t.to_owned(),
+                    dpop: true,
+                })
+            })
+    });
     // RFC 6750 §2.2: a form-encoded body may carry the token instead.
-    let token = match (header_token, method == Method::POST) {
+    let presented = match (header_token, method == Method::POST) {
         (Some(t), _) => t,
         (None, true) => Form::read(headers, body)
             .await
             .ok()
             .and_then(|f| f.get("access_token").map(str::to_owned))
+            .map(|token| Presented { token, dpop: false })
             .ok_or(AuthError::Missing)?,
         (None, false) => return Err(AuthError::Missing),
     };
-    let v = s.validate_access(&token).await?;
+    let url = format!("{}{PATH}", s.cfg.issuer);
+    let v = s.validate_presented(headers, &presented, method.as_str(), &url).await?;
     if !v.scopes.iter().any(|x| x == "openid") {
         return Err(AuthError::InsufficientScope("openid".into()));
     }

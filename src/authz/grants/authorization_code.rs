@@ -81,6 +81,7 @@ impl Grant for AuthorizationCode {
                 family: Some(c.family_id.clone()),
                 refresh: req.client.allows_grant("refresh_token"),
                 auth_time: Some(c.auth_time),
+                cnf: req.cnf.clone(),
             })
             .await?;
         if scopes.iter().any(|s| s == "openid") {

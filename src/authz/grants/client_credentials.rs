@@ -30,6 +30,7 @@ impl Grant for ClientCredentials {
                 family: None,
                 refresh: false,
                 auth_time: None,
+                cnf: req.cnf.clone(),
             })
             .await
     }

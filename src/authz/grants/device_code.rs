@@ -72,6 +72,7 @@ impl Grant for DeviceCode {
                 family: Some(d.family_id.clone()),
                 refresh: req.client.allows_grant("refresh_token"),
                 auth_time: d.auth_time,
+                cnf: req.cnf.clone(),
             })
             .await?;
         if scopes.iter().any(|s| s == "openid") {

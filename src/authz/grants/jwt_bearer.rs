@@ -103,6 +103,7 @@ impl Grant for JwtBearer {
                 family: None,
                 refresh: false,
                 auth_time: None,
+                cnf: req.cnf.clone(),
             })
             .await
     }

@@ -20,6 +20,9 @@ pub struct Request<'a> {
     pub client: &'a Client,
     pub form: &'a Form,
     pub ip: IpAddr,
+    /// What the access token will be bound to: the key of the request's
+    /// DPoP proof, the client certificate (decided by the endpoint).
+    pub cnf: Option<crate::store::Confirmation>,
 }
 
 #[async_trait]

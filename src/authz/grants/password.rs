@@ -70,6 +70,7 @@ impl Grant for Password {
                 family: None,
                 refresh: req.client.allows_grant("refresh_token"),
                 auth_time: Some(store::now()),
+                cnf: req.cnf.clone(),
             })
             .await
     }

@@ -31,6 +31,23 @@ impl Grant for RefreshToken {
         if rec.revoked || rec.expires_at <= store::now() {
             return Err(invalid());
         }
+        // RFC 9449 §5: a public client's refresh token is bound to the
+        // DPoP key it was issued to; only a proof by that key redeems it.
+        if let Some(jkt) = rec.cnf.as_ref().and_then(|c| c.jkt.as_deref()) {
+            match req.cnf.as_ref().and_then(|c| c.jkt.as_deref()) {
+                Some(presented) if presented == jkt => {}
+                Some(_) => {
+                    return Err(OAuthError::InvalidDpopProof(
+                        "the DPoP proof is signed by another key than the refresh token is bound to".into(),
+                    ))
+                }
+                None => {
+                    return Err(OAuthError::InvalidDpopProof(
+                        "the refresh token is bound to a DPoP key: send a DPoP proof by that key".into(),
+                    ))
+                }
+            }
+        }
         let granted = scope::split(&rec.scope);
         // §6: the new scope may only narrow the original grant.
         let scopes = match req.form.get("scope") {
@@ -64,6 +81,7 @@ impl Grant for RefreshToken {
                 family: Some(rec.family_id.clone()),
                 refresh: true,
                 auth_time: rec.auth_time,
+                cnf: req.cnf.clone(),
             })
             .await
     }

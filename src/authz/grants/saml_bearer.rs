@@ -76,6 +76,7 @@ impl Grant for SamlBearer {
                 family: None,
                 refresh: false,
                 auth_time: None,
+                cnf: req.cnf.clone(),
             })
             .await
     }

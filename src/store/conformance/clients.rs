@@ -61,6 +61,7 @@ pub async fn metadata_round_trips(s: DynStore) {
             scopes: Some(vec!["photos".into()]),
             may_impersonate: true,
         }),
+        dpop_bound_access_tokens: true,
     };
     s.put_client(&c).await.unwrap();
     assert_eq!(s.get_client("meta").await.unwrap(), Some(c.clone()));

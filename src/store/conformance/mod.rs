@@ -82,6 +82,7 @@ pub fn token(hash: &str, kind: TokenKind, family: &str, expires_at: i64) -> Toke
         auth_time: None,
         used: false,
         revoked: false,
+        cnf: None,
     }
 }
 
@@ -154,6 +155,7 @@ macro_rules! backend_suite {
             codes { single_use, concurrent_consume_has_one_winner },
             tokens {
                 round_trip,
+                bound_tokens_keep_their_confirmation,
                 refresh_tokens_are_single_use,
                 revoke_token_marks_only_that_token,
                 revoke_family_revokes_the_family_only,

@@ -1,7 +1,7 @@
 //! Stored tokens: round trip, rotation, revocation of a token, a family, an owner, listings.
 
 use super::{token, FUTURE};
-use crate::store::{Consume, DynStore, Owner, StoreError, TokenKind, TokenRecord};
+use crate::store::{Confirmation, Consume, DynStore, Owner, StoreError, TokenKind, TokenRecord};
 use std::sync::Arc;
 
 pub async fn round_trip(s: DynStore) {
@@ -28,6 +28,26 @@ pub async fn round_trip(s: DynStore) {
     s.put_token(&expired).await.unwrap();
     let got = s.get_token("old").await.unwrap().unwrap();
     assert!(!got.is_active(6));
+}
+
+/// A sender-constrained token keeps its confirmation through every read
+/// (get, rotation).
+pub async fn bound_tokens_keep_their_confirmation(s: DynStore) {
+    let mut dpop = token("b1", TokenKind::Refresh, "fb", FUTURE);
+    dpop.cnf = Some(Confirmation::dpop("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
+    let mut mtls = token("b2", TokenKind::Access, "fb", FUTURE);
+    mtls.cnf = Some(Confirmation {
+        jkt: None,
+        x5t_s256: Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2".into()),
+    });
+    s.put_token(&dpop).await.unwrap();
+    s.put_token(&mtls).await.unwrap();
+    assert_eq!(s.get_token("b1").await.unwrap(), Some(dpop.clone()));
+    assert_eq!(s.get_token("b2").await.unwrap(), Some(mtls));
+    match s.consume_refresh("b1").await.unwrap() {
+        Consume::Consumed(t) => assert_eq!(t.cnf, dpop.cnf),
+        other => panic!("{other:?}"),
+    }
 }
 
 pub async fn refresh_tokens_are_single_use(s: DynStore) {

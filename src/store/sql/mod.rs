@@ -244,7 +244,7 @@ impl<D: Db> SqlStore<D> {
 
 // ---- group commit of new tokens -------------------------------------------
 
-/// Rows per multi-row INSERT: 12 parameters each, far below SQLite's limit
+/// Rows per multi-row INSERT: 13 parameters each, far below SQLite's limit
 /// of bound parameters (32766) and PostgreSQL's (65535).
 pub const TOKEN_BATCH: usize = 64;
 

@@ -89,13 +89,16 @@ impl<D: Db> TokenStore for SqlStore<D> {
 }
 
 const TOKEN_COLS: &str = "token_hash, kind, client_id, subject, scope, audience, family_id, issued_at, \
-     expires_at, auth_time, used, revoked";
+     expires_at, auth_time, used, revoked, cnf";
+
+/// Columns (and arguments) per inserted token row.
+const TOKEN_ARGS: usize = 13;
 
 /// A token as read: revoked when its row says so, when its family is on
 /// the revocation list, or when its client or subject was cut off after it
 /// was issued (rows stored while a revocation ran are covered too).
 const TOKEN_SELECT: &str = "token_hash, kind, client_id, subject, scope, audience, family_id, issued_at, \
-     expires_at, auth_time, used, (revoked OR EXISTS (SELECT 1 FROM revocations r WHERE \
+     expires_at, auth_time, used, cnf, (revoked OR EXISTS (SELECT 1 FROM revocations r WHERE \
      (r.id = tokens.family_id AND r.cutoff IS NULL) OR \
      (r.id IN ('client:' || tokens.client_id, 'sub:' || tokens.subject) AND tokens.issued_at <= r.cutoff))) \
      AS revoked";
@@ -107,14 +110,14 @@ fn insert_tokens_sql(rows: usize, anon: bool) -> String {
             sql.push_str(", ");
         }
         sql.push('(');
-        for c in 0..12 {
+        for c in 0..TOKEN_ARGS {
             if c > 0 {
                 sql.push_str(", ");
             }
             if anon {
                 sql.push('?');
             } else {
-                sql.push_str(&format!("${}", r * 12 + c + 1));
+                sql.push_str(&format!("${}", r * TOKEN_ARGS + c + 1));
             }
         }
         sql.push(')');
@@ -136,13 +139,17 @@ fn token_args<'a>(t: &'a TokenRecord, out: &mut Vec<Arg<'a>>) -> Result<(), Stor
         Arg::OptInt(t.auth_time),
         Arg::Bool(t.used),
         Arg::Bool(t.revoked),
+        match &t.cnf {
+            None => Arg::OptStr(None),
+            Some(c) => Arg::Text(to_json(c)?),
+        },
     ]);
     Ok(())
 }
 
 /// Inserts `rows` with one statement (autocommit: one transaction).
 async fn insert_tokens<D: Db>(db: &D, rows: &[&TokenRecord], limit: Duration, anon: bool) -> Result<(), StoreError> {
-    let mut args = Vec::with_capacity(rows.len() * 12);
+    let mut args = Vec::with_capacity(rows.len() * TOKEN_ARGS);
     for t in rows {
         token_args(t, &mut args)?;
     }
@@ -190,6 +197,10 @@ fn token(r: &impl SqlRow) -> Result<TokenRecord, StoreError> {
         auth_time: r.opt_int("auth_time")?,
         used: r.flag("used")?,
         revoked: r.flag("revoked")?,
+        cnf: match r.opt_text("cnf")? {
+            None => None,
+            Some(t) => Some(from_json(&t)?),
+        },
     })
 }
 
@@ -208,8 +219,8 @@ mod tests {
     #[test]
     fn multi_row_insert_numbers_every_parameter() {
         let sql = insert_tokens_sql(2, false);
-        assert!(sql.ends_with("($13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"));
+        assert!(sql.ends_with("($14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"));
         let sql = insert_tokens_sql(2, true);
-        assert!(sql.ends_with("), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        assert!(sql.ends_with("), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     }
 }
