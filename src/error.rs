@@ -286,7 +286,8 @@ pub enum OAuthError {
     },
     /// RFC 8628 §3.5: the device code expired; start again.
     ExpiredToken,
-    /// RFC 8693 §2.2.2: an `audience` or `resource` this client may not have.
+    /// RFC 8693 §2.2.2 and RFC 8707 §2: an `audience` or `resource` this
+    /// client may not have, or (RFC 8707) not an absolute URI.
     InvalidTarget(String),
     /// The store or a key failed: nothing about it goes to the client.
     ServerError,

@@ -54,6 +54,14 @@ redirect_uris = ["{CB}"]
 grant_types = ["authorization_code", "refresh_token"]
 scopes = ["photos", "openid"]
 
+[[clients]]
+id = "ri"
+secret = "ri-secret"
+redirect_uris = ["{CB}"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+scopes = ["photos", "openid"]
+audience = ["https://photos.example/", "https://print.example/"]
+
 [[users]]
 username = "alice"
 password = "wonderland"
@@ -881,4 +889,100 @@ async fn rp_initiated_logout_ends_the_session_everywhere() {
         .unwrap();
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
     assert!(b.authorize(&params).await.location.is_some(), "still signed in");
+}
+
+/// RFC 8707: `resource` at authorize and token becomes `aud`; a later
+/// request may only narrow it; anything outside the client's audience, or
+/// not an absolute URI, is `invalid_target`.
+#[tokio::test]
+async fn resource_indicators_become_the_audience() {
+    let gh = Gatehouse::start_full(&config("60s"));
+    let b = Browser::new(&gh);
+    let ch = challenge(VERIFIER);
+    let (photos, print) = ("https://photos.example/", "https://print.example/");
+    let mut params = code_params("ri", "photos", &ch);
+    params.push(("resource", photos));
+    params.push(("resource", print));
+    let login = b.authorize(&params).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let code = b.allow(&consent).await.redirect_params()["code"].clone();
+    let ri = Some(("ri", "ri-secret"));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+        ("resource", photos),
+    ];
+    let (s, t) = exchange(&gh, ri, &form).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let claims = jwks_decode(&gh, t["access_token"].as_str().unwrap(), photos).await;
+    assert_eq!(claims["aud"], serde_json::json!([photos]));
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    // The refresh may pick the other resource of the grant…
+    let (s, t) = exchange(
+        &gh,
+        ri,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("resource", print),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let claims = jwks_decode(&gh, t["access_token"].as_str().unwrap(), print).await;
+    assert_eq!(claims["aud"], serde_json::json!([print]));
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    // …but nothing beyond it.
+    let (s, e) = exchange(
+        &gh,
+        ri,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("resource", "https://evil.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_target")),
+        "{e}"
+    );
+
+    // client_credentials: both, one, a relative one, a foreign one.
+    let cc = |extra: Vec<(&'static str, &'static str)>| {
+        let mut f = vec![("grant_type", "client_credentials"), ("scope", "photos")];
+        f.extend(extra);
+        f
+    };
+    let (s, t) = exchange(&gh, ri, &cc(vec![("resource", photos), ("resource", print)])).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let claims = jwks_decode(&gh, t["access_token"].as_str().unwrap(), print).await;
+    assert_eq!(claims["aud"], serde_json::json!([photos, print]));
+    for bad in ["photos", "https://photos.example/#frag", "https://evil.example/"] {
+        let (s, e) = exchange(&gh, ri, &cc(vec![("resource", bad)])).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_target")),
+            "{bad}: {e}"
+        );
+    }
+
+    // At authorize, a foreign resource is sent back as invalid_target.
+    let mut params = code_params("ri", "photos", &ch);
+    params.push(("resource", "https://evil.example/"));
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(gh.url("/api/oauth/authorize"))
+        .query(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(loc.starts_with(CB) && loc.contains("error=invalid_target"), "{loc}");
 }

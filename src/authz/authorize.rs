@@ -103,6 +103,8 @@ pub struct AuthorizeRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub code_challenge: Option<String>,
+    /// RFC 8707 `resource` values (checked against the client's audience).
+    pub resources: Vec<String>,
     /// The request's own parameters, carried through the login and consent
     /// forms as hidden fields.
     pub params: Vec<(String, String)>,
@@ -230,6 +232,9 @@ impl AuthServer {
         }
         let scopes = scope::grant(form.get("scope"), &client.scopes)
             .map_err(|e| fail("invalid_scope", e.description().to_string()))?;
+        let resources = super::resource::requested(form, &client)
+            .map_err(|e| fail("invalid_target", e.description().to_string()))?
+            .unwrap_or_default();
         let nonce = form.get("nonce").map(str::to_owned);
         if response.id_token {
             if !scopes.iter().any(|s| s == "openid") {
@@ -294,10 +299,11 @@ impl AuthServer {
                     .ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer".into()))?,
             ),
         };
-        let params = CARRIED
+        let mut params: Vec<(String, String)> = CARRIED
             .iter()
             .filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string())))
             .collect();
+        params.extend(resources.iter().map(|r| ("resource".to_string(), r.clone())));
         Ok(AuthorizeRequest {
             client,
             redirect_uri,
@@ -310,6 +316,7 @@ impl AuthServer {
             max_age,
             login_hint: form.get("login_hint").map(str::to_owned),
             code_challenge,
+            resources,
             params,
         })
     }

@@ -19,6 +19,9 @@ pub const MAX_TOKEN_FORM_BYTES: usize = 2 * 1024 * 1024;
 /// of a hostile body with 200,000 parameters to one short scan.
 pub const MAX_FORM_PARAMS: usize = 100;
 
+/// Parameters that may come more than once: RFC 8707 §2 `resource`.
+const REPEATABLE: [&str; 1] = ["resource"];
+
 #[derive(Debug, Default)]
 pub struct Form {
     pairs: Vec<(String, String)>,
@@ -37,7 +40,7 @@ impl Form {
                     "too many parameters (at most {MAX_FORM_PARAMS})"
                 )));
             }
-            if !seen.insert(k.clone()) {
+            if !seen.insert(k.clone()) && !REPEATABLE.contains(&k.as_ref()) {
                 return Err(OAuthError::InvalidRequest(format!("parameter {k:?} is repeated")));
             }
             pairs.push((k.into_owned(), v.into_owned()));
@@ -98,6 +101,14 @@ impl Form {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every non-empty value of a repeatable parameter, in order.
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn require(&self, key: &str) -> Result<&str, OAuthError> {
         self.get(key)
             .ok_or_else(|| OAuthError::InvalidRequest(format!("missing parameter {key:?}")))
@@ -116,6 +127,8 @@ mod tests {
         assert_eq!(f.get("scope"), None);
         assert_eq!(f.get("x"), Some("a b"));
         assert!(f.require("username").is_err());
+        let f = Form::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(f.get_all("resource").collect::<Vec<_>>(), ["https://a", "https://b"]);
     }
 
     #[test]

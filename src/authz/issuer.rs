@@ -23,6 +23,12 @@ pub struct Issue<'a> {
     /// A public client's refresh token is bound to the DPoP key too
     /// (RFC 9449 §5: it has no other proof of who presents it).
     pub cnf: Option<Confirmation>,
+    /// RFC 8707: the resources the token is for (`aud`); None: the
+    /// client's default audience.
+    pub audience: Option<Vec<String>>,
+    /// The resources of the whole grant, kept with the refresh token so a
+    /// later refresh may pick any of them (RFC 8707 §2.2); None: `audience`.
+    pub grant_audience: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,7 +72,7 @@ impl AuthServer {
         }
     }
 
-    pub async fn issue(&self, i: Issue<'_>) -> Result<TokenResponse, OAuthError> {
+    pub async fn issue(&self, mut i: Issue<'_>) -> Result<TokenResponse, OAuthError> {
         let now = store::now();
         let access_ttl = i
             .client
@@ -82,7 +88,11 @@ impl AuthServer {
             (None, true) => Some(secrets::random_token()),
             (None, false) => None,
         };
-        let audience = self.audience_for(i.client);
+        let audience = match i.audience.take() {
+            Some(a) => a,
+            None => self.audience_for(i.client),
+        };
+        let grant_audience = i.grant_audience.take().unwrap_or_else(|| audience.clone());
         let sub = i.subject.as_deref().unwrap_or(&i.client.id);
 
         let format = match i.client.meta.access_token_format.as_deref() {
@@ -150,7 +160,7 @@ impl AuthServer {
                         client_id: i.client.id.clone(),
                         subject: i.subject.clone(),
                         scope: scope.clone(),
-                        audience,
+                        audience: grant_audience,
                         family_id: fam.clone(),
                         issued_at: now,
                         expires_at: now + refresh_ttl,

@@ -13,6 +13,7 @@ pub mod id_token;
 pub mod issuer;
 pub mod keys;
 pub mod registration;
+pub mod resource;
 pub mod saml;
 pub mod scope;
 pub mod secrets;

@@ -22,6 +22,10 @@ pub struct AuthCode {
     /// can revoke them all.
     pub family_id: String,
     pub expires_at: i64,
+    /// RFC 8707 `resource` values of the authorization request (the
+    /// tokens' `aud`); empty: the client's default audience.
+    #[serde(default)]
+    pub resource: Vec<String>,
 }
 
 #[async_trait]

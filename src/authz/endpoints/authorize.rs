@@ -375,6 +375,7 @@ impl Flow<'_> {
                     auth_time: session.auth_time,
                     family_id: secrets::random_token(),
                     expires_at: store::now() + s.cfg.tokens.code_ttl.as_secs() as i64,
+                    resource: req.resources.clone(),
                 })
                 .await?;
             out.push(("code", c.clone()));
@@ -391,6 +392,8 @@ impl Flow<'_> {
                     refresh: false,
                     auth_time: Some(session.auth_time),
                     cnf: None,
+                    audience: (!req.resources.is_empty()).then(|| req.resources.clone()),
+                    grant_audience: None,
                 })
                 .await?;
             out.push(("token_type", t.token_type.to_string()));

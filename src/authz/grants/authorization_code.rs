@@ -73,6 +73,14 @@ impl Grant for AuthorizationCode {
             .await?
             .ok_or_else(|| invalid("the user no longer exists"))?;
         let scopes = scope::split(&c.scope);
+        // RFC 8707 §2.2: the token request may narrow the code's resources.
+        let granted = if c.resource.is_empty() {
+            server.audience_for(req.client)
+        } else {
+            c.resource.clone()
+        };
+        let audience =
+            crate::authz::resource::narrow(crate::authz::resource::requested(req.form, req.client)?, &granted)?;
         let mut resp = server
             .issue(Issue {
                 client: req.client,
@@ -82,6 +90,8 @@ impl Grant for AuthorizationCode {
                 refresh: req.client.allows_grant("refresh_token"),
                 auth_time: Some(c.auth_time),
                 cnf: req.cnf.clone(),
+                audience: Some(audience),
+                grant_audience: Some(granted),
             })
             .await?;
         if scopes.iter().any(|s| s == "openid") {

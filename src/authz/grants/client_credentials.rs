@@ -22,6 +22,7 @@ impl Grant for ClientCredentials {
             ));
         }
         let scopes = scope::grant(req.form.get("scope"), &req.client.scopes)?;
+        let audience = crate::authz::resource::requested(req.form, req.client)?;
         server
             .issue(Issue {
                 client: req.client,
@@ -31,6 +32,8 @@ impl Grant for ClientCredentials {
                 refresh: false,
                 auth_time: None,
                 cnf: req.cnf.clone(),
+                audience,
+                grant_audience: None,
             })
             .await
     }

@@ -36,6 +36,8 @@ impl Grant for DeviceCode {
         if code.len() > 256 {
             return Err(OAuthError::InvalidGrant("the device code is invalid".into()));
         }
+        // RFC 8707: checked before the poll, so a bad `resource` spends nothing.
+        let audience = crate::authz::resource::requested(req.form, req.client)?;
         let d = match server
             .store
             .poll_device_code(&hash_token(code), &req.client.id, now_ms())
@@ -73,6 +75,8 @@ impl Grant for DeviceCode {
                 refresh: req.client.allows_grant("refresh_token"),
                 auth_time: d.auth_time,
                 cnf: req.cnf.clone(),
+                audience,
+                grant_audience: None,
             })
             .await?;
         if scopes.iter().any(|s| s == "openid") {

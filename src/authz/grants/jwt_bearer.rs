@@ -90,6 +90,7 @@ impl Grant for JwtBearer {
             }
         }
         let scopes = scope::grant(req.form.get("scope"), &req.client.scopes)?;
+        let audience = crate::authz::resource::requested(req.form, req.client)?;
         // Single use while the assertion could still be presented.
         let once = format!("jwt-bearer:{iss}:{jti}");
         if !server.store.use_once(&once, exp + LEEWAY as i64, now).await? {
@@ -104,6 +105,8 @@ impl Grant for JwtBearer {
                 refresh: false,
                 auth_time: None,
                 cnf: req.cnf.clone(),
+                audience,
+                grant_audience: None,
             })
             .await
     }

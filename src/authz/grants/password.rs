@@ -61,6 +61,7 @@ impl Grant for Password {
         let username = req.form.require("username")?;
         let password = req.form.require("password")?;
         let scopes = scope::grant(req.form.get("scope"), &req.client.scopes)?;
+        let audience = crate::authz::resource::requested(req.form, req.client)?;
         let user = server.check_user_password(username, password, req.ip).await?;
         server
             .issue(Issue {
@@ -71,6 +72,8 @@ impl Grant for Password {
                 refresh: req.client.allows_grant("refresh_token"),
                 auth_time: Some(store::now()),
                 cnf: req.cnf.clone(),
+                audience,
+                grant_audience: None,
             })
             .await
     }

@@ -50,6 +50,8 @@ impl Grant for RefreshToken {
         }
         let granted = scope::split(&rec.scope);
         // §6: the new scope may only narrow the original grant.
+        let audience =
+            crate::authz::resource::narrow(crate::authz::resource::requested(req.form, req.client)?, &rec.audience)?;
         let scopes = match req.form.get("scope") {
             None => granted,
             Some(asked) => scope::grant(Some(asked), &granted)?,
@@ -82,6 +84,8 @@ impl Grant for RefreshToken {
                 refresh: true,
                 auth_time: rec.auth_time,
                 cnf: req.cnf.clone(),
+                audience: Some(audience),
+                grant_audience: Some(rec.audience.clone()),
             })
             .await
     }

@@ -60,6 +60,7 @@ impl Grant for SamlBearer {
             .await?
             .ok_or_else(|| bad("names (NameID) an unknown user"))?;
         let scopes = scope::grant(req.form.get("scope"), &req.client.scopes)?;
+        let audience = crate::authz::resource::requested(req.form, req.client)?;
         let once = format!("saml2-bearer:{}:{}", verified.issuer, verified.id);
         if !server
             .store
@@ -77,6 +78,8 @@ impl Grant for SamlBearer {
                 refresh: false,
                 auth_time: None,
                 cnf: req.cnf.clone(),
+                audience,
+                grant_audience: None,
             })
             .await
     }

@@ -65,6 +65,7 @@ pub fn code(hash: &str, expires_at: i64) -> AuthCode {
         auth_time: 1_700_000_002,
         family_id: format!("fam-{hash}"),
         expires_at,
+        resource: vec!["https://api.example/".into()],
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`used = FALSE`) that SQLite's write lock and PostgreSQL's row lock make
 //! atomic across connections and instances.
 
-use super::{first, Arg, Db, SqlRow, SqlStore};
+use super::{first, from_json, to_json, Arg, Db, SqlRow, SqlStore};
 use crate::store::{AuthCode, CodeStore, Consume, StoreError};
 use async_trait::async_trait;
 
@@ -11,7 +11,8 @@ impl<D: Db> CodeStore for SqlStore<D> {
     async fn put_code(&self, c: &AuthCode) -> Result<(), StoreError> {
         // Plain INSERT: a duplicate hash is a Conflict, never a replacement
         // (which would reset `used` and make a spent code work again).
-        let sql = format!("INSERT INTO auth_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+        let sql =
+            format!("INSERT INTO auth_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
         let args = [
             Arg::Str(&c.code_hash),
             Arg::Str(&c.client_id),
@@ -24,6 +25,7 @@ impl<D: Db> CodeStore for SqlStore<D> {
             Arg::Int(c.auth_time),
             Arg::Str(&c.family_id),
             Arg::Int(c.expires_at),
+            Arg::Text(to_json(&c.resource)?),
         ];
         self.exec(&sql, &args).await?;
         Ok(())
@@ -46,7 +48,7 @@ impl<D: Db> CodeStore for SqlStore<D> {
 }
 
 const CODE_COLS: &str = "code_hash, client_id, username, redirect_uri, scope, code_challenge, \
-     code_challenge_method, nonce, auth_time, family_id, expires_at";
+     code_challenge_method, nonce, auth_time, family_id, expires_at, resource";
 
 fn code(r: &impl SqlRow) -> Result<AuthCode, StoreError> {
     Ok(AuthCode {
@@ -61,5 +63,6 @@ fn code(r: &impl SqlRow) -> Result<AuthCode, StoreError> {
         auth_time: r.int("auth_time")?,
         family_id: r.text("family_id")?,
         expires_at: r.int("expires_at")?,
+        resource: from_json(&r.text("resource")?)?,
     })
 }
