@@ -40,6 +40,11 @@ const GRANTS: [(&str, &str); 7] = [
     ),
 ];
 
+/// The grants of `GRANTS` this build serves (SAML only with the `saml` feature).
+fn offered_grants() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    GRANTS.iter().filter(|(g, _)| crate::config::KNOWN_GRANTS.contains(g))
+}
+
 const SCRIPT: &str = include_str!("../web/templates/admin/console.js");
 
 pub fn router(admin: Arc<Admin>) -> Router {
@@ -364,8 +369,7 @@ impl ClientFields {
             client_name: get("client_name"),
             client_type: get("client_type"),
             redirect_uris: f.get("redirect_uris").unwrap_or("").to_string(),
-            grant_types: GRANTS
-                .iter()
+            grant_types: offered_grants()
                 .filter(|(g, _)| f.get(&format!("grant:{g}")).is_some())
                 .map(|(g, _)| g.to_string())
                 .collect(),
@@ -424,7 +428,7 @@ fn client_form(s: &Signed, f: &ClientFields, editing: bool, error: Option<String
         "client_form",
         "clients",
         status,
-        context! { f => f, editing => editing, action => action, grants => GRANTS, error => error },
+        context! { f => f, editing => editing, action => action, grants => offered_grants().collect::<Vec<_>>(), error => error },
     )
 }
 

@@ -2,7 +2,7 @@
 //! registration must pass, whoever registers it: the admin API and console,
 //! dynamic registration (`/api/oauth/register`) and `gatehouse client add`.
 
-use crate::config::KNOWN_GRANTS;
+use crate::config::{KNOWN_GRANTS, NO_SAML, SAML2_BEARER};
 use crate::keys::SigningAlg;
 use crate::store::{Client, ClientMeta};
 use serde::{Deserialize, Serialize};
@@ -174,6 +174,9 @@ pub fn build_client(
 
     let mut grant_types: Vec<String> = Vec::new();
     for g in &m.grant_types {
+        if g == SAML2_BEARER && !KNOWN_GRANTS.contains(&SAML2_BEARER) {
+            return Err(meta(format!("grant type {g}: {NO_SAML}")));
+        }
         if !KNOWN_GRANTS.contains(&g.as_str()) {
             return Err(meta(format!(
                 "unknown grant type {g:?}; known: {}",

@@ -12,7 +12,7 @@ mod validate;
 
 pub use duration::{parse as parse_duration, Dur};
 pub use error::{line_col, ConfigError};
-pub use validate::{DEVICE_CODE_GRANT, KNOWN_GRANTS, TOKEN_EXCHANGE_GRANT};
+pub use validate::{DEVICE_CODE_GRANT, KNOWN_GRANTS, NO_SAML, SAML2_BEARER, TOKEN_EXCHANGE_GRANT};
 
 use crate::keys::{PublicKeySet, SigningAlg};
 use bytes::Bytes;

@@ -8,14 +8,17 @@ use std::str::FromStr;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-pub const KNOWN_GRANTS: [&str; 9] = [
+/// Grant types this build serves. The SAML bearer grant is there only in
+/// a build with the `saml` cargo feature (it links libxmlsec1).
+pub const KNOWN_GRANTS: &[&str] = &[
     "authorization_code",
     "refresh_token",
     "password",
     "client_credentials",
     "implicit",
     "urn:ietf:params:oauth:grant-type:jwt-bearer",
-    "urn:ietf:params:oauth:grant-type:saml2-bearer",
+    #[cfg(feature = "saml")]
+    SAML2_BEARER,
     DEVICE_CODE_GRANT,
     TOKEN_EXCHANGE_GRANT,
 ];
@@ -25,6 +28,12 @@ pub const KNOWN_GRANTS: [&str; 9] = [
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// RFC 8693 §2.1.
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
+
+/// What a build without the `saml` feature says about SAML configuration.
+pub const NO_SAML: &str = "this gatehouse was built without SAML support (the `saml` cargo feature, which links \
+     libxmlsec1); build it with `cargo build --release --features saml` (needs pkg-config, libxmlsec1-dev, \
+     libssl-dev and libclang-dev; see README \"Building\")";
 
 fn span<T>(s: &toml::Spanned<T>) -> At {
     At::Span(s.span())
@@ -312,6 +321,9 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
 
     let mut saml_idps = Vec::new();
     for s in raw.saml_idps {
+        if !cfg!(feature = "saml") {
+            return Err(src.err(span(&s.entity_id), format!("[[saml_idps]]: {NO_SAML}")));
+        }
         let path = resolve(s.certificate.get_ref());
         let certificate_pem = std::fs::read_to_string(&path).map_err(|e| {
             src.err(
@@ -500,6 +512,9 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
     };
     let mut grant_types = Vec::new();
     for g in &c.grant_types {
+        if g.get_ref() == SAML2_BEARER && !KNOWN_GRANTS.contains(&SAML2_BEARER) {
+            return Err(src.err(span(g), format!("grant type {SAML2_BEARER}: {NO_SAML}")));
+        }
         if !KNOWN_GRANTS.contains(&g.get_ref().as_str()) {
             return Err(src.err(
                 span(g),

@@ -6,6 +6,7 @@ mod device_code;
 pub mod jwt_bearer;
 mod password;
 mod refresh_token;
+#[cfg(feature = "saml")]
 pub mod saml_bearer;
 
 use super::form::Form;
@@ -42,6 +43,7 @@ pub fn registry() -> Registry {
         Box::new(jwt_bearer::JwtBearer),
         Box::new(password::Password),
         Box::new(refresh_token::RefreshToken),
+        #[cfg(feature = "saml")]
         Box::new(saml_bearer::SamlBearer),
     ]
 }
