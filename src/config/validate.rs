@@ -33,7 +33,7 @@ pub const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
 /// What a build without the `saml` feature says about SAML configuration.
 pub const NO_SAML: &str = "this gatehouse was built without SAML support (the `saml` cargo feature, which links \
      libxmlsec1); build it with `cargo build --release --features saml` (needs pkg-config, libxmlsec1-dev, \
-     libssl-dev and libclang-dev; see README \"Building\")";
+     libssl-dev and libclang-dev; see the README, \"Building with SAML\")";
 
 fn span<T>(s: &toml::Spanned<T>) -> At {
     At::Span(s.span())
