@@ -32,6 +32,8 @@ fn print_demo_guide(cfg: &Config) {
   client  printer / printer-demo-secret   (grants: authorization_code, refresh_token, password, client_credentials)
   user    alice / wonderland
   APIs    {i}/hello (open, mock "hello world"), {i}/flickr/photos (oauth2, scope "photos")
+  admin   {i}/admin/  (console; sign in as {admin}; JSON API under {i}/admin/api/)
+  metrics {i}/metrics   health {i}/healthz, {i}/readyz
 
 Try:
   curl {i}/hello
@@ -50,6 +52,19 @@ Try:
   curl -u printer:printer-demo-secret -d token=ACCESS_TOKEN {i}/api/oauth/revoke
 "#,
         store = cfg.store.url,
+        admin = demo_admin(cfg),
         keys = cfg.keys_dir.display(),
     );
+}
+
+/// "user / password" of the demo's admin (the demo config is public, so is
+/// its password).
+fn demo_admin(cfg: &Config) -> String {
+    match &cfg.admin {
+        Some(a) => match &a.password {
+            crate::config::SecretSpec::Plain(p) => format!("{} / {p}", a.username),
+            crate::config::SecretSpec::Hash(_) => a.username.clone(),
+        },
+        None => "(disabled)".into(),
+    }
 }
