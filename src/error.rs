@@ -298,6 +298,15 @@ pub enum OAuthError {
     UseDpopNonce {
         nonce: String,
     },
+    /// RFC 9101 §6.3: the request object was refused.
+    InvalidRequestObject(String),
+    /// RFC 9126 §2.3: a pushed authorization request refused with the code
+    /// the authorization endpoint would have sent to the redirect URI
+    /// (`invalid_scope`, `unauthorized_client`, `invalid_target`, …).
+    AuthorizationRequest {
+        error: &'static str,
+        description: String,
+    },
 }
 
 impl OAuthError {
@@ -319,6 +328,8 @@ impl OAuthError {
             OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
+            OAuthError::InvalidRequestObject(_) => "invalid_request_object",
+            OAuthError::AuthorizationRequest { error, .. } => error,
         }
     }
 
@@ -328,7 +339,9 @@ impl OAuthError {
             | OAuthError::InvalidGrant(d)
             | OAuthError::InvalidScope(d)
             | OAuthError::InvalidTarget(d)
-            | OAuthError::InvalidDpopProof(d) => d,
+            | OAuthError::InvalidDpopProof(d)
+            | OAuthError::InvalidRequestObject(d)
+            | OAuthError::AuthorizationRequest { description: d, .. } => d,
             OAuthError::AuthorizationPending => "the user has not yet approved or denied the request",
             OAuthError::SlowDown { .. } => "polling too fast: wait the interval (now raised by 5 s) between requests",
             OAuthError::ExpiredToken => "the device code expired; start a new device authorization",

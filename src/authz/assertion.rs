@@ -41,6 +41,19 @@ pub async fn verify(
     sub: Option<&str>,
     audiences: &[&str],
 ) -> Result<Value, Failure> {
+    verify_claims(keys, assertion, iss, sub, audiences, &["exp", "iss", "aud", "sub"]).await
+}
+
+/// [`verify`] with another set of required claims (a request object has
+/// no `sub`).
+pub async fn verify_claims(
+    keys: &KeyProvider,
+    assertion: &str,
+    iss: &str,
+    sub: Option<&str>,
+    audiences: &[&str],
+    required: &[&str],
+) -> Result<Value, Failure> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| Failure::Malformed)?;
     let mut set = keys.current().await.map_err(|()| Failure::Unavailable)?;
     if let Some(kid) = header.kid.as_deref() {
@@ -54,7 +67,7 @@ pub async fn verify(
     rules.set_issuer(&[iss]);
     rules.sub = sub.map(str::to_owned);
     rules.set_audience(audiences);
-    rules.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    rules.set_required_spec_claims(required);
     // The key fixes the algorithm: a header naming another one (HS256 with
     // an RSA key, `none`) matches no candidate.
     let claims = set

@@ -105,6 +105,8 @@ pub struct AuthorizeRequest {
     pub code_challenge: Option<String>,
     /// RFC 8707 `resource` values (checked against the client's audience).
     pub resources: Vec<String>,
+    /// Where the parameters came from (PAR, a request object, the query).
+    pub origin: Origin,
     /// The request's own parameters, carried through the login and consent
     /// forms as hidden fields.
     pub params: Vec<(String, String)>,
@@ -126,6 +128,63 @@ const CARRIED: [&str; 12] = [
     "code_challenge_method",
 ];
 
+/// Where an authorization request's parameters came from. Pushed and
+/// object requests were verified once; the forms that carry them on
+/// through sign-in and consent are sealed (an HMAC under the session key)
+/// so they keep that standing without the single-use URI or object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The query or form itself.
+    Plain,
+    /// RFC 9126: pushed to the PAR endpoint by the authenticated client.
+    Pushed,
+    /// RFC 9101: a request object signed by the client.
+    Object,
+}
+
+impl Origin {
+    fn tag(self) -> char {
+        match self {
+            Origin::Plain => 'q',
+            Origin::Pushed => 'p',
+            Origin::Object => 'o',
+        }
+    }
+}
+
+/// RFC 9126 §2.2: the `request_uri`s the PAR endpoint hands out.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// The hidden field that carries the seal of a pushed or object request.
+pub const SEAL_FIELD: &str = "sealed";
+/// How long a sealed sign-in/consent form stays good.
+const SEAL_TTL: i64 = 3600;
+
+/// What a seal covers: the origin, its expiry, every carried parameter.
+fn seal_message(origin: Origin, exp: i64, params: &[(String, String)]) -> Vec<u8> {
+    let mut m = format!("gatehouse authorize seal\0{}{exp}\0", origin.tag()).into_bytes();
+    for (k, v) in params {
+        m.extend_from_slice(k.as_bytes());
+        m.push(0);
+        m.extend_from_slice(v.as_bytes());
+        m.push(0);
+    }
+    m
+}
+
+/// A request's carried parameters as the forms hold them, in the one
+/// order they are written in (so a seal can be checked against them).
+fn carried(form: &Form) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = CARRIED
+        .iter()
+        .filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    params.extend(
+        form.get_all("resource")
+            .map(|r| ("resource".to_string(), r.to_string())),
+    );
+    params
+}
+
 #[derive(Debug)]
 pub enum AuthorizeError {
     /// Client or redirect URI cannot be trusted: show a page, never redirect.
@@ -145,7 +204,143 @@ fn is_pkce_value(s: &str) -> bool {
 }
 
 impl AuthServer {
+    /// The authorization request a browser brings: from a pushed request
+    /// (`request_uri`), a request object (`request`), a sealed form of
+    /// either, or its own parameters.
     pub async fn authorize_request(&self, form: &Form) -> Result<AuthorizeRequest, AuthorizeError> {
+        match self.resolve_request(form).await? {
+            (Some(resolved), origin) => self.authorize_request_from(&resolved, origin).await,
+            (None, origin) => self.authorize_request_from(form, origin).await,
+        }
+    }
+
+    async fn resolve_request(&self, form: &Form) -> Result<(Option<Form>, Origin), AuthorizeError> {
+        let (uri, object) = (form.get("request_uri"), form.get("request"));
+        if uri.is_none() && object.is_none() {
+            return Ok((None, self.open_seal(form)?));
+        }
+        let client_id = form
+            .get("client_id")
+            .ok_or(AuthorizeError::Page("The request names no client (client_id)."))?;
+        let client = self
+            .client(client_id)
+            .await
+            .map_err(|_| AuthorizeError::Page("The server is temporarily unavailable. Try again later."))?
+            .ok_or(AuthorizeError::Page(
+                "The application is not registered here (unknown client_id).",
+            ))?;
+        // Until the request is known, errors go to the redirect URI the
+        // query names (when registered) or the client's only one.
+        let fail = |error: &'static str, description: String| {
+            match form.get("redirect_uri") {
+                Some(r) if client.redirect_uris.iter().any(|u| u == r) => Ok(r.to_string()),
+                None if client.redirect_uris.len() == 1 => Ok(client.redirect_uris[0].clone()),
+                _ => Err(()),
+            }
+            .map_or(
+                AuthorizeError::Page("The request could not be read (invalid request_uri or request object)."),
+                |redirect_uri| AuthorizeError::Redirect {
+                    redirect_uri,
+                    mode: form
+                        .get("response_mode")
+                        .and_then(ResponseMode::parse)
+                        .unwrap_or(ResponseMode::Query),
+                    state: form.get("state").map(str::to_owned),
+                    error,
+                    description,
+                },
+            )
+        };
+        let pairs = match (uri, object) {
+            (Some(_), Some(_)) => return Err(fail("invalid_request", "use request_uri or request, not both".into())),
+            (Some(uri), _) => {
+                let bad = || {
+                    fail(
+                        "invalid_request_uri",
+                        "the request_uri is unknown, expired, already used or not this client's".into(),
+                    )
+                };
+                // Only our own PAR URIs: nothing is ever fetched.
+                let id = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or_else(bad)?;
+                if id.len() > 128 {
+                    return Err(bad());
+                }
+                let taken = self
+                    .store
+                    .take_pushed_request(&crate::store::hash_token(id), &client.id, crate::store::now())
+                    .await
+                    .map_err(|_| AuthorizeError::Page("The server is temporarily unavailable. Try again later."))?;
+                (taken.ok_or_else(bad)?.params, Origin::Pushed)
+            }
+            (None, Some(jwt)) => match self.request_object(&client, jwt).await {
+                Ok(p) => (p, Origin::Object),
+                Err(super::request_object::ObjectError::Unavailable) => {
+                    return Err(AuthorizeError::Page(
+                        "The server is temporarily unavailable. Try again later.",
+                    ))
+                }
+                Err(super::request_object::ObjectError::Invalid(d)) => return Err(fail("invalid_request_object", d)),
+            },
+            (None, None) => return Ok((None, Origin::Plain)),
+        };
+        let resolved =
+            Form::from_pairs(pairs.0).map_err(|e| fail("invalid_request_object", e.description().to_string()))?;
+        Ok((Some(resolved), pairs.1))
+    }
+
+    /// The seal for the forms of a pushed or object request (none for a
+    /// plain one).
+    pub fn sealed(&self, origin: Origin, mut params: Vec<(String, String)>) -> Vec<(String, String)> {
+        if origin != Origin::Plain {
+            use base64::Engine;
+            let exp = crate::store::now() + SEAL_TTL;
+            let tag = self.session_key.sign(&seal_message(origin, exp, &params));
+            let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag);
+            params.push((SEAL_FIELD.to_string(), format!("{}{exp}.{tag}", origin.tag())));
+        }
+        params
+    }
+
+    /// A form's seal, checked against its carried parameters: the origin
+    /// it proves, Plain when there is none.
+    fn open_seal(&self, form: &Form) -> Result<Origin, AuthorizeError> {
+        use base64::Engine;
+        let Some(seal) = form.get(SEAL_FIELD) else {
+            return Ok(Origin::Plain);
+        };
+        let expired =
+            AuthorizeError::Page("The sign-in form expired or was altered. Start again from the application.");
+        let origin = match seal.chars().next() {
+            Some('p') => Origin::Pushed,
+            Some('o') => Origin::Object,
+            _ => return Err(expired),
+        };
+        let (exp, tag) = seal[1..].split_once('.').ok_or(AuthorizeError::Page(
+            "The sign-in form expired or was altered. Start again from the application.",
+        ))?;
+        let exp: i64 = exp
+            .parse()
+            .map_err(|_| AuthorizeError::Page("The sign-in form was altered."))?;
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| AuthorizeError::Page("The sign-in form was altered."))?;
+        if exp <= crate::store::now()
+            || !self
+                .session_key
+                .verify(&seal_message(origin, exp, &carried(form)), &tag)
+        {
+            return Err(expired);
+        }
+        Ok(origin)
+    }
+
+    /// Validates an authorization request's parameters (`origin` says
+    /// where they came from; the PAR endpoint validates what is pushed).
+    pub async fn authorize_request_from(
+        &self,
+        form: &Form,
+        origin: Origin,
+    ) -> Result<AuthorizeRequest, AuthorizeError> {
         let client_id = form
             .get("client_id")
             .ok_or(AuthorizeError::Page("The request names no client (client_id)."))?;
@@ -226,8 +421,18 @@ impl AuthServer {
         }
         if form.get("request").is_some() || form.get("request_uri").is_some() {
             return Err(fail(
-                "request_not_supported",
-                "request objects are not supported".into(),
+                "invalid_request",
+                "request and request_uri cannot be nested or pushed".into(),
+            ));
+        }
+        // RFC 9126 §5/§6: the server or this client takes pushed requests only.
+        if origin != Origin::Pushed
+            && (self.cfg.tokens.require_pushed_authorization_requests
+                || client.meta.require_pushed_authorization_requests)
+        {
+            return Err(fail(
+                "invalid_request",
+                "authorization requests must be pushed to the PAR endpoint first (RFC 9126)".into(),
             ));
         }
         let scopes = scope::grant(form.get("scope"), &client.scopes)
@@ -317,6 +522,7 @@ impl AuthServer {
             login_hint: form.get("login_hint").map(str::to_owned),
             code_challenge,
             resources,
+            origin,
             params,
         })
     }

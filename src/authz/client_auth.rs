@@ -7,6 +7,7 @@ use super::form::Form;
 use super::{secrets, AuthServer};
 use crate::error::OAuthError;
 use crate::store::Client;
+use crate::token::jwks::KeyProvider;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::header::AUTHORIZATION;
@@ -144,7 +145,6 @@ impl AuthServer {
     /// `jti` used once (in the store, so on every instance).
     async fn client_from_assertion(&self, assertion: &str, form_id: Option<&str>) -> Result<Arc<Client>, OAuthError> {
         use super::assertion;
-        use crate::token::jwks::KeyProvider;
         if assertion.len() > self.cfg.gateway.max_token_bytes {
             return Err(bad("the client assertion is too large"));
         }
@@ -158,14 +158,9 @@ impl AuthServer {
             .await?
             .ok_or_else(|| bad("unknown client or bad credentials"))?;
         let keys = match client.meta.token_endpoint_auth_method.as_deref() {
-            Some("private_key_jwt") => match (&client.meta.jwks, &client.meta.jwks_uri) {
-                (Some(set), _) => KeyProvider::Static(Arc::new(
-                    crate::keys::PublicKeySet::from_value(set)
-                        .map_err(|_| bad("the client's registered jwks is unusable"))?,
-                )),
-                (None, Some(uri)) => KeyProvider::Remote(self.client_jwks(uri)?),
-                (None, None) => return Err(bad("the client has no registered keys")),
-            },
+            Some("private_key_jwt") => self
+                .client_keys(&client)?
+                .ok_or_else(|| bad("the client has no registered keys"))?,
             Some("client_secret_jwt") => self.client_secret_key(&client, assertion)?,
             _ => {
                 return Err(bad(
@@ -231,6 +226,19 @@ impl AuthServer {
     }
 
     /// The fetcher of a client's `jwks_uri`, shared by its requests.
+    /// The client's registered public keys (`jwks`, else `jwks_uri`), for
+    /// its assertions and request objects; None: it registered none.
+    pub fn client_keys(&self, client: &Client) -> Result<Option<KeyProvider>, OAuthError> {
+        Ok(Some(match (&client.meta.jwks, &client.meta.jwks_uri) {
+            (Some(set), _) => KeyProvider::Static(Arc::new(
+                crate::keys::PublicKeySet::from_value(set)
+                    .map_err(|_| bad("the client's registered jwks is unusable"))?,
+            )),
+            (None, Some(uri)) => KeyProvider::Remote(self.client_jwks(uri)?),
+            (None, None) => return Ok(None),
+        }))
+    }
+
     fn client_jwks(&self, uri: &str) -> Result<Arc<crate::token::jwks::RemoteJwks>, OAuthError> {
         if let Some(r) = self.client_jwks.get(uri) {
             return Ok(r);

@@ -13,6 +13,7 @@ pub mod id_token;
 pub mod issuer;
 pub mod keys;
 pub mod registration;
+pub mod request_object;
 pub mod resource;
 pub mod saml;
 pub mod scope;
@@ -181,6 +182,7 @@ impl AuthServer {
                     client_secret_sealed,
                     token_exchange: c.token_exchange.clone(),
                     dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+                    require_pushed_authorization_requests: c.require_pushed_authorization_requests,
                     ..Default::default()
                 },
             };

@@ -58,6 +58,9 @@ pub struct ClientMetadata {
     /// RFC 9449 §5.2: every access token must be DPoP-bound.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: authorization requests only by PAR.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 pub use crate::error::MetadataError;
@@ -263,11 +266,13 @@ pub fn build_client(
     if let Some(j) = &m.jwks {
         crate::keys::PublicKeySet::from_value(j).map_err(|e| meta(format!("jwks: {e}")))?;
     }
-    if key_jwt && (m.jwks.is_some() == m.jwks_uri.is_some()) {
-        return Err(meta("private_key_jwt needs exactly one of jwks or jwks_uri"));
+    // RFC 7591 §2: never both. Any client may register keys (for its
+    // request objects, RFC 9101); private_key_jwt needs them.
+    if m.jwks.is_some() && m.jwks_uri.is_some() {
+        return Err(meta("give jwks or jwks_uri, not both"));
     }
-    if !key_jwt && (m.jwks.is_some() || m.jwks_uri.is_some()) {
-        return Err(meta("jwks and jwks_uri are only for private_key_jwt"));
+    if key_jwt && m.jwks.is_none() && m.jwks_uri.is_none() {
+        return Err(meta("private_key_jwt needs one of jwks or jwks_uri"));
     }
     let id_alg = match m.id_token_signed_response_alg.as_deref() {
         None => None,
@@ -332,6 +337,7 @@ pub fn build_client(
             registration_token_hash: None,
             token_exchange: m.token_exchange.clone(),
             dpop_bound_access_tokens: m.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: m.require_pushed_authorization_requests,
         },
     })
 }
@@ -371,6 +377,7 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
         refresh_token_ttl: c.refresh_ttl,
         token_exchange: c.meta.token_exchange.clone(),
         dpop_bound_access_tokens: c.meta.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: c.meta.require_pushed_authorization_requests,
     }
 }
 
@@ -564,6 +571,7 @@ mod tests {
             (
                 ClientMetadata {
                     jwks_uri: Some("https://a/jwks".into()),
+                    jwks: Some(serde_json::json!({"keys": []})),
                     ..web()
                 },
                 "invalid_client_metadata",

@@ -128,6 +128,10 @@ pub struct TokenSettings {
     pub device_poll_interval: Duration,
     /// RFC 9449 §8: DPoP proofs must carry a server nonce.
     pub dpop_nonce: bool,
+    /// RFC 9126: how long a pushed request's `request_uri` stays usable.
+    pub par_ttl: Duration,
+    /// RFC 9126 §5: every client must push its authorization requests.
+    pub require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +215,8 @@ pub struct ClientSpec {
     pub token_exchange: Option<crate::store::TokenExchangePolicy>,
     /// RFC 9449: token requests must carry a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: authorization requests only by PAR.
+    pub require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -97,6 +97,9 @@ pub struct RawTokens {
     pub device_code_ttl: Option<Dur>,
     pub device_poll_interval: Option<Dur>,
     pub dpop_nonce: Option<bool>,
+    // Pushed authorization requests (RFC 9126).
+    pub par_ttl: Option<Dur>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -152,6 +155,8 @@ pub struct RawClient {
     pub token_exchange: Option<RawTokenExchange>,
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -180,7 +180,14 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         device_code_ttl: raw.tokens.device_code_ttl.map_or(Duration::from_secs(600), |d| d.0),
         device_poll_interval: raw.tokens.device_poll_interval.map_or(Duration::from_secs(5), |d| d.0),
         dpop_nonce: raw.tokens.dpop_nonce.unwrap_or(true),
+        par_ttl: raw.tokens.par_ttl.map_or(Duration::from_secs(60), |d| d.0),
+        require_pushed_authorization_requests: raw.tokens.require_pushed_authorization_requests.unwrap_or(false),
     };
+    // RFC 9126 §2.2: long enough to reach the authorization endpoint,
+    // short enough that a leaked URI is soon worthless (FAPI 2.0: < 600 s).
+    if !(Duration::from_secs(5)..=Duration::from_secs(600)).contains(&tokens.par_ttl) {
+        return Err(src.err(At::File, "tokens.par_ttl must be between 5s and 10m"));
+    }
     // Device grant lifetimes: a code must live long enough for a person to
     // type it in, and a client must be able to poll it at least once.
     if !(Duration::from_secs(10)..=Duration::from_secs(86400)).contains(&tokens.device_code_ttl) {
@@ -490,10 +497,12 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
             return Err(src.err(at.clone(), format!("jwks_uri {u:?} must be http(s)")));
         }
     }
-    if key_jwt != (jwks.is_some() ^ c.jwks_uri.is_some()) || (jwks.is_some() && c.jwks_uri.is_some()) {
+    // Any client may register keys (its request objects, RFC 9101, are
+    // signed with them); private_key_jwt needs them.
+    if (jwks.is_some() && c.jwks_uri.is_some()) || (key_jwt && jwks.is_none() && c.jwks_uri.is_none()) {
         return Err(src.err(
             at.clone(),
-            "private_key_jwt needs exactly one of jwks or jwks_uri, and jwks/jwks_uri are only for private_key_jwt",
+            "give at most one of jwks or jwks_uri; private_key_jwt needs one of them",
         ));
     }
     let secret = match (c.public, c.secret, c.secret_hash) {
@@ -579,6 +588,7 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         jwks_uri: c.jwks_uri,
         token_exchange,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: c.require_pushed_authorization_requests,
     })
 }
 

@@ -61,6 +61,9 @@ pub struct ClientMeta {
     /// (token requests without a proof are refused).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: authorization requests only by PAR.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
     /// RFC 7592: hash of the registration access token (dynamically
     /// registered clients only).
     #[serde(skip_serializing_if = "Option::is_none")]

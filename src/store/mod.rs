@@ -22,6 +22,7 @@ pub mod device_codes;
 pub mod failures;
 pub mod health;
 pub mod purge;
+pub mod pushed_requests;
 pub mod revocations;
 pub mod sessions;
 pub mod tokens;
@@ -43,6 +44,7 @@ pub use device_codes::{DeviceCode, DeviceCodeStore, DeviceDecision, DevicePoll};
 pub use failures::{FailureStore, Failures};
 pub use health::HealthCheck;
 pub use purge::PurgeStore;
+pub use pushed_requests::{PushedRequest, PushedRequestStore};
 pub use revocations::RevocationStore;
 pub use sessions::{SessionRecord, SessionStore};
 pub use tokens::{Confirmation, Owner, TokenKind, TokenRecord, TokenStore};
@@ -54,7 +56,7 @@ pub use users::{User, UserStore};
 pub mod prelude {
     pub use super::{
         ChangeFeed, ClientStore, CodeStore, ConsentStore, DeviceCodeStore, FailureStore, HealthCheck, PurgeStore,
-        RevocationStore, SessionStore, TokenStore, UsedIdStore, UserStore,
+        PushedRequestStore, RevocationStore, SessionStore, TokenStore, UsedIdStore, UserStore,
     };
 }
 
@@ -114,6 +116,7 @@ pub trait Store:
     + FailureStore
     + ConsentStore
     + DeviceCodeStore
+    + PushedRequestStore
     + PurgeStore
     + ChangeFeed
     + Send
@@ -134,6 +137,7 @@ impl<T> Store for T where
         + FailureStore
         + ConsentStore
         + DeviceCodeStore
+        + PushedRequestStore
         + PurgeStore
         + ChangeFeed
         + Send

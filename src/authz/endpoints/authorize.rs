@@ -225,10 +225,11 @@ impl Flow<'_> {
     fn login_page(mut self, error: Option<&str>, status: StatusCode) -> Response {
         let (csrf, cookie) = self.s.csrf_token(self.headers);
         self.set_cookies.extend(cookie);
+        let params = self.s.sealed(self.req.origin, self.req.params.clone());
         let page = Page::Login(web::Login {
             action: PATH,
             client_name: &self.req.client.name,
-            params: &self.req.params,
+            params: &params,
             csrf: &csrf,
             username: self.req.login_hint.as_deref().unwrap_or(""),
             error,
@@ -289,6 +290,7 @@ impl Flow<'_> {
         } else {
             self.req.params.clone()
         };
+        let params = self.s.sealed(self.req.origin, params);
         let redirect_host = url::Url::parse(&self.req.redirect_uri)
             .ok()
             .and_then(|u| {

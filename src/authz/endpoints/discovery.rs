@@ -51,8 +51,14 @@ pub fn document(s: &AuthServer) -> Value {
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "s_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        // RFC 9101: signed request objects by value; request_uri only for
+        // our own PAR URIs (nothing is fetched), which RFC 9126 §5 says
+        // needs no request_uri_parameter_supported.
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": crate::authz::request_object::ALGS,
         "request_uri_parameter_supported": false,
+        "pushed_authorization_request_endpoint": format!("{iss}{}", super::PAR),
+        "require_pushed_authorization_requests": s.cfg.tokens.require_pushed_authorization_requests,
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         // RS256 is always there (OIDC Discovery §3), beside the configured one.

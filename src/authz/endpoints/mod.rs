@@ -6,6 +6,7 @@ mod device_authorization;
 mod discovery;
 mod introspect;
 mod logout;
+mod par;
 pub mod register;
 mod revoke;
 mod token;
@@ -32,12 +33,14 @@ pub const USERINFO: &str = userinfo::PATH;
 pub const LOGOUT: &str = logout::PATH;
 pub const DEVICE_AUTHORIZATION: &str = device_authorization::PATH;
 pub const DEVICE: &str = device::PATH;
+pub const PAR: &str = par::PATH;
 
 pub fn router(server: Arc<AuthServer>) -> Router {
     let discovery = Arc::new(discovery::document(&server));
     Router::new()
         .route(TOKEN, post(token::token))
         .route(REVOKE, post(revoke::revoke))
+        .route(par::PATH, post(par::par))
         .route(INTROSPECT, post(introspect::introspect))
         .route(TOKENINFO, get(tokeninfo::get).post(tokeninfo::post))
         .route(JWKS, get(discovery::jwks))

@@ -62,6 +62,7 @@ pub async fn metadata_round_trips(s: DynStore) {
             may_impersonate: true,
         }),
         dpop_bound_access_tokens: true,
+        require_pushed_authorization_requests: true,
     };
     s.put_client(&c).await.unwrap();
     assert_eq!(s.get_client("meta").await.unwrap(), Some(c.clone()));

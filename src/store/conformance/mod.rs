@@ -13,6 +13,7 @@ mod device_codes;
 mod failures;
 mod health;
 mod purge;
+mod pushed_requests;
 mod revocations;
 mod sessions;
 mod tokens;
@@ -170,6 +171,7 @@ macro_rules! backend_suite {
             failures { count_within_a_window, concurrent_failures_are_all_counted },
             consents { upsert_get_delete },
             device_codes { lifecycle, poll_interval_is_enforced, concurrent_poll_has_one_winner },
+            pushed_requests { taken_once_by_its_client, concurrent_take_has_one_winner },
             purge { removes_only_expired_rows },
         );
     };

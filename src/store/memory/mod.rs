@@ -12,6 +12,7 @@ mod device_codes;
 mod failures;
 mod health;
 mod purge;
+mod pushed_requests;
 mod revocations;
 mod sessions;
 mod tokens;
@@ -37,6 +38,8 @@ pub struct MemoryStore {
     failures: RwLock<HashMap<String, Failures>>,
     /// Device authorizations by device code hash.
     device_codes: RwLock<HashMap<String, super::DeviceCode>>,
+    /// Pushed authorization requests by request_uri hash.
+    pushed_requests: RwLock<HashMap<String, super::PushedRequest>>,
 }
 
 #[derive(Debug, Clone, Copy)]

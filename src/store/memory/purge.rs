@@ -17,6 +17,7 @@ impl PurgeStore for MemoryStore {
         // Kept a while past expiry, so a late poll reads `expired_token`.
         let grace = now - crate::store::device_codes::PURGE_GRACE;
         let devices = purge_map(&self.device_codes, batch, |d| d.expires_at <= grace);
-        Ok(codes + tokens + revs + used + sessions + failures + devices)
+        let pushed = purge_map(&self.pushed_requests, batch, |r| r.expires_at <= now);
+        Ok(codes + tokens + revs + used + sessions + failures + devices + pushed)
     }
 }

@@ -37,6 +37,7 @@ mod failures;
 mod health;
 pub mod postgres;
 mod purge;
+mod pushed_requests;
 mod revocations;
 mod sessions;
 pub mod sqlite;

@@ -20,8 +20,9 @@ impl<D: Db> PurgeStore for SqlStore<D> {
     }
 }
 
-const PURGED_TABLES: [&str; 6] = [
+const PURGED_TABLES: [&str; 7] = [
     "auth_codes",
+    "pushed_requests",
     "tokens",
     "revocations",
     "used_ids",
