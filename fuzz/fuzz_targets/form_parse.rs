@@ -3,7 +3,7 @@
 //! empty values read as absent (RFC 6749 §3.1, §3.2).
 #![no_main]
 
-use gatehouse::authz::form::Form;
+use gatehouse::authz::form::{Form, REPEATABLE};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,11 +13,21 @@ fuzz_target!(|data: &[u8]| {
     let repeated = pairs
         .iter()
         .enumerate()
-        .any(|(i, (k, _))| pairs[..i].iter().any(|(pk, _)| pk == k));
+        .any(|(i, (k, _))| !REPEATABLE.contains(&k.as_str()) && pairs[..i].iter().any(|(pk, _)| pk == k));
     match Form::parse(data) {
         Ok(form) => {
             assert!(!repeated, "a repeated parameter was accepted");
             for (k, v) in &pairs {
+                if REPEATABLE.contains(&k.as_str()) {
+                    let all: Vec<&str> = pairs
+                        .iter()
+                        .filter(|(pk, pv)| pk == k && !pv.is_empty())
+                        .map(|(_, pv)| pv.as_str())
+                        .collect();
+                    assert_eq!(form.get_all(k).collect::<Vec<_>>(), all);
+                    assert_eq!(form.get(k), all.first().copied());
+                    continue;
+                }
                 let got = form.get(k);
                 if v.is_empty() {
                     assert_eq!(got, None, "an empty value must read as absent");

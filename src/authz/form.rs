@@ -19,8 +19,10 @@ pub const MAX_TOKEN_FORM_BYTES: usize = 2 * 1024 * 1024;
 /// of a hostile body with 200,000 parameters to one short scan.
 pub const MAX_FORM_PARAMS: usize = 100;
 
-/// Parameters that may come more than once: RFC 8707 §2 `resource`.
-const REPEATABLE: [&str; 1] = ["resource"];
+/// Parameters a request may repeat: RFC 8693 §2.1 and RFC 8707 §2 name
+/// several targets with several `audience` / `resource` parameters. Every
+/// other parameter appears at most once (RFC 6749 §3.1).
+pub const REPEATABLE: [&str; 2] = ["audience", "resource"];
 
 #[derive(Debug, Default)]
 pub struct Form {
@@ -140,6 +142,8 @@ mod tests {
         assert!(f.require("username").is_err());
         let f = Form::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
         assert_eq!(f.get_all("resource").collect::<Vec<_>>(), ["https://a", "https://b"]);
+        let f = Form::parse(b"audience=a&resource=https%3A%2F%2Fr&audience=b&audience=").unwrap();
+        assert_eq!(f.get_all("audience").collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]

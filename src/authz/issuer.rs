@@ -41,6 +41,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -187,6 +190,7 @@ impl AuthServer {
             refresh_token,
             scope,
             id_token: None,
+            issued_token_type: None,
         })
     }
 }

@@ -58,6 +58,8 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Value, O
                 "jti",
                 "auth_time",
                 "cnf",
+                // RFC 8693 §4.1: who acts for the subject (exchanged tokens).
+                "act",
             ] {
                 if let Some(val) = v.claims.get(k) {
                     out.insert(k.into(), val.clone());

@@ -38,7 +38,9 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<(), OAut
                 }
                 if let Some(jti) = v.claim_str("jti") {
                     s.store.revoke_id(jti, v.exp as i64).await?;
-                    s.forget(token, Some(jti));
+                    // Tokens exchanged from it (RFC 8693) name its jti as
+                    // their `fid`: their cached verdicts go too.
+                    s.forget_all_tokens();
                 }
                 Ok(())
             }
@@ -57,9 +59,19 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<(), OAut
         match rec.kind {
             TokenKind::Refresh => {
                 s.store.revoke_family(&rec.family_id, rec.expires_at).await?;
+                // The family's JWT access tokens (and tokens exchanged from
+                // them) are cached as valid until the staleness bound; a
+                // revocation is rare, so drop every cached verdict at once.
+                s.forget_all_tokens();
             }
             TokenKind::Access => {
                 s.store.revoke_token(&hash).await?;
+                // Tokens exchanged from it (RFC 8693) carry its hash as
+                // their family when it has none of its own.
+                if rec.family_id.is_empty() {
+                    s.store.revoke_id(&hash, rec.expires_at).await?;
+                    s.forget_all_tokens();
+                }
             }
         }
         s.forget(token, None);

@@ -8,6 +8,7 @@ mod password;
 mod refresh_token;
 #[cfg(feature = "saml")]
 pub mod saml_bearer;
+pub mod token_exchange;
 
 use super::form::Form;
 use super::issuer::TokenResponse;
@@ -45,6 +46,7 @@ pub fn registry() -> Registry {
         Box::new(refresh_token::RefreshToken),
         #[cfg(feature = "saml")]
         Box::new(saml_bearer::SamlBearer),
+        Box::new(token_exchange::TokenExchange),
     ]
 }
 
