@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod keys;
 pub mod net;
 pub mod ops;
+pub mod outbound;
 pub mod server;
 pub mod store;
 pub mod token;

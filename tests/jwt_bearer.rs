@@ -249,8 +249,13 @@ async fn private_key_jwt_client_authentication() {
     let jwks = json!({"keys": [remote_jwk]});
     let jwks_addr =
         serve(axum::Router::new().route("/jwks", get(move || async move { axum::Json(jwks.clone()) }))).await;
+    // The key server is on loopback: the operator allows it (client
+    // jwks_uris go through the outbound guard).
     let gh = Gatehouse::start(&format!(
         r#"
+[outbound]
+allow_networks = ["127.0.0.1/32"]
+
 [[clients]]
 id = "pkj"
 token_endpoint_auth_method = "private_key_jwt"

@@ -489,3 +489,146 @@ async fn a_form_with_200000_parameters_is_refused_at_once() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// A real HTTP server on 127.0.0.1 serving an empty key set, and how many
+/// requests it got: the SSRF target.
+async fn counting_jwks() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let h = h.clone();
+        async move {
+            h.fetch_add(1, Ordering::SeqCst);
+            axum::Json(serde_json::json!({"keys": []}))
+        }
+    });
+    (common::serve(app).await, hits)
+}
+
+/// A `private_key_jwt` assertion for `id` with a signature of zeros: the
+/// key lookup happens before the signature can be checked.
+fn badly_signed_assertion(id: &str, aud: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let h = B64.encode(br#"{"alg":"RS256","kid":"k1"}"#);
+    let c = B64.encode(
+        serde_json::json!({"iss": id, "sub": id, "aud": aud, "exp": exp, "jti": format!("j{exp}{id}")}).to_string(),
+    );
+    format!("{h}.{c}.{}", B64.encode([0u8; 256]))
+}
+
+/// Issue 24 (5): a client-registered `jwks_uri` cannot point the server at
+/// loopback, private, link-local or metadata addresses in any spelling;
+/// an operator allowlist lets an internal one through; and a URI that was
+/// allowed when registered is checked again at fetch time (the policy, or
+/// what the name resolves to, may have changed since), so the local
+/// server is never reached without the allowlist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_jwks_uris_cannot_reach_internal_addresses() {
+    use std::sync::atomic::Ordering;
+    let (jwks, hits) = counting_jwks().await;
+    let port = jwks.port();
+    let iat = "initial-access-token-for-tests";
+    let config = |allow: &str| {
+        format!(
+            "listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://data/gatehouse.db\"\n\
+             [registration]\ninitial_access_token = \"{iat}\"\nallowed_scopes = [\"api\"]\n{allow}"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let mut gh = Gatehouse::start_in(dir, &config(""));
+    let http = common::client();
+    let register = |gh_url: String, uri: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .post(gh_url)
+                .bearer_auth(iat)
+                .json(&serde_json::json!({
+                    "grant_types": ["client_credentials"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": uri,
+                    "scope": "api",
+                }))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    for uri in [
+        format!("http://127.0.0.1:{port}/jwks"),
+        format!("http://[::1]:{port}/jwks"),
+        format!("http://0x7f000001:{port}/jwks"),
+        format!("http://2130706433:{port}/jwks"),
+        format!("http://0177.0.0.1:{port}/jwks"),
+        format!("http://127.1:{port}/jwks"),
+        format!("http://[::ffff:127.0.0.1]:{port}/jwks"),
+        format!("http://localhost:{port}/jwks"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://[fd00:ec2::254]/latest/meta-data/".to_string(),
+        "http://metadata.google.internal/computeMetadata/v1/".to_string(),
+        "http://10.0.0.1/jwks".to_string(),
+        "file:///etc/passwd".to_string(),
+    ] {
+        let (s, body) = register(gh.url("/api/oauth/register"), uri.clone()).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{uri}: {body}"
+        );
+        assert!(
+            body["error_description"].as_str().unwrap().contains("jwks_uri"),
+            "{uri}: {body}"
+        );
+    }
+
+    // The operator allows loopback (an internal key server): registered,
+    // and fetched at the next token request.
+    let allow = "[outbound]\nallow_networks = [\"127.0.0.1/32\"]\n";
+    std::fs::write(gh.dir.path().join("gatehouse.toml"), config(allow)).unwrap();
+    gh.restart();
+    let (s, reg) = register(gh.url("/api/oauth/register"), format!("http://127.0.0.1:{port}/jwks")).await;
+    assert_eq!(s, 201, "{reg}");
+    let (s, _) = register(gh.url("/api/oauth/register"), "http://169.254.169.254/".into()).await;
+    assert_eq!(s, 400, "the allowlist names 127.0.0.1 only");
+    let id = reg["client_id"].as_str().unwrap().to_string();
+    let token = |gh_url: String| {
+        let http = http.clone();
+        let a = badly_signed_assertion(&id, &gh_url);
+        async move {
+            let r = http
+                .post(&gh_url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &a),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.headers().contains_key("www-authenticate"))
+        }
+    };
+    assert_eq!(token(gh.url("/api/oauth/token")).await, (401, true));
+    let fetched = hits.load(Ordering::SeqCst);
+    assert!(fetched > 0, "the allowed jwks_uri was fetched");
+
+    // The allowlist is gone: the stored client's jwks_uri is refused at
+    // fetch time and the local server is not reached again.
+    std::fs::write(gh.dir.path().join("gatehouse.toml"), config("")).unwrap();
+    gh.restart();
+    assert_eq!(token(gh.url("/api/oauth/token")).await, (401, true));
+    assert_eq!(hits.load(Ordering::SeqCst), fetched, "no fetch without the allowlist");
+    assert!(gh.log().contains("outbound guard"), "the refusal is logged");
+}

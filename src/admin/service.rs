@@ -20,6 +20,8 @@ pub struct Service {
     /// The running server (drops its caches at once); None for the CLI.
     authz: Option<Arc<AuthServer>>,
     signing_alg: SigningAlg,
+    /// What a client's fetched URLs may reach (`[outbound]`).
+    outbound: crate::outbound::Policy,
     /// How long revocation cutoffs are kept (`registration::revocation_lifetime`).
     cutoff: i64,
     /// Where the key that seals `client_secret_jwt` secrets lives.
@@ -275,6 +277,7 @@ impl Service {
             store,
             authz: None,
             signing_alg: t.signing_alg,
+            outbound: cfg.outbound.clone(),
             cutoff: registration::revocation_lifetime(t),
             keys_dir: cfg.keys_dir.clone(),
         }
@@ -363,7 +366,14 @@ impl Service {
             }
             None => self.issue_secret(&id, &n.metadata, None)?,
         };
-        let mut client = registration::build_client(&id, &n.metadata, secret.hash, self.signing_alg, store::now())?;
+        let mut client = registration::build_client(
+            &id,
+            &n.metadata,
+            secret.hash,
+            self.signing_alg,
+            store::now(),
+            &self.outbound,
+        )?;
         client.meta.client_secret_sealed = secret.sealed;
         self.insert_client(&client).await?;
         Ok(CreatedClient {
@@ -389,7 +399,8 @@ impl Service {
     pub async fn update_client(&self, id: &str, m: &ClientMetadata) -> Result<CreatedClient, AdminError> {
         let old = self.client(id).await?;
         let secret = self.issue_secret(id, m, Some(&old))?;
-        let mut client = registration::build_client(id, m, secret.hash, self.signing_alg, old.created_at)?;
+        let mut client =
+            registration::build_client(id, m, secret.hash, self.signing_alg, old.created_at, &self.outbound)?;
         client.meta.client_secret_sealed = secret.sealed;
         client.meta.registration_token_hash = old.meta.registration_token_hash;
         self.store.put_client(&client).await?;

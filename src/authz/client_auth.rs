@@ -225,7 +225,6 @@ impl AuthServer {
         })))
     }
 
-    /// The fetcher of a client's `jwks_uri`, shared by its requests.
     /// The client's registered public keys (`jwks`, else `jwks_uri`), for
     /// its assertions and request objects; None: it registered none.
     pub fn client_keys(&self, client: &Client) -> Result<Option<KeyProvider>, OAuthError> {
@@ -239,17 +238,21 @@ impl AuthServer {
         }))
     }
 
+    /// The fetcher of a client's `jwks_uri`, shared by its requests. The
+    /// URI is checked by the outbound guard again (the policy may have
+    /// changed since it was registered), fetched in its normalised form,
+    /// and every address it resolves to is checked at connect time.
     fn client_jwks(&self, uri: &str) -> Result<Arc<crate::token::jwks::RemoteJwks>, OAuthError> {
         if let Some(r) = self.client_jwks.get(uri) {
             return Ok(r);
         }
-        let tls = crate::net::tls_config(self.cfg.gateway.ca_file.as_deref()).map_err(|e| {
-            tracing::error!(error = %e, "cannot build the TLS settings for a client jwks_uri");
-            OAuthError::ServerError
+        let parsed = self.outbound.policy().check_url(uri).map_err(|e| {
+            tracing::warn!(uri, reason = %e, "a client's jwks_uri is refused by the outbound guard");
+            bad("the client's jwks_uri is not allowed")
         })?;
         let r = Arc::new(crate::token::jwks::RemoteJwks::new(
-            uri.to_string(),
-            crate::net::client(self.cfg.gateway.connect_timeout, &tls),
+            parsed.to_string(),
+            self.outbound.client(),
             std::time::Duration::from_secs(10),
         ));
         self.client_jwks.insert(uri.to_string(), r.clone());

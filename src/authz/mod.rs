@@ -65,6 +65,8 @@ pub struct AuthServer {
     pub secret_box: crate::keys::sealed::SecretBox,
     /// DPoP server nonces (shared by every instance with the key directory).
     pub dpop_nonces: crate::token::dpop::Nonces,
+    /// Every fetch a client can cause goes through this (SSRF guard).
+    pub outbound: Arc<crate::outbound::Guard>,
 }
 
 /// One key provider per trusted issuer (remote JWKS fetched on first use,
@@ -103,6 +105,11 @@ impl AuthServer {
         let entries = cfg.store.cache_entries;
         let tokens = Arc::new(OwnTokens::new(&cfg, store.clone(), keys.clone()));
         let dpop_nonces = crate::token::dpop::Nonces::new(|label| session_key.sign(label), dpop::NONCE_PERIOD_SECS);
+        let outbound = Arc::new(crate::outbound::Guard::new(
+            cfg.outbound.clone(),
+            cfg.gateway.connect_timeout,
+            &crate::net::tls_config(cfg.gateway.ca_file.as_deref())?,
+        ));
         Ok(AuthServer {
             clients: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
             verified_secrets: Cache::builder()
@@ -120,6 +127,7 @@ impl AuthServer {
             saml_idps: Arc::new(saml_idps),
             secret_box,
             dpop_nonces,
+            outbound,
             cfg,
             store,
             keys,

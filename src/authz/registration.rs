@@ -144,12 +144,14 @@ pub fn scope_token_ok(s: &str) -> bool {
 /// Checks `m` and makes the client it describes. `secret_hash`: the
 /// client's (hashed) secret; confidential secret-based methods need one.
 /// `signing_alg`: the server's, the other algorithm ID tokens may use.
+/// `outbound`: what URLs the server fetches for the client may reach.
 pub fn build_client(
     id: &str,
     m: &ClientMetadata,
     secret_hash: Option<String>,
     signing_alg: SigningAlg,
     created_at: i64,
+    outbound: &crate::outbound::Policy,
 ) -> Result<Client, MetadataError> {
     check_client_id(id)?;
     let method = m.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic");
@@ -261,7 +263,8 @@ pub fn build_client(
         check_web_uri("logo_uri", l)?;
     }
     if let Some(u) = &m.jwks_uri {
-        check_web_uri("jwks_uri", u)?;
+        // The server fetches it: the outbound guard's rules (SSRF).
+        outbound.check_url(u).map_err(|e| meta(format!("jwks_uri {e}")))?;
     }
     if let Some(j) = &m.jwks {
         crate::keys::PublicKeySet::from_value(j).map_err(|e| meta(format!("jwks: {e}")))?;
@@ -479,7 +482,14 @@ mod tests {
 
     fn build(m: &ClientMetadata) -> Result<Client, MetadataError> {
         let secret = needs_secret(m).then(|| "sha256$x".to_string());
-        build_client("c1", m, secret, SigningAlg::Es256, crate::store::now())
+        build_client(
+            "c1",
+            m,
+            secret,
+            SigningAlg::Es256,
+            crate::store::now(),
+            &Default::default(),
+        )
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Config {
     pub admin: Option<AdminSettings>,
     /// RFC 7591 dynamic registration (None: disabled, 404).
     pub registration: Option<RegistrationSettings>,
+    /// `[outbound]`: what fetches a client can cause may reach.
+    pub outbound: crate::outbound::Policy,
 }
 
 #[derive(Debug, Clone)]

@@ -27,6 +27,16 @@ pub struct RawConfig {
     pub apis: Vec<RawApi>,
     pub admin: Option<RawAdmin>,
     pub registration: Option<RawRegistration>,
+    pub outbound: RawOutbound,
+}
+
+/// What client-caused fetches (a client's `jwks_uri`, …) may reach
+/// beyond the public Internet.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOutbound {
+    pub allow_networks: Option<Spanned<Vec<String>>>,
+    pub allow_hosts: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

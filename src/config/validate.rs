@@ -278,10 +278,11 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             .unwrap_or_else(|| "info".into()),
     };
 
+    let outbound = outbound(&src, raw.outbound)?;
     let clients = raw
         .clients
         .into_iter()
-        .map(|c| client(&src, c, signing_alg))
+        .map(|c| client(&src, c, signing_alg, &outbound))
         .collect::<Result<Vec<_>, _>>()?;
     let mut seen = HashMap::new();
     for c in &clients {
@@ -441,10 +442,56 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         apis,
         admin,
         registration,
+        outbound,
     })
 }
 
-fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientSpec, ConfigError> {
+/// `[outbound]`: networks (CIDR or single addresses) and host names
+/// (exact, or `*.suffix`) that client-caused fetches may reach.
+fn outbound(src: &Source, raw: RawOutbound) -> Result<crate::outbound::Policy, ConfigError> {
+    let mut policy = crate::outbound::Policy::default();
+    if let Some(list) = raw.allow_networks {
+        let at = span(&list);
+        for n in list.into_inner() {
+            let net = n
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    src.err(
+                        at.clone(),
+                        format!("[outbound] allow_networks: {n:?} is not an address or a network like \"10.0.0.0/8\""),
+                    )
+                })?;
+            policy.allow_networks.push(net);
+        }
+    }
+    if let Some(list) = raw.allow_hosts {
+        let at = span(&list);
+        for h in list.into_inner() {
+            let name = h.strip_prefix("*.").unwrap_or(&h);
+            let ok = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|l| {
+                    !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !ok {
+                return Err(src.err(
+                    at,
+                    format!("[outbound] allow_hosts: {h:?} is not a host name or a pattern like \"*.corp.example\""),
+                ));
+            }
+            policy.allow_hosts.push(h.to_ascii_lowercase());
+        }
+    }
+    Ok(policy)
+}
+
+fn client(
+    src: &Source,
+    c: RawClient,
+    signing_alg: SigningAlg,
+    outbound: &crate::outbound::Policy,
+) -> Result<ClientSpec, ConfigError> {
     let at = span(&c.id);
     let id_token_signed_response_alg = match &c.id_token_signed_response_alg {
         None => None,
@@ -492,10 +539,10 @@ fn client(src: &Source, c: RawClient, signing_alg: SigningAlg) -> Result<ClientS
         }
     };
     if let Some(u) = &c.jwks_uri {
-        let parsed = url::Url::parse(u).map_err(|e| src.err(at.clone(), format!("jwks_uri {u:?}: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(src.err(at.clone(), format!("jwks_uri {u:?} must be http(s)")));
-        }
+        // Fetched when the client authenticates: the outbound guard's rules.
+        outbound
+            .check_url(u)
+            .map_err(|e| src.err(at.clone(), format!("jwks_uri {e}")))?;
     }
     // Any client may register keys (its request objects, RFC 9101, are
     // signed with them); private_key_jwt needs them.

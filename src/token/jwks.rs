@@ -6,7 +6,7 @@
 //! us hammer the key server; concurrent requests share one fetch.
 
 use crate::keys::PublicKeySet;
-use crate::net::HttpClient;
+use crate::outbound::Fetcher;
 use axum::body::Body;
 use http_body_util::{BodyExt, Limited};
 use std::sync::{Arc, Mutex, RwLock};
@@ -50,7 +50,7 @@ impl KeyProvider {
 
 pub struct RemoteJwks {
     uri: String,
-    client: HttpClient,
+    client: Fetcher,
     min_refresh: Duration,
     keys: RwLock<Option<Arc<PublicKeySet>>>,
     /// Unknown-kid refetch budget: (tokens, when last refilled).
@@ -61,10 +61,12 @@ pub struct RemoteJwks {
 }
 
 impl RemoteJwks {
-    pub fn new(uri: String, client: HttpClient, min_refresh: Duration) -> Self {
+    /// `client`: the plain client for operator-configured URIs, the
+    /// outbound guard's for client-registered ones.
+    pub fn new(uri: String, client: impl Into<Fetcher>, min_refresh: Duration) -> Self {
         RemoteJwks {
             uri,
-            client,
+            client: client.into(),
             min_refresh,
             keys: RwLock::new(None),
             budget: Mutex::new((REFETCH_BURST, Instant::now())),

@@ -180,7 +180,14 @@ async fn create(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Regis
     let (m, dropped) = sanitize(req.metadata, &reg.allowed_scopes)?;
     let id = registration::new_client_id();
     let secret = issue_secret(s, &id, &m, None)?;
-    let mut client = registration::build_client(&id, &m, secret.hash, s.cfg.tokens.signing_alg, store::now())?;
+    let mut client = registration::build_client(
+        &id,
+        &m,
+        secret.hash,
+        s.cfg.tokens.signing_alg,
+        store::now(),
+        &s.cfg.outbound,
+    )?;
     client.meta.client_secret_sealed = secret.sealed;
     let secret = secret.shown;
     let token = secrets::random_token();
@@ -275,7 +282,14 @@ pub async fn update(
         let (m, dropped) = sanitize(req.metadata, allowed)?;
         // The secret stays; a switch to a secret method issues one.
         let secret = issue_secret(&s, &id, &m, Some(&old))?;
-        let mut c = registration::build_client(&id, &m, secret.hash, s.cfg.tokens.signing_alg, old.created_at)?;
+        let mut c = registration::build_client(
+            &id,
+            &m,
+            secret.hash,
+            s.cfg.tokens.signing_alg,
+            old.created_at,
+            &s.cfg.outbound,
+        )?;
         c.meta.client_secret_sealed = secret.sealed;
         let token = rotate_token(&s, &mut c).await?;
         let mut r = response(&s, &c, secret.shown, token);
