@@ -81,10 +81,7 @@ impl Admin {
                 if self.verified.contains_key(&cache_key) {
                     true
                 } else {
-                    let (h, p) = (h.clone(), password.to_string());
-                    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&h, &p))
-                        .await
-                        .unwrap_or(false);
+                    let ok = secrets::verify_password_queued(h.clone(), password.to_string()).await;
                     if ok {
                         self.verified.insert(cache_key, ());
                     }

@@ -73,14 +73,18 @@ impl AuthServer {
         if let Some(c) = self.clients.get(id) {
             return Ok(Some(c));
         }
-        match self.store.get_client(id).await? {
-            Some(c) => {
-                let c = Arc::new(c);
-                self.clients.insert(id.to_string(), c.clone());
-                Ok(Some(c))
-            }
-            None => Ok(None),
-        }
+        // Requests that miss together (the entry expired under load) wait
+        // for one store read.
+        let key = id.to_string();
+        self.client_loads
+            .load(&key, || async {
+                let c = self.store.get_client(id).await?.map(Arc::new);
+                if let Some(c) = &c {
+                    self.clients.insert(key.clone(), c.clone());
+                }
+                Ok(c)
+            })
+            .await
     }
 
     /// Which client is calling, proven by the method it registered for.
@@ -259,10 +263,20 @@ impl AuthServer {
         Ok(r)
     }
 
-    /// Verifies a secret; argon2-hashed (hand-chosen) secrets are slow to
-    /// check, so a success is remembered (keyed by a digest of what was
-    /// presented, never the secret itself) for the cache lifetime.
+    /// Verifies a secret. Generated secrets (one SHA-256) are checked every
+    /// time. Argon2-hashed (hand-chosen) ones take tens of milliseconds, so
+    /// a success is remembered, keyed by a digest of the client, its stored
+    /// hash and what was presented (never the secret itself): a changed
+    /// secret changes the stored hash and so misses. Entries leave only when
+    /// unused for an hour (or for room), never on a timer, so a busy client
+    /// never sees its entry expire under load; and requests that miss
+    /// together (a cold start with 64 connections) wait for one
+    /// verification instead of each starting their own: wrong secrets
+    /// presented together share one verification too, and are not kept.
     async fn secret_ok(&self, client_id: &str, stored: &str, presented: &str) -> bool {
+        if secrets::is_fast_hash(stored) {
+            return secrets::verify_fast_secret(stored, presented);
+        }
         let mut h = Sha256::new();
         h.update(client_id.as_bytes());
         h.update([0]);
@@ -270,23 +284,16 @@ impl AuthServer {
         h.update([0]);
         h.update(presented.as_bytes());
         let key: [u8; 32] = h.finalize().into();
-        if self.verified_secrets.contains_key(&key) {
-            return true;
-        }
-        let ok = if secrets::is_fast_hash(stored) {
-            secrets::verify_client_secret(stored, presented)
-        } else {
-            // argon2 takes tens of milliseconds: off the worker thread, so a
-            // flood of wrong secrets cannot stall other requests.
-            let (stored, presented) = (stored.to_string(), presented.to_string());
-            tokio::task::spawn_blocking(move || secrets::verify_client_secret(&stored, &presented))
-                .await
-                .unwrap_or(false)
-        };
-        if ok {
-            self.verified_secrets.insert(key, ());
-        }
-        ok
+        self.verified_secrets
+            .try_get_with(key, async {
+                if secrets::verify_password_queued(stored.to_string(), presented.to_string()).await {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            })
+            .await
+            .is_ok()
     }
 }
 

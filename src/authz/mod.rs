@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod dpop;
 pub mod endpoints;
+pub mod flight;
 pub mod form;
 pub mod grants;
 pub mod id_token;
@@ -48,7 +49,10 @@ pub struct AuthServer {
     /// Clients by id; entries live for the revocation staleness bound so a
     /// removed client stops working everywhere within it.
     clients: Cache<String, Arc<Client>>,
-    verified_secrets: Cache<[u8; 32], ()>,
+    /// Store reads of clients in flight (see `flight.rs`).
+    client_loads: flight::Flights<String, Option<Arc<Client>>>,
+    /// Hand-chosen client secrets that verified (see `secret_ok`).
+    verified_secrets: moka::future::Cache<[u8; 32], ()>,
     /// Our own access tokens (JWT and opaque), validated with revocation
     /// honoured; shared with the gateway's `oauth2` routes.
     pub tokens: Arc<OwnTokens>,
@@ -112,9 +116,10 @@ impl AuthServer {
         ));
         Ok(AuthServer {
             clients: Cache::builder().max_capacity(entries).time_to_live(stale).build(),
-            verified_secrets: Cache::builder()
+            client_loads: flight::Flights::default(),
+            verified_secrets: moka::future::Cache::builder()
                 .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(300))
+                .time_to_idle(Duration::from_secs(3600))
                 .build(),
             tokens,
             throttle: throttle::Throttle::new(throttle::Limits::default(), store.clone()),

@@ -53,6 +53,30 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
     }
 }
 
+/// Argon2 verifications running at once, process-wide: one per core. Each
+/// takes a core and its memory cost (19 MiB at the defaults) for tens of
+/// milliseconds, so more at once only multiply the memory and make every
+/// one of them finish later: 64 connections arriving together used to start
+/// 64 (1.2 GiB resident, the last done after 3 s, the other requests of
+/// the server starved meanwhile). Waiting callers queue in arrival order.
+fn slow_hash_permits() -> &'static tokio::sync::Semaphore {
+    static S: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+    })
+}
+
+/// `verify_password` off the async workers (argon2 takes tens of
+/// milliseconds), at most one per core at a time.
+pub async fn verify_password_queued(phc: String, password: String) -> bool {
+    let Ok(_permit) = slow_hash_permits().acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify_password(&phc, &password))
+        .await
+        .unwrap_or(false)
+}
+
 /// A fresh client secret and the hash to store. The secret is shown once.
 pub fn new_client_secret() -> (String, String) {
     let secret = random_token();
@@ -79,9 +103,14 @@ pub fn is_fast_hash(stored: &str) -> bool {
 /// time for the fast form (argon2 verifies in constant time itself).
 pub fn verify_client_secret(stored: &str, presented: &str) -> bool {
     match stored.strip_prefix(SHA256_PREFIX) {
-        Some(_) => fast_hash(presented).as_bytes().ct_eq(stored.as_bytes()).into(),
+        Some(_) => verify_fast_secret(stored, presented),
         None => verify_password(stored, presented),
     }
+}
+
+/// The fast (generated-secret) form: one SHA-256, constant-time compare.
+pub fn verify_fast_secret(stored: &str, presented: &str) -> bool {
+    fast_hash(presented).as_bytes().ct_eq(stored.as_bytes()).into()
 }
 
 #[cfg(test)]

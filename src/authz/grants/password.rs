@@ -34,10 +34,7 @@ impl AuthServer {
         let hash = user
             .as_ref()
             .map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
-        let given = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&hash, &given))
-            .await
-            .map_err(|_| OAuthError::ServerError)?;
+        let ok = secrets::verify_password_queued(hash, password.to_string()).await;
         match user {
             Some(u) if ok => {
                 self.throttle.success(username).await?;
