@@ -60,6 +60,10 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     // Each part is one form-urlencoded value: a raw '&' in it is data, not
     // the start of another pair ('=' after the first already is).
     let decode = |s: &str| -> String {
+        // Nothing to decode (the usual case): no second copy.
+        if !s.contains(['%', '+']) {
+            return s.to_string();
+        }
         form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
             .map(|(_, v)| v.into_owned())
             .next()
@@ -265,13 +269,13 @@ impl AuthServer {
 
     /// Verifies a secret. Generated secrets (one SHA-256) are checked every
     /// time. Argon2-hashed (hand-chosen) ones take tens of milliseconds, so
-    /// a success is remembered, keyed by a digest of the client, its stored
-    /// hash and what was presented (never the secret itself): a changed
-    /// secret changes the stored hash and so misses. Entries leave only when
-    /// unused for an hour (or for room), never on a timer, so a busy client
-    /// never sees its entry expire under load; and requests that miss
-    /// together (a cold start with 64 connections) wait for one
-    /// verification instead of each starting their own: wrong secrets
+    /// a success is remembered: under a digest of the client and what was
+    /// presented (never the secret itself), the stored hash it verified
+    /// against, so a changed secret (another stored hash) misses. Entries
+    /// leave only when unused for an hour (or for room), never on a timer,
+    /// so a busy client never sees its entry expire under load; requests
+    /// that miss together (a cold start with 64 connections) wait for one
+    /// verification instead of each starting their own. Wrong secrets
     /// presented together share one verification too, and are not kept.
     async fn secret_ok(&self, client_id: &str, stored: &str, presented: &str) -> bool {
         if secrets::is_fast_hash(stored) {
@@ -280,20 +284,23 @@ impl AuthServer {
         let mut h = Sha256::new();
         h.update(client_id.as_bytes());
         h.update([0]);
-        h.update(stored.as_bytes());
-        h.update([0]);
         h.update(presented.as_bytes());
         let key: [u8; 32] = h.finalize().into();
+        match self.verified_secrets.get(&key).await {
+            Some(v) if *v == *stored => return true,
+            Some(_) => self.verified_secrets.invalidate(&key).await,
+            None => {}
+        }
         self.verified_secrets
             .try_get_with(key, async {
                 if secrets::verify_password_queued(stored.to_string(), presented.to_string()).await {
-                    Ok(())
+                    Ok(Arc::<str>::from(stored))
                 } else {
                     Err(())
                 }
             })
             .await
-            .is_ok()
+            .is_ok_and(|v| *v == *stored)
     }
 }
 

@@ -52,7 +52,7 @@ pub struct AuthServer {
     /// Store reads of clients in flight (see `flight.rs`).
     client_loads: flight::Flights<String, Option<Arc<Client>>>,
     /// Hand-chosen client secrets that verified (see `secret_ok`).
-    verified_secrets: moka::future::Cache<[u8; 32], ()>,
+    verified_secrets: moka::future::Cache<[u8; 32], Arc<str>>,
     /// Our own access tokens (JWT and opaque), validated with revocation
     /// honoured; shared with the gateway's `oauth2` routes.
     pub tokens: Arc<OwnTokens>,

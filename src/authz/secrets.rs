@@ -18,9 +18,14 @@ use subtle::ConstantTimeEq;
 const SHA256_PREFIX: &str = "sha256$";
 
 /// 256 random bits, base64url: for tokens, codes and generated secrets.
+/// From AWS-LC's DRBG (seeded from the OS, per thread, reseeded on its
+/// schedule): the OS generator costs a system call per token, one of the
+/// three a token request makes otherwise (read, write).
 pub fn random_token() -> String {
     let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
+    if aws_lc_rs::rand::fill(&mut b).is_err() {
+        rand::rngs::OsRng.fill_bytes(&mut b);
+    }
     URL_SAFE_NO_PAD.encode(b)
 }
 

@@ -37,6 +37,19 @@ struct Signer {
     alg: SigningAlg,
     kid: String,
     pair: Pair,
+    /// The base64url JWS header for the usual `typ`s, encoded once: the
+    /// header of every access token is the same bytes.
+    headers: Vec<(&'static str, String)>,
+}
+
+/// `typ`s whose headers are encoded at load: access tokens (RFC 9068) and
+/// ID tokens / logout tokens.
+const COMMON_TYPS: [&str; 2] = ["at+jwt", "JWT"];
+
+fn encoded_header(alg: SigningAlg, kid: &str, typ: &str) -> Result<String, SignError> {
+    let header = serde_json::json!({"alg": alg.as_str(), "kid": kid, "typ": typ});
+    let header = serde_json::to_vec(&header).map_err(|e| SignError::Json(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(header))
 }
 
 pub struct SigningKeys {
@@ -154,10 +167,16 @@ impl SigningKeys {
             }
             SigningAlg::EdDsa => Pair::Ed(Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(bad)?),
         };
+        let headers = COMMON_TYPS
+            .iter()
+            .map(|t| Ok((*t, encoded_header(alg, &entry.kid, t)?)))
+            .collect::<Result<_, SignError>>()
+            .map_err(|e| format!("{}: {e}", entry.kid))?;
         Ok(Signer {
             alg,
             kid: entry.kid.clone(),
             pair,
+            headers,
         })
     }
 
@@ -176,11 +195,12 @@ impl SigningKeys {
     /// is none: `algs` lists what there is).
     pub fn sign_as<T: Serialize>(&self, alg: SigningAlg, typ: &str, claims: &T) -> Result<String, SignError> {
         let signer = self.signers.iter().find(|s| s.alg == alg).unwrap_or(&self.signers[0]);
-        let header = serde_json::json!({"alg": signer.alg.as_str(), "kid": signer.kid, "typ": typ});
-        let header = serde_json::to_vec(&header).map_err(|e| SignError::Json(e.to_string()))?;
         let payload = serde_json::to_vec(claims).map_err(|e| SignError::Json(e.to_string()))?;
-        let mut out = String::with_capacity(header.len() * 4 / 3 + payload.len() * 4 / 3 + 360);
-        URL_SAFE_NO_PAD.encode_string(&header, &mut out);
+        let mut out = String::with_capacity(100 + payload.len() * 4 / 3 + 360);
+        match signer.headers.iter().find(|(t, _)| *t == typ) {
+            Some((_, h)) => out.push_str(h),
+            None => out.push_str(&encoded_header(signer.alg, &signer.kid, typ)?),
+        }
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
         let sig = self.raw_sign(signer, out.as_bytes())?;

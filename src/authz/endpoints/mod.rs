@@ -64,17 +64,20 @@ pub fn router(server: Arc<AuthServer>) -> Router {
 /// JSON that must never be cached (RFC 6749 §5.1).
 pub fn no_store_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => {
-            let mut r = Response::new(Body::from(body));
-            *r.status_mut() = status;
-            let h = r.headers_mut();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-            r
-        }
+        Ok(body) => no_store_body(status, body),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+/// `no_store_json` for a body already serialised.
+pub fn no_store_body(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    r
 }
 
 /// A JSON request body: `application/json`, at most `limit` bytes.
