@@ -267,6 +267,18 @@ impl AuthServer {
         Ok(r)
     }
 
+    /// Remembers a hand-chosen secret as verified against `stored`: the
+    /// config's clear secrets are hashed at start, so their first request
+    /// need not verify what was just hashed (it would stall a cold start:
+    /// every connection waits for that one argon2).
+    pub(super) async fn remember_secret(&self, client_id: &str, stored: &str, secret: &str) {
+        if !secrets::is_fast_hash(stored) {
+            self.verified_secrets
+                .insert(verified_secret_key(client_id, secret), Arc::from(stored))
+                .await;
+        }
+    }
+
     /// Verifies a secret. Generated secrets (one SHA-256) are checked every
     /// time. Argon2-hashed (hand-chosen) ones take tens of milliseconds, so
     /// a success is remembered: under a digest of the client and what was
@@ -281,11 +293,7 @@ impl AuthServer {
         if secrets::is_fast_hash(stored) {
             return secrets::verify_fast_secret(stored, presented);
         }
-        let mut h = Sha256::new();
-        h.update(client_id.as_bytes());
-        h.update([0]);
-        h.update(presented.as_bytes());
-        let key: [u8; 32] = h.finalize().into();
+        let key = verified_secret_key(client_id, presented);
         match self.verified_secrets.get(&key).await {
             Some(v) if *v == *stored => return true,
             Some(_) => self.verified_secrets.invalidate(&key).await,
@@ -302,6 +310,16 @@ impl AuthServer {
             .await
             .is_ok_and(|v| *v == *stored)
     }
+}
+
+/// Where a verified secret is remembered: a digest of the client and the
+/// secret presented, so the secret itself is never kept.
+fn verified_secret_key(client_id: &str, presented: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(client_id.as_bytes());
+    h.update([0]);
+    h.update(presented.as_bytes());
+    h.finalize().into()
 }
 
 #[cfg(test)]

@@ -200,6 +200,9 @@ impl AuthServer {
                 },
             };
             self.store.put_client(&client).await.map_err(|e| e.to_string())?;
+            if let (Some(SecretSpec::Plain(p)), Some(h)) = (&c.secret, &client.secret_hash) {
+                self.remember_secret(&client.id, h, p).await;
+            }
         }
         for u in users {
             let password_hash = match &u.password {
