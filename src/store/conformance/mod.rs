@@ -162,6 +162,7 @@ macro_rules! backend_suite {
                 revoke_token_marks_only_that_token,
                 revoke_family_revokes_the_family_only,
                 concurrent_refresh_consume_has_one_winner,
+                concurrent_refresh_consumes_many_tokens,
                 stored_after_their_family_was_revoked_read_as_revoked,
                 owner_revocation_covers_what_was_issued_before,
             },

@@ -255,3 +255,69 @@ pub async fn owner_revocation_covers_what_was_issued_before(s: DynStore) {
     assert!(s.get_token("c2-a").await.unwrap().unwrap().revoked);
     assert!(s.is_revoked(&[&sub], 500).await.unwrap());
 }
+
+/// Many refresh tokens consumed at once, each presented several times,
+/// with a used one, an access token and an unknown hash among them:
+/// exactly the answers one-at-a-time calls would give (backends may write
+/// them in one batch).
+pub async fn concurrent_refresh_consumes_many_tokens(s: DynStore) {
+    let fresh: Vec<String> = (0..30).map(|i| format!("rot-{i}")).collect();
+    for h in &fresh {
+        s.put_token(&token(h, TokenKind::Refresh, &format!("fam-{h}"), FUTURE))
+            .await
+            .unwrap();
+    }
+    s.put_token(&token("rot-used", TokenKind::Refresh, "fam-used", FUTURE))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.consume_refresh("rot-used").await.unwrap(),
+        Consume::Consumed(_)
+    ));
+    s.put_token(&token("rot-access", TokenKind::Access, "fam-a", FUTURE))
+        .await
+        .unwrap();
+    let mut hashes = fresh.clone();
+    hashes.extend(["rot-used".to_string(), "rot-access".into(), "rot-unknown".into()]);
+    let barrier = Arc::new(tokio::sync::Barrier::new(hashes.len() * 3));
+    let mut tasks = Vec::new();
+    for h in &hashes {
+        for _ in 0..3 {
+            let (s, b, h) = (s.clone(), barrier.clone(), h.clone());
+            tasks.push(tokio::spawn(async move {
+                b.wait().await;
+                (h.clone(), s.consume_refresh(&h).await.unwrap())
+            }));
+        }
+    }
+    let mut outcomes: std::collections::HashMap<String, (u32, u32, u32)> = Default::default();
+    for t in tasks {
+        let (h, c) = t.await.unwrap();
+        let e = outcomes.entry(h.clone()).or_default();
+        match c {
+            Consume::Consumed(r) => {
+                assert!(
+                    r.used && r.token_hash == h && r.family_id == format!("fam-{h}"),
+                    "{r:?}"
+                );
+                e.0 += 1;
+            }
+            Consume::AlreadyUsed(r) => {
+                assert!(r.used && r.token_hash == h, "{r:?}");
+                e.1 += 1;
+            }
+            Consume::NotFound => e.2 += 1,
+        }
+    }
+    for h in &fresh {
+        assert_eq!(outcomes[h], (1, 2, 0), "{h}: one winner, two reuses");
+        assert!(s.get_token(h).await.unwrap().unwrap().used);
+    }
+    assert_eq!(outcomes["rot-used"], (0, 3, 0));
+    assert_eq!(outcomes["rot-access"], (0, 0, 3));
+    assert_eq!(outcomes["rot-unknown"], (0, 0, 3));
+    assert!(
+        !s.get_token("rot-access").await.unwrap().unwrap().used,
+        "an access token is left alone"
+    );
+}

@@ -21,7 +21,7 @@
 //! wait; every caller still returns only once its own row is committed.
 //! One commit per token capped SQLite issuance at ~7k tokens/s.
 
-use super::{Change, StoreError, TokenRecord};
+use super::{Change, Consume, StoreError, TokenRecord};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
@@ -190,6 +190,8 @@ pub struct SqlStore<D: Db> {
     tokens: Batcher<TokenRecord, ()>,
     /// Single-use ids (`use_once`): (id, expires_at, now) → first use?
     used_ids: Batcher<(String, i64, i64), bool>,
+    /// Refresh-token rotation (`consume_refresh`): token hash → outcome.
+    consumes: Batcher<String, Consume<TokenRecord>>,
     /// Longest any statement may take from the caller's side (the
     /// database enforces its own statement timeout too): a request never
     /// hangs on an unreachable or frozen server.
@@ -212,7 +214,8 @@ impl<D: Db> SqlStore<D> {
             db,
             dialect,
             tokens: Batcher::new(writing.clone()),
-            used_ids: Batcher::new(writing),
+            used_ids: Batcher::new(writing.clone()),
+            consumes: Batcher::new(writing),
             limit,
             changes: None,
         }

@@ -1,5 +1,5 @@
 //! Tokens: group-committed multi-row INSERTs, reads that fold in the
-//! revocation list, rotation as one conditional UPDATE.
+//! revocation list, rotation as one conditional UPDATE per batch.
 
 use super::revocations::{REVOKE_CUTOFF_SQL, REVOKE_ID_SQL};
 use super::{all, first, from_json, limit, timed, to_json, Arg, Db, Pending, SqlRow, SqlStore, TOKEN_BATCH};
@@ -24,18 +24,13 @@ impl<D: Db> TokenStore for SqlStore<D> {
     }
 
     async fn consume_refresh(&self, token_hash: &str) -> Result<Consume<TokenRecord>, StoreError> {
-        let won = format!(
-            "UPDATE tokens SET used = TRUE WHERE token_hash = $1 AND kind = 'refresh' AND used = FALSE \
-             RETURNING {TOKEN_SELECT}"
-        );
-        if let Some(t) = first(self.rows(&won, &[Arg::Str(token_hash)]).await?, token)? {
-            return Ok(Consume::Consumed(t));
-        }
-        let seen = format!("SELECT {TOKEN_SELECT} FROM tokens WHERE token_hash = $1 AND kind = 'refresh'");
-        Ok(match first(self.rows(&seen, &[Arg::Str(token_hash)]).await?, token)? {
-            Some(t) => Consume::AlreadyUsed(t),
-            None => Consume::NotFound,
-        })
+        // Group-committed like new tokens: every rotation is a write, and
+        // one transaction each serialised them on SQLite's write lock (and
+        // on a commit each on PostgreSQL).
+        let (db, limit) = (self.db.clone(), self.limit);
+        self.consumes
+            .submit(token_hash.to_string(), move |batch| write_consumes(db, batch, limit))
+            .await
     }
 
     async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError> {
@@ -210,6 +205,104 @@ fn owner_column(owner: Owner<'_>) -> (&'static str, &str) {
         Owner::Client(c) => ("client_id", c),
         Owner::Subject(s) => ("subject", s),
     }
+}
+
+/// `$1, $2, …, $n`.
+fn params(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Marks the unused refresh tokens among `n` hashes used; RETURNING names
+/// (and reads) the ones this statement consumed.
+fn consume_many_sql(n: usize) -> String {
+    format!(
+        "UPDATE tokens SET used = TRUE WHERE kind = 'refresh' AND used = FALSE AND token_hash IN ({}) \
+         RETURNING {TOKEN_SELECT}",
+        params(n)
+    )
+}
+
+fn refresh_rows_sql(n: usize) -> String {
+    format!(
+        "SELECT {TOKEN_SELECT} FROM tokens WHERE kind = 'refresh' AND token_hash IN ({})",
+        params(n)
+    )
+}
+
+/// Consumes a batch of refresh tokens and answers each caller exactly as a
+/// lone `consume_refresh` would: the first caller presenting an unused
+/// token consumes it, a hash repeated within the batch is a reuse of that
+/// first use, a used one is `AlreadyUsed`, an unknown one `NotFound`.
+///
+/// No one-by-one fallback (unlike INSERTs, no single row can fail an
+/// `UPDATE … IN`), and an error is never turned into an answer: a winner
+/// reported as `AlreadyUsed` would revoke its whole family. If the UPDATE
+/// fails (or times out, committed or not) every caller gets the error, as
+/// a lone UPDATE's caller would; if only the SELECT that follows fails, the
+/// winners still get their tokens and only the others get the error.
+async fn write_consumes<D: Db>(db: D, batch: Vec<Pending<String, Consume<TokenRecord>>>, limit: Duration) {
+    let mut batch = batch.into_iter().peekable();
+    while batch.peek().is_some() {
+        let chunk: Vec<Pending<String, Consume<TokenRecord>>> = batch.by_ref().take(TOKEN_BATCH).collect();
+        let mut distinct: Vec<&str> = Vec::with_capacity(chunk.len());
+        for (hash, _) in &chunk {
+            if !distinct.contains(&hash.as_str()) {
+                distinct.push(hash);
+            }
+        }
+        let won = match consume_many(&db, &distinct, limit).await {
+            Ok(won) => won,
+            Err(e) => {
+                for (_, tx) in chunk {
+                    let _ = tx.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
+        let rest: Vec<&str> = distinct
+            .iter()
+            .copied()
+            .filter(|h| !won.iter().any(|t| t.token_hash == *h))
+            .collect();
+        let seen = if rest.is_empty() {
+            Ok(Vec::new())
+        } else {
+            refresh_rows(&db, &rest, limit).await
+        };
+        let mut answered: Vec<String> = Vec::with_capacity(chunk.len());
+        for (hash, tx) in chunk {
+            let first_ask = !answered.contains(&hash);
+            let answer = match (won.iter().find(|t| t.token_hash == hash), first_ask, &seen) {
+                (Some(t), true, _) => Ok(Consume::Consumed(t.clone())),
+                (Some(t), false, _) => Ok(Consume::AlreadyUsed(t.clone())),
+                (None, _, Ok(seen)) => Ok(match seen.iter().find(|t| t.token_hash == hash) {
+                    Some(t) => Consume::AlreadyUsed(t.clone()),
+                    None => Consume::NotFound,
+                }),
+                (None, _, Err(e)) => Err(e.clone()),
+            };
+            answered.push(hash);
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+/// One UPDATE for `hashes`: the refresh tokens among them it consumed.
+async fn consume_many<D: Db>(db: &D, hashes: &[&str], limit: Duration) -> Result<Vec<TokenRecord>, StoreError> {
+    let args: Vec<Arg> = hashes.iter().map(|h| Arg::Str(h)).collect();
+    all(
+        timed(limit, db.rows(&consume_many_sql(args.len()), &args)).await?,
+        token,
+    )
+}
+
+/// The refresh tokens among `hashes` as stored (already used ones).
+async fn refresh_rows<D: Db>(db: &D, hashes: &[&str], limit: Duration) -> Result<Vec<TokenRecord>, StoreError> {
+    let args: Vec<Arg> = hashes.iter().map(|h| Arg::Str(h)).collect();
+    all(
+        timed(limit, db.rows(&refresh_rows_sql(args.len()), &args)).await?,
+        token,
+    )
 }
 
 #[cfg(test)]
