@@ -37,6 +37,9 @@ export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 -c 'import authlib, requests, jwcrypto' 2>/dev/null || python3 -m pip install --quiet authlib requests jwcrypto
 # schemathesis fuzzes the admin API from its OpenAPI document (tests/admin_schemathesis.rs).
 python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet schemathesis
+# The OpenTelemetry project's OTLP protobuf classes: tests/otlp/receiver.py
+# decodes gatehouse's span exports with them (tests/telemetry.rs).
+python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null || python3 -m pip install --quiet opentelemetry-proto
 
 # `.ci/run` installs first (its clippy builds the `saml` feature, which needs libxmlsec1).
 if [ "${1:-}" = "--install-only" ]; then

@@ -18,11 +18,16 @@ pub fn run(a: Args) -> Result<(), String> {
         None => Config::demo(),
     }
     .map_err(|e| e.to_string())?;
-    ops::logging::init(a.log_json || cfg.log.json, &cfg.log.level);
+    let json = a.log_json || cfg.log.json;
+    let mut telemetry = ops::logging::init(json, &cfg.log.level, cfg.telemetry.as_ref())?;
+    ops::access::init(cfg.log.access, json);
     if a.config.is_none() {
         print_demo_guide(&cfg);
     }
-    server::serve(cfg, ops::shutdown::signal())
+    let served = server::serve(cfg, ops::shutdown::signal());
+    // The spans of the last requests, before the process exits.
+    telemetry.shutdown();
+    served
 }
 
 fn print_demo_guide(cfg: &Config) {

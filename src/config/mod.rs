@@ -43,6 +43,7 @@ pub struct Config {
     pub keys_rotate_every: Option<Duration>,
     pub gateway: GatewaySettings,
     pub log: LogSettings,
+    pub telemetry: Option<TelemetrySettings>,
     pub clients: Vec<ClientSpec>,
     pub users: Vec<UserSpec>,
     pub trusted_issuers: Vec<TrustedIssuer>,
@@ -181,6 +182,19 @@ pub struct GatewaySettings {
 pub struct LogSettings {
     pub json: bool,
     pub level: String,
+    /// `[log] access`: one line per request on standard output.
+    pub access: bool,
+}
+
+/// `[telemetry]`: OpenTelemetry traces over OTLP/HTTP (None: no tracing).
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    /// Where spans are POSTed: the OTLP/HTTP traces URL (`…/v1/traces`).
+    pub traces_url: String,
+    pub service_name: String,
+    /// Share of new traces recorded (a client's sampled flag is followed).
+    pub sample_ratio: f64,
+    pub export_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

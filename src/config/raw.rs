@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub keys: RawKeys,
     pub gateway: RawGateway,
     pub log: RawLog,
+    pub telemetry: Option<RawTelemetry>,
     pub clients: Vec<RawClient>,
     pub users: Vec<RawUser>,
     pub trusted_issuers: Vec<RawTrustedIssuer>,
@@ -135,6 +136,18 @@ pub struct RawGateway {
 pub struct RawLog {
     pub format: Option<Spanned<String>>,
     pub level: Option<String>,
+    /// One access log line per request on standard output.
+    pub access: Option<bool>,
+}
+
+/// OpenTelemetry traces over OTLP/HTTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Spanned<String>,
+    pub service_name: Option<String>,
+    pub sample_ratio: Option<Spanned<f64>>,
+    pub export_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]

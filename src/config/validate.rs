@@ -276,6 +276,17 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             .map(|s| s.to_string())
             .or(raw.log.level)
             .unwrap_or_else(|| "info".into()),
+        access: match env.get("GATEHOUSE_LOG_ACCESS").copied() {
+            None => raw.log.access.unwrap_or(false),
+            Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(src.err(At::Env("GATEHOUSE_LOG_ACCESS"), "must be true or false")),
+        },
+    };
+
+    let telemetry = match raw.telemetry {
+        None => None,
+        Some(t) => Some(telemetry(&src, t)?),
     };
 
     let outbound = outbound(&src, raw.outbound)?;
@@ -435,6 +446,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         keys_rotate_every,
         gateway,
         log,
+        telemetry,
         clients,
         users,
         trusted_issuers,
@@ -484,6 +496,43 @@ fn outbound(src: &Source, raw: RawOutbound) -> Result<crate::outbound::Policy, C
         }
     }
     Ok(policy)
+}
+
+/// `[telemetry]`: an http OTLP endpoint (the collector's base URL, to
+/// which `/v1/traces` is added as OTLP/HTTP does, or the full traces URL)
+/// and a ratio in [0, 1].
+fn telemetry(src: &Source, t: RawTelemetry) -> Result<TelemetrySettings, ConfigError> {
+    let endpoint = t.otlp_endpoint.get_ref().trim_end_matches('/');
+    let ok = url::Url::parse(endpoint)
+        .ok()
+        .filter(|u| u.scheme() == "http" && u.host().is_some() && u.query().is_none());
+    if ok.is_none() {
+        return Err(src.err(
+            span(&t.otlp_endpoint),
+            format!("telemetry.otlp_endpoint: {endpoint:?} is not an http:// URL (e.g. \"http://127.0.0.1:4318\"; OTLP over TLS is not built in: export to a local collector)"),
+        ));
+    }
+    let traces_url = if endpoint.ends_with("/v1/traces") {
+        endpoint.to_string()
+    } else {
+        format!("{endpoint}/v1/traces")
+    };
+    let sample_ratio = match &t.sample_ratio {
+        None => 1.0,
+        Some(r) if (0.0..=1.0).contains(r.get_ref()) => *r.get_ref(),
+        Some(r) => {
+            return Err(src.err(
+                span(r),
+                format!("telemetry.sample_ratio: {} is not between 0 and 1", r.get_ref()),
+            ))
+        }
+    };
+    Ok(TelemetrySettings {
+        traces_url,
+        service_name: t.service_name.unwrap_or_else(|| "gatehouse".into()),
+        sample_ratio,
+        export_timeout: t.export_timeout.map_or(Duration::from_secs(10), |d| d.0),
+    })
 }
 
 fn client(

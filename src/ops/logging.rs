@@ -1,12 +1,21 @@
-//! tracing setup: text by default, JSON with `--log-json` or `[log] format`.
+//! tracing setup: text by default, JSON with `--log-json` or `[log] format`;
+//! with `[telemetry]`, an OpenTelemetry layer that listens to the spans of
+//! `telemetry::TARGET` only (the log's filter does not see them unless
+//! `GATEHOUSE_LOG` asks for trace).
 
+use super::telemetry::{self, Telemetry};
+use crate::config::TelemetrySettings;
 use std::io::IsTerminal;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
-pub fn init(json: bool, level: &str) {
+/// Installs the process's subscriber; the returned value flushes spans
+/// when dropped (keep it until the server stops).
+pub fn init(json: bool, level: &str, otel: Option<&TelemetrySettings>) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         // Colour codes only for a person at a terminal, never into files,
@@ -15,12 +24,21 @@ pub fn init(json: bool, level: &str) {
             std::io::stderr().is_terminal(),
             std::env::var_os("NO_COLOR").is_some(),
         ));
-    // A second init (tests in one process) is harmless: the first one stays.
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let fmt = if json { fmt.json().boxed() } else { fmt.boxed() };
+    let (guard, otel_layer) = match otel {
+        Some(s) => {
+            let (guard, layer) = telemetry::layer(s)?;
+            let only_ours = filter_fn(|m| m.is_span() && m.target() == telemetry::TARGET);
+            (guard, Some(layer.with_filter(only_ours)))
+        }
+        None => (Telemetry::none(), None),
     };
+    // A second init (tests in one process) is harmless: the first one stays.
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel_layer)
+        .try_init();
+    Ok(guard)
 }
 
 fn colour(terminal: bool, no_color: bool) -> bool {

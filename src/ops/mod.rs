@@ -1,7 +1,10 @@
-//! Operations: health, readiness, metrics, logging, shutdown.
+//! Operations: health, readiness, metrics, logging, access log, traces, shutdown.
 
+pub mod access;
 pub mod health;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod observe;
 pub mod shutdown;
+pub mod telemetry;

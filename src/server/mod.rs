@@ -72,8 +72,11 @@ impl App {
             .route("/readyz", get(readyz).with_state(self.store.clone()))
             .route("/metrics", get(ops::metrics::render));
         let gateway = Router::new().fallback(gateway::handle).with_state(self.gateway.clone());
+        // The access log and server spans of these endpoints (the
+        // gateway's own are in Gateway::serve).
         ops.merge(endpoints::router(self.authz.clone()))
             .merge(crate::admin::router(&self.authz))
+            .layer(axum::middleware::from_fn(ops::observe::layer))
             .merge(gateway)
     }
 }

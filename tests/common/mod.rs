@@ -8,7 +8,7 @@ pub mod nginx;
 pub mod pg;
 pub mod web;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -39,6 +39,11 @@ impl Gatehouse {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What the process wrote to standard output so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gatehouse.stdout")).unwrap_or_default()
     }
 
     /// The child's stderr so far (tracing logs).
@@ -179,8 +184,16 @@ fn spawn_in(dir: &Path) -> (Child, SocketAddr) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    // Standard output (the demo guide, access log lines) is kept in
+    // gatehouse.stdout for `Gatehouse::stdout`.
+    let mut keep = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gatehouse.stdout"))
+        .unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(keep, "{line}");
             let listening = line.strip_prefix("gatehouse listening on ");
             if let Some(a) = listening.and_then(|l| l.strip_prefix("http://").or(l.strip_prefix("https://"))) {
                 let _ = tx.send(a.trim().to_string());

@@ -27,6 +27,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
+use tracing::Instrument;
 
 mod changes;
 mod clients;
@@ -169,6 +170,8 @@ where
 
 /// The statements whose SQL differs between databases.
 pub struct Dialect {
+    /// OpenTelemetry's `db.system.name`.
+    pub name: &'static str,
     /// A column naming a row, for batched deletes (`rowid`, `ctid`).
     pub row_id: &'static str,
     /// Appended to a purge batch's selection so that instances purging at
@@ -227,12 +230,16 @@ impl<D: Db> SqlStore<D> {
         self.tokens.writing.clone()
     }
 
+    // Each statement is a child span of the request's (free without
+    // [telemetry]: the span is disabled).
     async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        timed(self.limit, self.db.exec(sql, args)).await
+        let span = crate::ops::telemetry::sql_span(self.dialect.name, sql);
+        timed(self.limit, self.db.exec(sql, args)).instrument(span).await
     }
 
     async fn rows(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<D::Row>, StoreError> {
-        timed(self.limit, self.db.rows(sql, args)).await
+        let span = crate::ops::telemetry::sql_span(self.dialect.name, sql);
+        timed(self.limit, self.db.rows(sql, args)).instrument(span).await
     }
 
     async fn announce(&self, c: Change) {

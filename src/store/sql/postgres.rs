@@ -24,6 +24,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 const CHANNEL: &str = "gatehouse_changes";
 
 static DIALECT: Dialect = Dialect {
+    name: "postgresql",
     row_id: "ctid",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     notify: Some("SELECT pg_notify('gatehouse_changes', $1)"),

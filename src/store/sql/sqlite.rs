@@ -16,6 +16,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// One process owns the file's writers; batches are deleted by rowid.
 static DIALECT: Dialect = Dialect {
+    name: "sqlite",
     row_id: "rowid",
     skip_locked: "",
     notify: None,
