@@ -8,3 +8,6 @@ pub mod metrics;
 pub mod observe;
 pub mod shutdown;
 pub mod telemetry;
+
+#[cfg(test)]
+mod dashboard_tests;
