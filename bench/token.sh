@@ -1,23 +1,54 @@
 #!/usr/bin/env bash
-# Token endpoint benchmark (issue 4): client_credentials tokens/s, p50 and
-# p99, all in one run with the same load (wrk -t2 -c64 -d10s after a warm-up,
-# median of 3, runs interleaved so drift hits every row alike):
-#   gatehouse  JWT RS256, JWT ES256, opaque tokens stored in SQLite (a file),
-#              opaque tokens stored in PostgreSQL (a throw-away server from
-#              tests/pg/cluster.sh, fsync on, as ./test.sh installs it),
-#              the JWT bearer grant (RFC 7523): an ES256 assertion in, an
-#              ES256 JWT out, its jti recorded in SQLite; the assertions are
-#              pre-signed by bench/jwt_assertions.py (Python `cryptography`),
-#              a distinct jti each, and wrk replays them one per request
-#   npm oidc-provider 9 (installed here): opaque tokens, JWT RS256 tokens
-#   openssl speed -multi 2: RSA-2048 (and P-256) signs/s, the physical limit
-# Every request is a POST with client_secret_basic and a form body
-# (grant_type=client_credentials&scope=api; the jwt-bearer row sends
-# grant_type=…jwt-bearer&assertion=…). JWTB_RATE (default 15000) bounds the
-# assertions signed per second of load: a row that runs out answers 400s,
-# counted as errors. 127.0.0.1 only; every process it
-# starts is stopped on exit. DURATION / RUNS / WARMUP / OPENSSL_SECONDS
-# override the defaults for a quick smoke run.
+# Authorization-server benchmark (issues 4 and 25): gatehouse beside
+# Keycloak and Ory Hydra (and node oidc-provider), all started here on
+# loopback and measured in the same run with the same load (wrk -t2 -c64
+# -d$DURATION after a warm-up, median of $RUNS, rows interleaved so drift
+# hits every row alike; wrk shares the cores with the servers):
+#
+#   client_credentials   JWT RS256, JWT ES256, opaque (SQLite; gatehouse
+#                        also at 256 connections and on PostgreSQL)
+#   introspection        RFC 7662, one access token asked about again and
+#                        again (gatehouse: an opaque token in SQLite;
+#                        Keycloak: its ES256 JWT; Hydra: an opaque token, on
+#                        its admin port, which takes no client credentials)
+#   refresh              RFC 6749 §6 with rotation: every answer carries a
+#                        new refresh token and the wrk script sends that one
+#                        next (each connection follows its own chain; the
+#                        chains start from tokens minted before the run);
+#                        gatehouse on SQLite and PostgreSQL, ES256 JWT access
+#                        tokens; Keycloak ES256; Hydra ES256 on PostgreSQL
+#   password             RFC 6749 §4.3 (argon2id in both gatehouse and
+#                        Keycloak; Hydra has no password grant)
+#   jwt-bearer           RFC 7523 (gatehouse only): an ES256 assertion in
+#                        (pre-signed by bench/jwt_assertions.py, one jti
+#                        each), an ES256 JWT out
+#   nginx `return 200`   the yardstick of introspection (same request)
+#   openssl speed        RSA-2048 and P-256 signs/s on 2 processes: the
+#                        physical limit of the JWT rows
+#
+# and, before anything else runs, a cold gatehouse ES256 run: a fresh
+# process, no warm-up, 64 connections for $COLD_DURATION (60 s), so caches
+# that expire or fill under load show in its p99.
+#
+# wrk runs as SCHED_BATCH (`chrt -b 0`): on these 2 cores it shares the CPUs
+# with the server, and as an ordinary task it preempts the server at every
+# response it is woken for, whenever the server has used more CPU than it
+# (every authorization server here does; nginx does not): 0.4 involuntary
+# context switches per ES256 token, 41k tokens/s instead of 59k. A batch
+# task waits for the tick instead, as a client on another machine would not
+# interrupt the server at all. Every row, peers included, runs so.
+#
+# Every request authenticates the client with client_secret_basic. Ratios
+# in the table are gatehouse ÷ peer (req/s). Also printed: each server's
+# version, start-up time (launch to its first token; Hydra: to its readiness
+# endpoint, clients are created through its admin API after) and peak RSS.
+#
+# Peers are installed and built once and cached under $BENCH_CACHE
+# (default ~/.cache/gatehouse-bench): Keycloak from Maven Central, Hydra from
+# Go modules, oidc-provider from npm (bench/peers/). PEERS=0 skips them.
+# DURATION / RUNS / WARMUP / OPENSSL_SECONDS / COLD_DURATION (0 skips the
+# cold run) override the defaults for a quick smoke run. Every process it
+# starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,50 +56,68 @@ DURATION="${DURATION:-10s}"
 RUNS="${RUNS:-3}"
 WARMUP="${WARMUP:-3s}"
 OPENSSL_SECONDS="${OPENSSL_SECONDS:-5}"
+COLD_DURATION="${COLD_DURATION:-60s}"
+PEERS="${PEERS:-1}"
+BENCH_CACHE="${BENCH_CACHE:-$HOME/.cache/gatehouse-bench}"
+JWTB_RATE="${JWTB_RATE:-15000}"
+mkdir -p "$BENCH_CACHE"
+WRK="chrt -b 0 wrk"
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
-command -v npm >/dev/null || need+=(nodejs npm)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+if [ "$PEERS" = 1 ]; then command -v npm >/dev/null || need+=(nodejs npm); fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+python3 -c 'import cryptography' 2>/dev/null || {
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography
+}
 
 cargo build --release --locked --bin gatehouse
 GATEHOUSE="$(pwd)/target/release/gatehouse"
-
-# oidc-provider lives under bench/out (git-ignored), installed once.
-OP_DIR="$(pwd)/bench/out/oidc-provider"
-if [ ! -f "$OP_DIR/node_modules/oidc-provider/package.json" ]; then
-  mkdir -p "$OP_DIR"
-  echo '{"private": true, "type": "module"}' >"$OP_DIR/package.json"
-  npm install --prefix "$OP_DIR" --no-audit --no-fund --silent oidc-provider@9
-fi
-cp bench/oidc-provider-server.mjs "$OP_DIR/server.mjs"
-OP_VERSION="$(node -p 'require(process.argv[1]).version' "$OP_DIR/node_modules/oidc-provider/package.json")"
+GH_VERSION_TEXT="gatehouse $("$GATEHOUSE" --version 2>/dev/null | awk '{print $NF}') ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 
 BENCH_NAME=gatehouse-token-bench
 # shellcheck source=bench/common.sh
 . bench/common.sh  # the script has cd-ed to the repo root
 
+if [ "$PEERS" = 1 ]; then
+  # shellcheck source=bench/peers/keycloak.sh
+  . bench/peers/keycloak.sh
+  # shellcheck source=bench/peers/hydra.sh
+  . bench/peers/hydra.sh
+  echo "installing the peers (cached under $BENCH_CACHE)…" >&2
+  kc_install
+  hydra_install
+  OP_DIR="$BENCH_CACHE/oidc-provider"
+  if [ ! -f "$OP_DIR/node_modules/oidc-provider/package.json" ]; then
+    mkdir -p "$OP_DIR"
+    echo '{"private": true, "type": "module"}' >"$OP_DIR/package.json"
+    npm install --prefix "$OP_DIR" --no-audit --no-fund --silent oidc-provider@9
+  fi
+  cp bench/oidc-provider-server.mjs "$OP_DIR/server.mjs"
+  OP_VERSION="$(node -p 'require(process.argv[1]).version' "$OP_DIR/node_modules/oidc-provider/package.json")"
+fi
+
 CLIENT=bench
 SECRET=bench-secret
-JWTB_RATE="${JWTB_RATE:-15000}"
-ROWS=(rs256 es256 opaque pg_opaque jwtb op_opaque op_jwt)
-declare -A URL NAME PID PORT
-NAME[rs256]="gatehouse JWT RS256"
-NAME[es256]="gatehouse JWT ES256"
-NAME[opaque]="gatehouse opaque, SQLite"
-NAME[pg_opaque]="gatehouse opaque, PostgreSQL"
-NAME[jwtb]="gatehouse jwt-bearer ES256 → ES256"
-NAME[op_opaque]="oidc-provider $OP_VERSION opaque"
-NAME[op_jwt]="oidc-provider $OP_VERSION JWT RS256"
+BASIC="$(printf '%s:%s' "$CLIENT" "$SECRET" | openssl base64 -A)"
+BASIC_ES="$(printf '%s:%s' bench-es "$SECRET" | openssl base64 -A)"
+BASIC_OPQ="$(printf '%s:%s' bench-opaque "$SECRET" | openssl base64 -A)"
 
-# gatehouse: one process per row, each with its own dir, SQLite file and key.
-start_gatehouse() { # row format alg [store url] [extra TOML]
+declare -A URL NAME LUA CONNS SEEDS CALLS ARGS RESULTS
+declare -A GPID GPORT GSTART
+# gatehouse: one process per configuration, each with its own dir, SQLite
+# file and keys. The client may use every grant measured; alice's password
+# is hashed with gatehouse's argon2id defaults.
+start_gatehouse() { # name format alg [store url] [extra TOML]
   local dir="$WORK/$1" port
   port="$(free_port)"
   mkdir -p "$dir"
@@ -91,101 +140,308 @@ level = "warn"
 [[clients]]
 id = "$CLIENT"
 secret = "$SECRET"
-grant_types = ["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"]
+grant_types = ["client_credentials", "password", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"]
 scopes = ["api"]
+
+[[users]]
+username = "alice"
+password = "alice-password"
 ${5:-}
 EOF
+  GSTART[$1]="$(date +%s%N)"
   (cd "$dir" && exec "$GATEHOUSE" serve --config gatehouse.toml >"$dir/out.log" 2>"$dir/err.log") &
-  PID[$1]=$!
+  GPID[$1]=$!
   PIDS+=("$!")
-  PORT[$1]="$port"
-  URL[$1]="http://127.0.0.1:$port/api/oauth/token"
+  GPORT[$1]="$port"
 }
-start_oidc_provider() { # row mode
-  local port
-  port="$(free_port)"
-  (cd "$OP_DIR" && NODE_ENV=production exec node server.mjs "$port" "$2" >"$WORK/$1.log" 2>&1) &
-  PID[$1]=$!
-  PIDS+=("$!")
-  PORT[$1]="$port"
-  URL[$1]="http://127.0.0.1:$port/token"
+gh_url() { echo "http://127.0.0.1:${GPORT[$1]}/api/oauth/$2"; }
+# Ready: /healthz answers (start-up done: keys made, clients and users
+# written), the token endpoint untouched.
+gh_wait() {
+  local i
+  for i in $(seq 1 600); do
+    curl -fsS -m 2 -o /dev/null "http://127.0.0.1:${GPORT[$1]}/healthz" 2>/dev/null && return 0
+    kill -0 "${GPID[$1]}" 2>/dev/null || break
+    sleep 0.02
+  done
+  echo "gatehouse $1 did not start:" >&2
+  cat "$WORK/$1/err.log" >&2
+  exit 1
 }
+# Launch to the first token: polls the token endpoint every 5 ms.
+first_token_ms() { # url basic-user
+  local t0="$2" i
+  for i in $(seq 1 4000); do
+    if curl -fsS -m 2 -o /dev/null -u "$3:$SECRET" -d grant_type=client_credentials "$1" 2>/dev/null; then
+      echo $(( ($(date +%s%N) - t0) / 1000000 ))
+      return 0
+    fi
+    sleep 0.005
+  done
+  echo "no token from $1" >&2
+  return 1
+}
+
+# wrk scripts. A form POST with Basic credentials:
+lua_form() { # file basic body
+  cat >"$WORK/$1.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "$3"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $2"
+EOF
+}
+# Refresh chains: each wrk thread starts from its own file of refresh
+# tokens ($prefix-$call-$thread.txt, more than its connections) and sends,
+# on whichever connection asks next, the newest token an answer returned.
+lua_refresh() { # file basic
+  cat >"$WORK/$1.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $2"
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  queue = {}
+  for line in io.lines(args[1] .. "-" .. id .. ".txt") do queue[#queue + 1] = line end
+end
+function request()
+  local t = table.remove(queue) or "exhausted"
+  return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. t)
+end
+function response(status, headers, body)
+  local t = body:match('"refresh_token"%s*:%s*"([^"]+)"')
+  if t then queue[#queue + 1] = t end
+end
+EOF
+}
+CONNS_DEFAULT=64
+SEEDS_PER_THREAD=$(( CONNS_DEFAULT / 2 + 16 ))
+WRK_CALLS=$(( RUNS + 1 ))
+
+# ---- start-up: launch to the first token, keys and database made by a
+# first start (as bench/startup.sh does) ----
+start_gatehouse startup jwt ES256
+gh_wait startup
+first_token_ms "$(gh_url startup token)" "${GSTART[startup]}" "$CLIENT" >/dev/null
+kill "${GPID[startup]}"; wait "${GPID[startup]}" 2>/dev/null || true
+GSTART[startup]="$(date +%s%N)"
+(cd "$WORK/startup" && exec "$GATEHOUSE" serve --config gatehouse.toml >>"$WORK/startup/out.log" 2>>"$WORK/startup/err.log") &
+GPID[startup]=$!
+PIDS+=("$!")
+GH_STARTUP_MS="$(first_token_ms "$(gh_url startup token)" "${GSTART[startup]}" "$CLIENT")"
+GH_IDLE_RSS="$(sleep 1.5; awk '/^VmRSS/ {print $2}' "/proc/${GPID[startup]}/status")"
+kill "${GPID[startup]}"
+
+# ---- the cold run: a fresh ES256 gatehouse, wrk at once, no warm-up ----
+COLD=""
+if [ "$COLD_DURATION" != 0 ] && [ "$COLD_DURATION" != 0s ]; then
+  start_gatehouse cold jwt ES256
+  gh_wait cold
+  lua_form cold "$BASIC" "grant_type=client_credentials&scope=api"
+  echo "cold run: a fresh gatehouse ES256, wrk -t2 -c64 -d$COLD_DURATION, no warm-up…" >&2
+  cold_out="$($WRK -t2 -c64 -d"$COLD_DURATION" --timeout 30s --latency -s "$WORK/cold.lua" "$(gh_url cold token)")"
+  COLD="$(parse_wrk <<<"$cold_out") $(awk '/Latency/ {print $4}' <<<"$cold_out")"
+  echo "cold: $COLD" >&2
+  COLD_RSS="$(awk '/^VmHWM/ {print $2}' "/proc/${GPID[cold]}/status")"
+  kill "${GPID[cold]}"
+fi
+
+# ---- everything else ----
 start_gatehouse rs256 jwt RS256
 start_gatehouse es256 jwt ES256
 start_gatehouse opaque opaque RS256
-# The JWT bearer row: a trusted issuer (an openssl P-256 key) and the user
-# its assertions name.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/idp.pem" 2>/dev/null
 python3 bench/jwt_assertions.py jwk "$WORK/idp.pem" bench-idp >"$WORK/idp.jwk.json"
 start_gatehouse jwtb jwt ES256 "sqlite://gatehouse.db" "
 [[trusted_issuers]]
 issuer = \"https://idp.bench\"
 jwks_file = \"$WORK/idp.jwk.json\"
-
-[[users]]
-username = \"alice\"
-password = \"alice-password\"
 "
 PG_LOG="$WORK/pg.log"
 PG_URL="$(tests/pg/cluster.sh start --watch $$ 2>"$PG_LOG")" || { cat "$PG_LOG" >&2; exit 1; }
 PG_DIR="$(tail -n 1 "$PG_LOG")"
 trap 'tests/pg/cluster.sh stop "$PG_DIR" 2>/dev/null || true; cleanup' EXIT INT TERM
+PG_VERSION_TEXT="$(psql "$PG_URL/postgres" -Atc 'show server_version' 2>/dev/null | awk '{print "PostgreSQL " $1}')"
+# Two databases on the one server, so the two rows' tables stay apart.
+psql "$PG_URL/postgres" -qc 'create database bench_refresh' >/dev/null
+PG_URL_REFRESH="$PG_URL/bench_refresh"
 start_gatehouse pg_opaque opaque RS256 "$PG_URL"
-start_oidc_provider op_opaque opaque
-start_oidc_provider op_jwt jwt
-for row in "${ROWS[@]}"; do wait_port "${PORT[$row]}"; done
+start_gatehouse pg_es256 jwt ES256 "$PG_URL_REFRESH"
 
-# Each row must issue a real token of the right kind before it is measured.
-check_row() { # row kind(jwt|opaque) [alg]
-  local body tok alg
-  body="$(curl -fsS -m 10 -u "$CLIENT:$SECRET" -d grant_type=client_credentials -d scope=api "${URL[$1]}")" ||
-    { echo "${NAME[$1]}: token request failed" >&2; exit 1; }
-  tok="$(python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["token_type"].lower()=="bearer"; print(d["access_token"])' <<<"$body")" ||
-    { echo "${NAME[$1]}: unexpected answer: $body" >&2; exit 1; }
-  if [ "$2" = jwt ]; then
-    alg="$(python3 -c 'import base64,json,sys; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["alg"])' "$tok")"
-    [ "$alg" = "$3" ] || { echo "${NAME[$1]}: JWT alg $alg, expected $3" >&2; exit 1; }
-  else
-    [ "$(tr -cd . <<<"$tok" | wc -c)" -ne 2 ] || { echo "${NAME[$1]}: expected an opaque token" >&2; exit 1; }
-  fi
+# nginx `return 200`, two workers: the introspection yardstick.
+NGX_PORT="$(free_port)"
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$NGX_PORT; location / { return 200 "{\"active\":true}"; } }
 }
-# Assertions for the jwt-bearer row: one file per wrk thread and per wrk
-# run (the warm-up and each of the RUNS), since each jti is accepted once.
+EOF
+"$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+PIDS+=("$!")
+NGX_VERSION_TEXT="$("$NGINX" -v 2>&1 | sed 's/.*: //')"
+
+if [ "$PEERS" = 1 ]; then
+  kc_start
+  psql "$PG_URL/postgres" -qc 'create database hydra_rs' -c 'create database hydra_es' >/dev/null
+  hydra_start hydra RS256 "$PG_URL/hydra_rs?sslmode=disable"
+  hydra_start hydra_es ES256 "$PG_URL/hydra_es?sslmode=disable"
+  for m in opaque jwt; do
+    port="$(free_port)"
+    (cd "$OP_DIR" && NODE_ENV=production exec node server.mjs "$port" "$m" >"$WORK/op_$m.log" 2>&1) &
+    PIDS+=("$!")
+    GPORT[op_$m]="$port"
+  done
+fi
+for g in rs256 es256 opaque jwtb pg_opaque pg_es256; do gh_wait "$g"; done
+[ "$PEERS" = 1 ] && for m in opaque jwt; do wait_port "${GPORT[op_$m]}"; done
+wait_port "$NGX_PORT"
+
+# ---- rows: URL, wrk script, connections, refresh-token seeds ----
+add_row() { # id name url lua [conns]
+  NAME[$1]="$2"; URL[$1]="$3"; LUA[$1]="$4"; CONNS[$1]="${5:-$CONNS_DEFAULT}"; CALLS[$1]=0
+  ROWS+=("$1")
+}
+ROWS=()
+FORM_CC="grant_type=client_credentials&scope=api"
+FORM_PW="grant_type=password&username=alice&password=alice-password"
+lua_form cc "$BASIC" "$FORM_CC"
+lua_form pw "$BASIC" "$FORM_PW&scope=api"
+lua_refresh refresh "$BASIC"
+add_row g_rs "client_credentials JWT RS256" "$(gh_url rs256 token)" cc
+add_row g_es "client_credentials JWT ES256" "$(gh_url es256 token)" cc
+add_row g_op "client_credentials opaque, SQLite" "$(gh_url opaque token)" cc
+add_row g_op256 "  … at 256 connections" "$(gh_url opaque token)" cc 256
+add_row g_pg "client_credentials opaque, PostgreSQL" "$(gh_url pg_opaque token)" cc
+add_row g_in "introspection" "$(gh_url opaque introspect)" g_in
+add_row g_rf "refresh (rotation), SQLite" "$(gh_url es256 token)" refresh
+add_row g_rfpg "refresh (rotation), PostgreSQL" "$(gh_url pg_es256 token)" refresh
+add_row g_pw "password grant (logins/s)" "$(gh_url es256 token)" pw
+add_row g_jb "jwt-bearer ES256 → ES256" "$(gh_url jwtb token)" jwtb
+add_row ngx "nginx return 200 (same request)" "http://127.0.0.1:$NGX_PORT/introspect" g_in
+if [ "$PEERS" = 1 ]; then
+  lua_form kc_cc "$BASIC" "grant_type=client_credentials"
+  lua_form kc_cc_es "$BASIC_ES" "grant_type=client_credentials"
+  lua_form kc_pw "$BASIC_ES" "$FORM_PW"
+  lua_refresh kc_refresh "$BASIC_ES"
+  lua_form h_op "$BASIC_OPQ" "$FORM_CC"
+  add_row k_rs "Keycloak RS256" "$KC_URL/token" kc_cc
+  add_row k_es "Keycloak ES256" "$KC_URL/token" kc_cc_es
+  add_row k_in "Keycloak introspection" "$KC_URL/token/introspect" k_in
+  add_row k_rf "Keycloak refresh" "$KC_URL/token" kc_refresh
+  add_row k_pw "Keycloak password" "$KC_URL/token" kc_pw
+  add_row h_rs "Hydra RS256" "${HYDRA_PUBLIC[hydra]}/oauth2/token" cc
+  add_row h_es "Hydra ES256" "${HYDRA_PUBLIC[hydra_es]}/oauth2/token" cc
+  add_row h_op "Hydra opaque" "${HYDRA_PUBLIC[hydra]}/oauth2/token" h_op
+  add_row h_in "Hydra introspection" "${HYDRA_ADMIN[hydra]}/admin/oauth2/introspect" h_in
+  add_row h_rf "Hydra refresh" "${HYDRA_PUBLIC[hydra_es]}/oauth2/token" refresh
+  add_row o_op "oidc-provider $OP_VERSION opaque" "http://127.0.0.1:${GPORT[op_opaque]}/token" cc
+  add_row o_jwt "oidc-provider $OP_VERSION RS256" "http://127.0.0.1:${GPORT[op_jwt]}/token" cc
+fi
+
+# ---- each row must do the real thing once before it is measured ----
+token_of() { # url basic-user form... → the access token (checks token_type)
+  local url="$1" user="$2" body
+  shift 2
+  body="$(curl -fsS -m 30 -u "$user:$SECRET" "$@" "$url")" || { echo "$url: token request failed" >&2; exit 1; }
+  python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["token_type"].lower()=="bearer", d; print(d["access_token"])' <<<"$body" ||
+    { echo "$url: unexpected answer: $body" >&2; exit 1; }
+}
+jwt_alg() { python3 -c 'import base64,json,sys; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["alg"])' "$1"; }
+expect_jwt() { # row alg user [form...]
+  local row="$1" alg="$2" user="$3" tok
+  shift 3
+  tok="$(token_of "${URL[$row]}" "$user" "$@")"
+  [ "$(tr -cd . <<<"$tok" | wc -c)" -eq 2 ] && [ "$(jwt_alg "$tok")" = "$alg" ] ||
+    { echo "${NAME[$row]}: expected a $alg JWT, got $tok" >&2; exit 1; }
+}
+expect_opaque() { # row user [form...] → prints the token
+  local row="$1" user="$2" tok
+  shift 2
+  tok="$(token_of "${URL[$row]}" "$user" "$@")"
+  [ "$(tr -cd . <<<"$tok" | wc -c)" -ne 2 ] || { echo "${NAME[$row]}: expected an opaque token" >&2; exit 1; }
+  echo "$tok"
+}
+expect_active() { # row token [curl auth...]
+  local row="$1" tok="$2" body
+  shift 2
+  body="$(curl -fsS -m 30 "$@" --data-urlencode "token=$tok" "${URL[$row]}")"
+  python3 -c 'import json,sys; assert json.load(sys.stdin)["active"] is True' <<<"$body" ||
+    { echo "${NAME[$row]}: token not active: $body" >&2; exit 1; }
+}
+CC=(-d grant_type=client_credentials -d scope=api)
+expect_jwt g_rs RS256 "$CLIENT" "${CC[@]}"
+expect_jwt g_es ES256 "$CLIENT" "${CC[@]}"
+G_OPAQUE="$(expect_opaque g_op "$CLIENT" "${CC[@]}")"
+expect_opaque g_pg "$CLIENT" "${CC[@]}" >/dev/null
+expect_active g_in "$G_OPAQUE" -u "$CLIENT:$SECRET"
+lua_form g_in "$BASIC" "token=$G_OPAQUE"
+expect_jwt g_pw ES256 "$CLIENT" -d grant_type=password -d username=alice -d password=alice-password -d scope=api
+if [ "$PEERS" = 1 ]; then
+  expect_jwt k_rs RS256 "$CLIENT" -d grant_type=client_credentials
+  expect_jwt k_es ES256 bench-es -d grant_type=client_credentials
+  K_JWT="$(token_of "${URL[k_es]}" bench-es -d grant_type=client_credentials)"
+  expect_active k_in "$K_JWT" -u "bench-es:$SECRET"
+  lua_form k_in "$BASIC_ES" "token=$K_JWT"
+  expect_jwt k_pw ES256 bench-es -d grant_type=password -d username=alice -d password=alice-password
+  expect_jwt h_rs RS256 "$CLIENT" "${CC[@]}"
+  expect_jwt h_es ES256 "$CLIENT" "${CC[@]}"
+  H_OPAQUE="$(expect_opaque h_op bench-opaque "${CC[@]}")"
+  expect_active h_in "$H_OPAQUE"
+  lua_form h_in "" "token=$H_OPAQUE"
+  sed -i '/Authorization/d' "$WORK/h_in.lua"
+  expect_opaque o_op "$CLIENT" "${CC[@]}" >/dev/null
+  expect_jwt o_jwt RS256 "$CLIENT" "${CC[@]}"
+fi
+
+# ---- refresh-token seeds: one set per wrk call (warm-up + runs), two
+# threads each, minted with the password grant (Hydra: the code flow) ----
+mint_password() { # url user n [scope] → refresh tokens, one a line
+  python3 bench/password_refresh_tokens.py "$1" "$2" "$SECRET" alice alice-password "$3" ${4:+"$4"}
+}
+seed_row() { # row minter-command...
+  local row="$1" call thread
+  shift
+  for call in $(seq 0 $(( WRK_CALLS - 1 ))); do
+    for thread in 0 1; do
+      "$@" >"$WORK/seeds-$row-$call-$thread.txt"
+      [ "$(wc -l <"$WORK/seeds-$row-$call-$thread.txt")" -ge "$SEEDS_PER_THREAD" ] ||
+        { echo "${NAME[$row]}: could not mint refresh tokens" >&2; exit 1; }
+    done
+  done
+  SEEDS[$row]="$WORK/seeds-$row"
+}
+echo "minting refresh tokens…" >&2
+seed_row g_rf mint_password "${URL[g_rf]}" "$CLIENT" "$SEEDS_PER_THREAD" api
+seed_row g_rfpg mint_password "${URL[g_rfpg]}" "$CLIENT" "$SEEDS_PER_THREAD" api
+if [ "$PEERS" = 1 ]; then
+  seed_row k_rf mint_password "${URL[k_rf]}" bench-es "$SEEDS_PER_THREAD"
+  seed_row h_rf python3 bench/peers/hydra_refresh_tokens.py "${HYDRA_PUBLIC[hydra_es]}" "${HYDRA_ADMIN[hydra_es]}" \
+    "$CLIENT" "$SECRET" "$SEEDS_PER_THREAD"
+fi
+
+# ---- the jwt-bearer row's assertions: one file per wrk thread and call ----
 secs() { case "$1" in *m) echo $(( ${1%m} * 60 ));; *s) echo "${1%s}";; *) echo "$1";; esac; }
 JWTB_PER_FILE=$(( ( $(secs "$DURATION") > $(secs "$WARMUP") ? $(secs "$DURATION") : $(secs "$WARMUP") ) * JWTB_RATE / 2 + 1000 ))
-JWTB_FILES=$(( (RUNS + 1) * 2 + 1 ))
-echo "signing $(( JWTB_FILES * JWTB_PER_FILE )) ES256 assertions…" >&2
-python3 bench/jwt_assertions.py sign "$WORK/idp.pem" bench-idp https://idp.bench alice "${URL[jwtb]}" \
-  "$WORK/assertions" "$JWTB_FILES" "$JWTB_PER_FILE"
-echo 0 >"$WORK/jwtb.calls"
+echo "signing $(( WRK_CALLS * 2 * JWTB_PER_FILE )) ES256 assertions…" >&2
+python3 bench/jwt_assertions.py sign "$WORK/idp.pem" bench-idp https://idp.bench alice "${URL[g_jb]}" \
+  "$WORK/assertions" "$(( WRK_CALLS * 2 + 1 ))" "$JWTB_PER_FILE"
 JWTB_GRANT="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
-check_jwtb() { # the last file's first assertion must buy an ES256 JWT for alice
-  local a body
-  a="$(head -n 1 "$WORK/assertions-$(( JWTB_FILES - 1 )).txt")"
-  body="$(curl -fsS -m 10 -u "$CLIENT:$SECRET" -d "$JWTB_GRANT&assertion=$a" "${URL[jwtb]}")" ||
-    { echo "${NAME[jwtb]}: token request failed" >&2; exit 1; }
-  python3 -c 'import base64,json,sys; t=json.load(sys.stdin)["access_token"].split("."); p=lambda s: json.loads(base64.urlsafe_b64decode(s+"="*(-len(s)%4))); assert p(t[0])["alg"]=="ES256" and p(t[1])["sub"]=="alice"' <<<"$body" ||
-    { echo "${NAME[jwtb]}: unexpected answer: $body" >&2; exit 1; }
-}
-check_jwtb
-check_row rs256 jwt RS256
-check_row es256 jwt ES256
-check_row opaque opaque
-check_row pg_opaque opaque
-check_row op_opaque opaque
-check_row op_jwt jwt RS256
-
-# The same request for every row: POST, Basic auth, form body.
-BASIC="$(printf '%s:%s' "$CLIENT" "$SECRET" | openssl base64 -A)"
-cat >"$WORK/token.lua" <<EOF
-wrk.method = "POST"
-wrk.body = "grant_type=client_credentials&scope=api"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic $BASIC"
-EOF
-
-# jwt-bearer: each wrk thread reads its own file of assertions, one line
-# per request (the file pair is chosen by the run's number, passed after --).
+a="$(head -n 1 "$WORK/assertions-$(( WRK_CALLS * 2 )).txt")"
+body="$(curl -fsS -m 10 -u "$CLIENT:$SECRET" -d "$JWTB_GRANT&assertion=$a" "${URL[g_jb]}")"
+python3 -c 'import base64,json,sys; t=json.load(sys.stdin)["access_token"].split("."); p=lambda s: json.loads(base64.urlsafe_b64decode(s+"="*(-len(s)%4))); assert p(t[0])["alg"]=="ES256" and p(t[1])["sub"]=="alice"' <<<"$body" ||
+  { echo "${NAME[g_jb]}: unexpected answer: $body" >&2; exit 1; }
 cat >"$WORK/jwtb.lua" <<EOF
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -205,32 +461,21 @@ end
 EOF
 
 run_wrk() { # row duration → "rps p50ms p99ms errors"
-  local out n
-  if [ "$1" = jwtb ]; then
-    n="$(cat "$WORK/jwtb.calls")"
-    echo $(( n + 1 )) >"$WORK/jwtb.calls"
-    out="$(wrk -t2 -c64 -d"$2" --latency -s "$WORK/jwtb.lua" "${URL[$1]}" -- "$n")"
-  else
-    out="$(wrk -t2 -c64 -d"$2" --latency -s "$WORK/token.lua" "${URL[$1]}")"
+  local row="$1" n="${CALLS[$1]}" args=()
+  CALLS[$row]=$(( n + 1 ))
+  if [ -n "${SEEDS[$row]:-}" ]; then args=(-- "${SEEDS[$row]}-$n")
+  elif [ "$row" = g_jb ]; then args=(-- "$n")
   fi
-  parse_wrk <<<"$out"
+  $WRK -t2 -c"${CONNS[$row]}" -d"$2" --timeout 30s --latency -s "$WORK/${LUA[$row]}.lua" "${URL[$row]}" "${args[@]}" | parse_wrk
 }
-
-# The third figure is RSA-2048 with OpenSSL's AVX-512 IFMA code path masked
-# off (OPENSSL_ia32cap bit 21 of the leaf-7 EBX word), i.e. the mulx/adx
-# Montgomery code that `ring` also uses (gatehouse signs with aws-lc).
-run_openssl() { # → "rsa2048_sign/s p256_sign/s rsa2048_no_ifma_sign/s" on 2 processes
-  local out plain
+run_openssl() { # → "rsa2048_sign/s p256_sign/s" on 2 processes
+  local out
   out="$(openssl speed -seconds "$OPENSSL_SECONDS" -multi 2 rsa2048 ecdsap256 2>/dev/null)"
-  plain="$(OPENSSL_ia32cap=":~0x200000" openssl speed -seconds "$OPENSSL_SECONDS" -multi 2 rsa2048 2>/dev/null)"
-  echo "$(awk '/^rsa 2048 bits/ {print $(NF-1)}' <<<"$out") $(awk '/ecdsa \(nistp256\)/ {print $(NF-1)}' <<<"$out")" \
-    "$(awk '/^rsa 2048 bits/ {print $(NF-1)}' <<<"$plain")"
+  echo "$(awk '/^rsa 2048 bits/ {print $(NF-1)}' <<<"$out") $(awk '/ecdsa \(nistp256\)/ {print $(NF-1)}' <<<"$out")"
 }
 
 echo "warming up…" >&2
 for row in "${ROWS[@]}"; do run_wrk "$row" "$WARMUP" >/dev/null; done
-
-declare -A RESULTS
 OPENSSL_RESULTS=""
 for i in $(seq 1 "$RUNS"); do
   for row in "${ROWS[@]}"; do
@@ -239,47 +484,113 @@ for i in $(seq 1 "$RUNS"); do
     RESULTS[$row]+="$r"$'\n'
   done
   r="$(run_openssl)"
-  echo "run $i openssl speed -multi 2 (RSA-2048, P-256, RSA-2048 without IFMA signs/s): $r" >&2
+  echo "run $i openssl speed -multi 2 (RSA-2048, P-256 signs/s): $r" >&2
   OPENSSL_RESULTS+="$r"$'\n'
 done
-GH_RSS="$(for row in rs256 es256 opaque pg_opaque jwtb; do awk '/^VmHWM/ {print $2}' "/proc/${PID[$row]}/status"; done | sort -n | tail -1)"
-OP_RSS="$(for row in op_opaque op_jwt; do awk '/^VmHWM/ {print $2}' "/proc/${PID[$row]}/status"; done | sort -n | tail -1)"
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+max_kib() { printf '%s\n' "$@" | sort -n | tail -1; }
+GH_RSS_EACH=""
+for g in rs256 es256 opaque pg_opaque pg_es256 jwtb; do GH_RSS_EACH+="$g $(mib "$(hwm "${GPID[$g]}")"), "; done
+GH_RSS="$(max_kib "$(hwm "${GPID[rs256]}")" "$(hwm "${GPID[es256]}")" "$(hwm "${GPID[opaque]}")" \
+  "$(hwm "${GPID[pg_opaque]}")" "$(hwm "${GPID[pg_es256]}")" "$(hwm "${GPID[jwtb]}")")"
 
 median() { # lines on stdin, key column → the line with the median key
   sed '/^$/d' | sort -n -k"$1,$1" | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
 }
-
-echo
-echo "client_credentials, client_secret_basic, wrk -t2 -c64 -d$DURATION, median of $RUNS ($(nproc) cores shared by wrk and the server)"
-printf '%-34s %10s %10s %10s %8s\n' "row" "req/s" "p50 ms" "p99 ms" "errors"
-declare -A RPS P99
+declare -A RPS P50 P99 ERR
 for row in "${ROWS[@]}"; do
-  read -r rps p50 p99 errs <<<"$(printf '%s' "${RESULTS[$row]}" | median 1)"
-  printf '%-34s %10.0f %10s %10s %8s\n' "${NAME[$row]}" "$rps" "$p50" "$p99" "$errs"
-  RPS[$row]="$rps"
-  P99[$row]="$p99"
+  read -r RPS[$row] P50[$row] P99[$row] ERR[$row] <<<"$(printf '%s' "${RESULTS[$row]}" | median 1)"
 done
 RSA="$(printf '%s' "$OPENSSL_RESULTS" | median 1 | awk '{print $1}')"
 P256="$(printf '%s' "$OPENSSL_RESULTS" | median 2 | awk '{print $2}')"
-printf '%-34s %10.0f\n' "openssl RSA-2048 sign/s, 2 procs" "$RSA"
-printf '%-34s %10.0f\n' "openssl P-256 sign/s, 2 procs" "$P256"
-RSA_PLAIN="$(printf '%s' "$OPENSSL_RESULTS" | median 3 | awk '{print $3}')"
-printf '%-34s %10.0f\n' "openssl RSA-2048 no IFMA, 2 procs" "$RSA_PLAIN"
+
+cell() { # row → "req/s (p50/p99 ms)" or —
+  local r="$1"
+  if [ -z "$r" ] || [ -z "${RPS[$r]:-}" ]; then printf '%s' "—"; return; fi
+  awk -v rps="${RPS[$r]}" -v p50="${P50[$r]}" -v p99="${P99[$r]}" -v e="${ERR[$r]}" \
+    'BEGIN { printf "%.0f (%.1f/%.1f)%s", rps, p50, p99, (e > 0 ? " " e "err" : "") }'
+}
+ratio() { # a b → a/b or —
+  if [ -z "$2" ] || [ -z "${RPS[$2]:-}" ] || [ -z "${RPS[$1]:-}" ]; then printf '%s' "—"; return; fi
+  awk -v a="${RPS[$1]}" -v b="${RPS[$2]}" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else printf "—" }'
+}
+line() { # label g-row kc-row hydra-row
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(cell "$2")" "$(cell "$3")" "$(cell "$4")" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")"
+}
+
 echo
-awk -v rs="${RPS[rs256]}" -v es="${RPS[es256]}" -v op="${RPS[opaque]}" \
-    -v pg="${RPS[pg_opaque]}" -v op99="${P99[opaque]}" -v pg99="${P99[pg_opaque]}" \
-    -v jb="${RPS[jwtb]}" -v pop="${RPS[op_opaque]}" -v pjwt="${RPS[op_jwt]}" -v rsa="$RSA" -v p256="$P256" -v rsa0="$RSA_PLAIN" '
-  function verdict(ok) { return ok ? "ok" : "MISSED" }
-  BEGIN {
-    printf "gatehouse opaque / oidc-provider opaque = %6.2fx   (target >= 5)      %s\n", op / pop, verdict(op / pop >= 5)
-    printf "gatehouse RS256  / oidc-provider JWT    = %6.2fx   (target >= 5)      %s\n", rs / pjwt, verdict(rs / pjwt >= 5)
-    printf "gatehouse ES256  / oidc-provider JWT    = %6.2fx\n", es / pjwt
-    printf "gatehouse RS256  / openssl RSA sign/s   = %6.2fx   (target >= 0.6)    %s\n", rs / rsa, verdict(rs / rsa >= 0.6)
-    printf "gatehouse RS256  / openssl RSA no IFMA  = %6.2fx   (OpenSSL without its AVX-512 IFMA path)\n", rs / rsa0
-    printf "gatehouse ES256  / openssl P-256 sign/s = %6.2fx\n", es / p256
-    printf "gatehouse ES256                         = %6.0f/s  (target >= 20000)  %s\n", es, verdict(es >= 20000)
-    printf "gatehouse jwt-bearer / client_credentials ES256 = %6.2fx  (ES256 verify + jti insert on top)\n", jb / es
-    printf "gatehouse opaque on SQLite              = %6.0f/s p99 %s ms  (target >= 15000, p99 <= 10)  %s\n", op, op99, verdict(op >= 15000 && op99 <= 10)
-    printf "gatehouse opaque on PostgreSQL          = %6.0f/s p99 %s ms  (target >= 8000, p99 <= 20)   %s\n", pg, pg99, verdict(pg >= 8000 && pg99 <= 20)
-  }'
-awk -v g="$GH_RSS" -v o="$OP_RSS" 'BEGIN { printf "peak RSS: gatehouse %.1f MiB, oidc-provider %.1f MiB\n", g / 1024, o / 1024 }'
+echo "## Authorization server, side by side"
+echo
+echo "wrk -t2 -c64 (one row -c256) -d$DURATION, median of $RUNS, $(nproc) cores shared by wrk and the servers;"
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg); client_secret_basic on every request; cells: req/s (p50/p99 ms)"
+echo
+echo "- $GH_VERSION_TEXT"
+[ "$PEERS" = 1 ] && echo "- $KC_VERSION_TEXT"
+[ "$PEERS" = 1 ] && echo "- $HYDRA_VERSION_TEXT"
+[ "$PEERS" = 1 ] && echo "- node oidc-provider $OP_VERSION"
+echo "- $PG_VERSION_TEXT, $NGX_VERSION_TEXT, $(openssl version | cut -d' ' -f1-2)"
+echo
+echo "| row | gatehouse | Keycloak | Hydra | ÷ Keycloak | ÷ Hydra |"
+echo "|---|---:|---:|---:|---:|---:|"
+P=""; [ "$PEERS" = 1 ] && P=1
+line "client_credentials, JWT RS256" g_rs "${P:+k_rs}" "${P:+h_rs}"
+line "client_credentials, JWT ES256" g_es "${P:+k_es}" "${P:+h_es}"
+line "client_credentials, opaque (SQLite)" g_op "" ""
+line "… opaque, 256 connections" g_op256 "" ""
+line "client_credentials, opaque (PostgreSQL)" g_pg "" "${P:+h_op}"
+line "introspection" g_in "${P:+k_in}" "${P:+h_in}"
+line "refresh with rotation (SQLite; Keycloak: H2)" g_rf "${P:+k_rf}" ""
+line "refresh with rotation (PostgreSQL)" g_rfpg "" "${P:+h_rf}"
+line "password grant = logins/s" g_pw "${P:+k_pw}" ""
+line "jwt-bearer, ES256 in and out" g_jb "" ""
+if [ "$PEERS" = 1 ]; then
+  printf '| start to first token, ms | %s | %s | %s (ready) |  |  |\n' "$GH_STARTUP_MS" "$KC_STARTUP_MS" "${HYDRA_STARTUP_MS[hydra]}"
+  printf '| peak RSS, MiB | %s | %s | %s |  |  |\n' "$(mib "$GH_RSS")" "$(mib "$(hwm "$KC_PID")")" \
+    "$(mib "$(max_kib "$(hwm "${HYDRA_PID[hydra]}")" "$(hwm "${HYDRA_PID[hydra_es]}")")")"
+  echo
+  echo "node oidc-provider $OP_VERSION: opaque $(cell o_op), RS256 $(cell o_jwt); gatehouse ÷ it: opaque $(ratio g_op o_op), RS256 $(ratio g_rs o_jwt)"
+else
+  printf '| start to first token, ms | %s |  |  |  |  |\n| peak RSS, MiB | %s |  |  |  |  |\n' "$GH_STARTUP_MS" "$(mib "$GH_RSS")"
+fi
+echo "gatehouse peak RSS per process, MiB: ${GH_RSS_EACH%, } (es256 also ran the password and refresh rows; opaque the 256-connection row); idle RSS after start: $(mib "$GH_IDLE_RSS") MiB"
+echo "nginx return 200 (the introspection request): $(cell ngx); openssl speed -multi 2: RSA-2048 $RSA signs/s, P-256 $P256 signs/s"
+if [ -n "$COLD" ]; then
+  read -r c_rps c_p50 c_p99 c_err c_max <<<"$COLD"
+  printf 'cold ES256 run (fresh process, no warm-up, -c64 -d%s): %.0f tokens/s, p50 %s ms, p99 %s ms, max %s, %s errors, peak RSS %s MiB\n' \
+    "$COLD_DURATION" "$c_rps" "$c_p50" "$c_p99" "$c_max" "$c_err" "$(mib "$COLD_RSS")"
+fi
+
+echo
+echo "## Targets"
+echo
+verdict() { if [ "$1" = 1 ]; then echo ok; else echo MISSED; fi; }
+t() { # label ok-flag detail
+  printf '%-62s %-34s %s\n' "$1" "$3" "$(verdict "$2")"
+}
+ok() { awk "BEGIN { exit !($1) }" && echo 1 || echo 0; }
+t "ES256 issuance ÷ openssl P-256 signs (>= 0.5x, p99 <= 10 ms)" \
+  "$(ok "${RPS[g_es]} / $P256 >= 0.5 && ${P99[g_es]} <= 10")" \
+  "$(awk -v a="${RPS[g_es]}" -v b="$P256" 'BEGIN {printf "%.2fx", a/b}') p99 ${P99[g_es]} ms"
+if [ -n "$COLD" ]; then
+  t "ES256 cold 60 s run ÷ openssl P-256 (>= 0.5x, p99 <= 10 ms)" \
+    "$(ok "$c_rps / $P256 >= 0.5 && $c_p99 <= 10")" \
+    "$(awk -v a="$c_rps" -v b="$P256" 'BEGIN {printf "%.2fx", a/b}') p99 $c_p99 ms"
+fi
+t "RS256 issuance ÷ openssl RSA-2048 signs (>= 0.8x)" "$(ok "${RPS[g_rs]} / $RSA >= 0.8")" \
+  "$(awk -v a="${RPS[g_rs]}" -v b="$RSA" 'BEGIN {printf "%.2fx", a/b}')"
+t "introspection ÷ nginx return 200 (>= 0.8x)" "$(ok "${RPS[g_in]} / ${RPS[ngx]} >= 0.8")" "$(ratio g_in ngx)"
+t "opaque, SQLite, 64 conns (>= 15k/s, p99 <= 10 ms)" "$(ok "${RPS[g_op]} >= 15000 && ${P99[g_op]} <= 10")" "$(cell g_op)"
+t "opaque, SQLite, 256 conns (>= 15k/s, p99 <= 10 ms)" "$(ok "${RPS[g_op256]} >= 15000 && ${P99[g_op256]} <= 10")" "$(cell g_op256)"
+t "opaque, PostgreSQL (>= 8k/s, p99 <= 20 ms)" "$(ok "${RPS[g_pg]} >= 8000 && ${P99[g_pg]} <= 20")" "$(cell g_pg)"
+t "refresh rotation, SQLite (>= 10k/s)" "$(ok "${RPS[g_rf]} >= 10000")" "$(cell g_rf)"
+t "refresh rotation, PostgreSQL (>= 10k/s)" "$(ok "${RPS[g_rfpg]} >= 10000")" "$(cell g_rfpg)"
+if [ "$PEERS" = 1 ]; then
+  for pair in "g_rs k_rs" "g_es k_es" "g_in k_in" "g_rf k_rf" "g_rs h_rs" "g_es h_es" "g_pg h_op" "g_in h_in" "g_rfpg h_rf"; do
+    read -r g p <<<"$pair"
+    t "${NAME[$g]} ÷ ${NAME[$p]} (>= 10x)" "$(ok "${RPS[$g]} / ${RPS[$p]} >= 10")" "$(ratio "$g" "$p")"
+  done
+  echo "(password grant: both sides are bounded by their password hash at its defaults, about the same work:"
+  echo " gatehouse argon2id m=19 MiB t=2 p=1, Keycloak 26 argon2id m=7 MiB t=5 p=1: gatehouse ÷ Keycloak $(ratio g_pw k_pw))"
+fi
