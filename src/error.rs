@@ -24,6 +24,9 @@ pub enum InvalidToken {
     WrongIssuer,
     WrongAudience,
     MissingClaim,
+    /// A JWS header names critical extensions (`crit`) or unencoded
+    /// payloads (`b64`): none is understood, so RFC 7515 §4.1.11 says reject.
+    CriticalHeader,
     Revoked,
     Unknown,
     /// A DPoP-bound token sent as a bearer token, or with a proof by
@@ -44,6 +47,7 @@ impl InvalidToken {
             InvalidToken::WrongIssuer => "wrong_issuer",
             InvalidToken::WrongAudience => "wrong_audience",
             InvalidToken::MissingClaim => "missing_claim",
+            InvalidToken::CriticalHeader => "critical_header",
             InvalidToken::Revoked => "revoked",
             InvalidToken::Unknown => "unknown_token",
             InvalidToken::DpopBound => "dpop_bound",
@@ -62,6 +66,7 @@ impl InvalidToken {
             InvalidToken::WrongIssuer => "the access token issuer is not accepted",
             InvalidToken::WrongAudience => "the access token audience is not accepted",
             InvalidToken::MissingClaim => "the access token lacks a required claim",
+            InvalidToken::CriticalHeader => "the access token header has extensions this server does not understand",
             InvalidToken::Revoked => "the access token was revoked",
             InvalidToken::Unknown => "the access token is not known",
             InvalidToken::DpopBound => {

@@ -209,6 +209,19 @@ impl SigningKeys {
         Ok(out)
     }
 
+    /// A JWS with exactly this (base64url) protected header, signed by the
+    /// first key: tests build headers `sign` would never write.
+    #[cfg(test)]
+    pub fn sign_with_header<T: Serialize>(&self, header_b64: &str, claims: &T) -> Result<String, SignError> {
+        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Json(e.to_string()))?;
+        let mut out = format!("{header_b64}.");
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        let sig = self.raw_sign(&self.signers[0], out.as_bytes())?;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+        Ok(out)
+    }
+
     fn raw_sign(&self, signer: &Signer, msg: &[u8]) -> Result<Vec<u8>, SignError> {
         match &signer.pair {
             Pair::Rsa(k) => {

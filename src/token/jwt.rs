@@ -53,6 +53,27 @@ pub struct JwtVerifier {
     pub max_token_bytes: usize,
     /// Required `typ` header (RFC 9068 `at+jwt`); None: any.
     typ: Option<String>,
+    /// An issuer is configured: `iss` must be one string.
+    issuer_required: bool,
+}
+
+/// Refuses a JWS whose protected header carries `crit` (RFC 7515
+/// §4.1.11: extensions we would have to understand; `crit: []` is invalid
+/// too) or `b64` (RFC 7797 unencoded payloads, only meaningful with
+/// `crit`). jsonwebtoken ignores both, so the header is read here once
+/// more (uncached path only).
+fn refuse_extensions(token: &str) -> Result<(), AuthError> {
+    use base64::Engine;
+    let head = token.split('.').next().unwrap_or("");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .map_err(|_| AuthError::Invalid(InvalidToken::Malformed))?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|_| AuthError::Invalid(InvalidToken::Malformed))?;
+    if header.contains_key("crit") || header.contains_key("b64") {
+        return Err(AuthError::Invalid(InvalidToken::CriticalHeader));
+    }
+    Ok(())
 }
 
 const ASYMMETRIC: [Algorithm; 9] = [
@@ -120,6 +141,7 @@ impl JwtVerifier {
                 .build(),
             max_token_bytes: rules.max_token_bytes,
             typ: rules.typ.map(str::to_owned),
+            issuer_required: rules.issuer.is_some(),
         }
     }
 
@@ -142,6 +164,7 @@ impl JwtVerifier {
 
     async fn verify_uncached(&self, token: &str) -> Result<Verified, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid(InvalidToken::Malformed))?;
+        refuse_extensions(token)?;
         if let Some(want) = &self.typ {
             let got = header.typ.as_deref().unwrap_or("");
             let got = got.strip_prefix("application/").unwrap_or(got);
@@ -173,6 +196,12 @@ impl JwtVerifier {
             };
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
                 Ok(data) => {
+                    // jsonwebtoken also takes an array of issuers; RFC 7519
+                    // §4.1.1 says a string, and an array would let one token
+                    // claim several issuers at once.
+                    if self.issuer_required && !matches!(data.claims.get("iss"), Some(Value::String(_))) {
+                        return Err(AuthError::Invalid(InvalidToken::WrongIssuer));
+                    }
                     // jsonwebtoken skips an `nbf` it cannot read as a u64 (a
                     // string, a number beyond u64): such a token is refused.
                     if let Some(nbf) = data.claims.get("nbf") {
@@ -329,6 +358,60 @@ mod tests {
         }
         let t = keys.sign("JWT", &json!({"exp": exp, "nbf": 1.5})).unwrap();
         assert!(v.verify(&t).await.is_ok());
+    }
+
+    /// Issue 24 (9, 10): `crit` and `b64` headers are refused (RFC 7515
+    /// §4.1.11), and with an issuer configured `iss` must be a string.
+    #[tokio::test]
+    async fn critical_headers_and_array_issuers_are_refused() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SigningKeys::load_or_create(dir.path(), SigningAlg::Es256).unwrap();
+        let v = JwtVerifier::new(
+            KeyProvider::Static(keys.public.clone()),
+            VerifierRules {
+                issuer: Some("https://issuer.example"),
+                audience: &[],
+                leeway: Duration::from_secs(0),
+                forward: Vec::new(),
+                cache_entries: 10,
+                max_token_bytes: 8192,
+                required_claims: &["exp"],
+                typ: None,
+            },
+        );
+        let exp = now_secs() + 600;
+        let claims = json!({"iss": "https://issuer.example", "exp": exp});
+        let kid = keys.public.keys[0].kid.clone().unwrap();
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+        for extra in [
+            json!({"crit": ["urn:example:unknown"], "urn:example:unknown": 1}),
+            json!({"crit": []}),
+            json!({"crit": ["exp"]}),
+            json!({"b64": false, "crit": ["b64"]}),
+            json!({"b64": false}),
+        ] {
+            let mut h = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
+            h.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let t = keys.sign_with_header(&b64(&h), &claims).unwrap();
+            assert_eq!(
+                v.verify(&t).await.unwrap_err(),
+                AuthError::Invalid(InvalidToken::CriticalHeader),
+                "{extra}"
+            );
+        }
+        let plain = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
+        assert!(v
+            .verify(&keys.sign_with_header(&b64(&plain), &claims).unwrap())
+            .await
+            .is_ok());
+        let arr = json!({"iss": ["https://issuer.example", "https://evil.example"], "exp": exp});
+        assert_eq!(
+            v.verify(&keys.sign_with_header(&b64(&plain), &arr).unwrap())
+                .await
+                .unwrap_err(),
+            AuthError::Invalid(InvalidToken::WrongIssuer)
+        );
     }
 
     /// A fractional `exp` (RFC 7519 NumericDate) was read as "never expires"
