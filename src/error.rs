@@ -114,6 +114,12 @@ pub enum GatewayError {
     Auth(AuthError),
     UpstreamUnavailable,
     UpstreamTimeout,
+    /// Every target of the route's pool is unhealthy or ejected (503).
+    NoHealthyUpstream,
+    /// The request head is malformed (a bad or repeated Host, …): 400.
+    BadRequest(&'static str),
+    /// A transfer coding other than chunked (RFC 9112 §6.1): 501.
+    UnsupportedTransferCoding,
     /// The request body is over the route's `max_body_bytes` (413).
     BodyTooLarge,
     /// The client paused too long while sending the body (408).
@@ -218,6 +224,26 @@ impl IntoResponse for AuthError {
     }
 }
 
+impl GatewayError {
+    /// The gRPC status a gRPC client should see for this refusal (gRPC's
+    /// HTTP-to-status mapping, made explicit in `grpc-status`).
+    pub fn grpc_status(&self) -> u8 {
+        match self {
+            GatewayError::Auth(AuthError::Missing | AuthError::Invalid(_)) => 16, // UNAUTHENTICATED
+            GatewayError::Auth(AuthError::InsufficientScope(_)) => 7,             // PERMISSION_DENIED
+            GatewayError::Auth(AuthError::Unavailable)
+            | GatewayError::UpstreamUnavailable
+            | GatewayError::NoHealthyUpstream => 14, // UNAVAILABLE
+            GatewayError::UpstreamTimeout => 4,                                   // DEADLINE_EXCEEDED
+            GatewayError::NoRoute | GatewayError::MethodNotAllowed(_) => 12,      // UNIMPLEMENTED
+            GatewayError::BodyTooLarge => 8,                                      // RESOURCE_EXHAUSTED
+            GatewayError::BodyTimeout => 4,
+            GatewayError::BadPath(_) | GatewayError::BadRequest(_) => 3, // INVALID_ARGUMENT
+            GatewayError::UnsupportedTransferCoding => 12,
+        }
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         match self {
@@ -252,6 +278,17 @@ impl IntoResponse for GatewayError {
                 StatusCode::GATEWAY_TIMEOUT,
                 "gateway_timeout",
                 "the upstream service did not answer in time",
+            ),
+            GatewayError::NoHealthyUpstream => json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_healthy_upstream",
+                "no target of this API's upstream pool is healthy",
+            ),
+            GatewayError::BadRequest(why) => json_error(StatusCode::BAD_REQUEST, "invalid_request", why),
+            GatewayError::UnsupportedTransferCoding => json_error(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented",
+                "only the chunked transfer coding is supported",
             ),
         }
     }

@@ -87,6 +87,26 @@ pub fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// What every request of one client connection shares, made once when the
+/// connection is accepted: the gateway reads it directly (no per-request
+/// extension), the authorization server's handlers as an extension.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub peer: std::net::SocketAddr,
+    /// The peer's address as a header value (X-Forwarded-For).
+    pub peer_ip: http::HeaderValue,
+    /// The connection is TLS (`X-Forwarded-Proto: https`).
+    pub secure: bool,
+}
+
+impl ConnInfo {
+    pub fn new(peer: std::net::SocketAddr, secure: bool) -> Self {
+        let peer_ip =
+            http::HeaderValue::from_str(&peer.ip().to_string()).unwrap_or(http::HeaderValue::from_static("0.0.0.0"));
+        ConnInfo { peer, peer_ip, secure }
+    }
+}
+
 /// Request extension: the peer's IP address as a header value, made once
 /// per connection (for X-Forwarded-For).
 #[derive(Debug, Clone)]
@@ -109,6 +129,19 @@ impl std::fmt::Display for BodyTimeout {
 }
 
 impl std::error::Error for BodyTimeout {}
+
+/// The error a request body yields past its route's `max_body_bytes`
+/// (413).
+#[derive(Debug)]
+pub struct BodyTooLarge;
+
+impl std::fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body is larger than this API accepts")
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
 
 /// True when `err` (or an error it wraps) is a [`BodyTimeout`].
 pub fn is_body_timeout(err: &(dyn std::error::Error + 'static)) -> bool {

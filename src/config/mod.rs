@@ -8,11 +8,13 @@ mod error;
 mod raw;
 #[cfg(test)]
 mod spelling_tests;
+pub mod upstreams;
 mod validate;
 
 pub use duration::{parse as parse_duration, Dur};
 pub use error::{line_col, ConfigError};
 pub use validate::{DEVICE_CODE_GRANT, KNOWN_GRANTS, NO_SAML, SAML2_BEARER, TOKEN_EXCHANGE_GRANT};
+pub use upstreams::{Balance, HashOn, HealthSpec, PassiveSpec, PoolSpec, Protocol, TargetSpec};
 
 use crate::keys::{PublicKeySet, SigningAlg};
 use bytes::Bytes;
@@ -49,6 +51,8 @@ pub struct Config {
     pub trusted_issuers: Vec<TrustedIssuer>,
     pub saml_idps: Vec<SamlIdp>,
     pub apis: Vec<ApiSpec>,
+    /// `[[upstreams]]`: named pools routes forward to.
+    pub upstreams: Vec<PoolSpec>,
     /// The admin console and API (None: disabled, 404).
     pub admin: Option<AdminSettings>,
     /// RFC 7591 dynamic registration (None: disabled, 404).
@@ -316,7 +320,13 @@ pub enum TokenLocation {
 #[derive(Debug, Clone)]
 pub enum BackendSpec {
     Mock(MockSpec),
+    /// One URL: a pool of one target, made for this route.
     Upstream(UpstreamSpec),
+    /// A named `[[upstreams]]` pool.
+    Pool {
+        name: Arc<str>,
+        strip_prefix: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -332,7 +342,31 @@ pub struct UpstreamSpec {
     pub base: Uri,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    pub idle_timeout: Duration,
+    pub protocol: Protocol,
     pub strip_prefix: bool,
+}
+
+impl UpstreamSpec {
+    /// The one-target pool this URL stands for (no health checks, no
+    /// retries to other targets: there are none).
+    pub fn as_pool(&self, route: &str) -> PoolSpec {
+        PoolSpec {
+            name: format!("{route}@{}", self.base).into(),
+            targets: vec![TargetSpec {
+                url: self.base.clone(),
+                weight: 1,
+            }],
+            balance: Balance::RoundRobin,
+            protocol: self.protocol,
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            idle_timeout: self.idle_timeout,
+            retries: 0,
+            health: None,
+            passive: None,
+        }
+    }
 }
 
 impl Config {

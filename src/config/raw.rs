@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub trusted_issuers: Vec<RawTrustedIssuer>,
     pub saml_idps: Vec<RawSamlIdp>,
     pub apis: Vec<RawApi>,
+    pub upstreams: Vec<super::upstreams::RawUpstream>,
     pub admin: Option<RawAdmin>,
     pub registration: Option<RawRegistration>,
     pub outbound: RawOutbound,
@@ -277,9 +278,12 @@ impl StringOrList {
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
     pub upstream: Option<Spanned<String>>,
+    pub pool: Option<Spanned<String>>,
     pub mock: Option<RawMock>,
     pub connect_timeout: Option<Dur>,
     pub timeout: Option<Dur>,
+    pub idle_timeout: Option<Dur>,
+    pub protocol: Option<Spanned<String>>,
     #[serde(default)]
     pub strip_prefix: bool,
 }

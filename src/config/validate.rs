@@ -356,10 +356,20 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         });
     }
 
+    let mut upstreams: Vec<PoolSpec> = Vec::new();
+    for u in raw.upstreams {
+        let at = span(&u.name);
+        let pool = super::upstreams::pool(&src, &gateway, u)?;
+        if upstreams.iter().any(|p| p.name == pool.name) {
+            return Err(src.err(at, format!("duplicate upstream name {:?}", pool.name)));
+        }
+        upstreams.push(pool);
+    }
+
     let mut apis: Vec<ApiSpec> = Vec::new();
     for a in raw.apis {
         let path_at = span(&a.path);
-        let api = api(&src, &resolve, &trusted_issuers, &gateway, a)?;
+        let api = api(&src, &resolve, &trusted_issuers, &gateway, &upstreams, a)?;
         if apis.iter().any(|x| x.path == api.path) {
             return Err(src.err(path_at, format!("duplicate api path {:?}", api.path)));
         }
@@ -452,6 +462,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         trusted_issuers,
         saml_idps,
         apis,
+        upstreams,
         admin,
         registration,
         outbound,
@@ -767,6 +778,7 @@ fn api(
     resolve: &dyn Fn(&str) -> PathBuf,
     trusted: &[TrustedIssuer],
     gateway: &GatewaySettings,
+    pools: &[PoolSpec],
     a: RawApi,
 ) -> Result<ApiSpec, ConfigError> {
     let path_at = span(&a.path);
@@ -840,17 +852,25 @@ fn api(
     };
 
     let b = a.backend;
-    let backend_at = b.upstream.as_ref().map_or_else(|| span(&a.path), span);
-    let backend = match (b.upstream.map(toml::Spanned::into_inner), b.mock) {
-        (Some(u), None) => {
-            let base: Uri = u
-                .parse()
-                .map_err(|e| src.err(backend_at.clone(), format!("upstream {u:?}: {e}")))?;
-            let ok_scheme = matches!(base.scheme_str(), Some("http" | "https"));
-            if !ok_scheme || base.authority().is_none() || base.query().is_some() {
+    let backend_at = b
+        .upstream
+        .as_ref()
+        .or(b.pool.as_ref())
+        .map_or_else(|| span(&a.path), span);
+    let pool_only = [
+        ("connect_timeout", b.connect_timeout.is_some()),
+        ("timeout", b.timeout.is_some()),
+        ("idle_timeout", b.idle_timeout.is_some()),
+        ("protocol", b.protocol.is_some()),
+    ];
+    let backend = match (b.upstream.map(toml::Spanned::into_inner), b.pool, b.mock) {
+        (Some(u), None, None) => {
+            let base = super::upstreams::upstream_url(src, backend_at.clone(), &u)?;
+            let protocol = super::upstreams::protocol(src, b.protocol.as_ref())?;
+            if protocol == Protocol::H2c && base.scheme_str() != Some("http") {
                 return Err(src.err(
                     backend_at,
-                    format!("upstream {u:?} must be http(s)://host[:port][/path]"),
+                    "protocol \"h2c\" needs an http:// upstream (\"auto\" negotiates h2 over https)",
                 ));
             }
             BackendSpec::Upstream(UpstreamSpec {
@@ -858,10 +878,34 @@ fn api(
                 // [gateway] holds the defaults every upstream inherits.
                 connect_timeout: b.connect_timeout.map_or(gateway.connect_timeout, |d| d.0),
                 timeout: b.timeout.map_or(gateway.timeout, |d| d.0),
+                idle_timeout: b.idle_timeout.map_or(Duration::from_secs(60), |d| d.0),
+                protocol,
                 strip_prefix: b.strip_prefix,
             })
         }
-        (None, Some(m)) => {
+        (None, Some(p), None) => {
+            if let Some((k, _)) = pool_only.iter().find(|(_, set)| *set) {
+                return Err(src.err(
+                    backend_at,
+                    format!("backend = {{ pool = … }} takes {k:?} from the [[upstreams]] entry, not the route"),
+                ));
+            }
+            let name = p.into_inner();
+            match pools.iter().find(|x| *x.name == *name) {
+                Some(x) => BackendSpec::Pool {
+                    name: x.name.clone(),
+                    strip_prefix: b.strip_prefix,
+                },
+                None => {
+                    let known: Vec<&str> = pools.iter().map(|x| &*x.name).collect();
+                    return Err(src.err(
+                        backend_at,
+                        format!("no [[upstreams]] entry is named {name:?} (known: {known:?})"),
+                    ));
+                }
+            }
+        }
+        (None, None, Some(m)) => {
             let status = StatusCode::from_u16(m.status.unwrap_or(200))
                 .map_err(|_| src.err(backend_at.clone(), "mock status must be 100..=999"))?;
             let mut headers = HeaderMap::new();
@@ -885,7 +929,7 @@ fn api(
         _ => {
             return Err(src.err(
                 backend_at,
-                "backend needs exactly one of upstream = \"http://…\" or mock = { … }",
+                "backend needs exactly one of upstream = \"http://…\", pool = \"NAME\" or mock = { … }",
             ))
         }
     };

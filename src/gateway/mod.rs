@@ -1,34 +1,38 @@
-//! The gateway: route → auth policy → backend, as phases in one handler.
+//! The gateway: a request's head is checked and its path made canonical,
+//! a route is chosen, the route's policies run (`policy/`), and its
+//! backend answers — a mock, or a pool of upstream targets (`upstream/`,
+//! the data plane). Connections hand requests straight to
+//! [`Gateway::serve`], without the web framework the authorization
+//! server's endpoints use.
 
 pub mod backend;
+pub mod body;
+pub mod exchange;
 pub mod path;
 pub mod policy;
 pub mod routing;
+pub mod upstream;
 
-use crate::config::{AuthSpec, Config, KeySource};
+use crate::config::{BackendSpec, Config};
 use crate::error::GatewayError;
-use crate::net;
+use crate::net::{self, ConnInfo};
 use crate::ops::metrics;
-use crate::token::jwks::{KeyProvider, RemoteJwks};
 use crate::token::OwnTokens;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use backend::Backend;
-use http::{HeaderValue, Method};
-use policy::{JwtPolicy, Policy};
+use body::{Body, RequestBody};
+use exchange::Exchange;
+use http::{HeaderValue, Request, Response};
+use policy::{Policy, Step, Stop};
 use routing::RouteTable;
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use upstream::Pools;
 
 pub struct Route {
     pub name: Arc<str>,
     pub prefix: String,
-    methods: Option<Vec<Method>>,
-    allow: HeaderValue,
-    pub policy: Policy,
+    chain: Vec<Arc<dyn Policy>>,
     backend: Backend,
     metrics: metrics::RouteMetrics,
     max_body_bytes: u64,
@@ -36,6 +40,7 @@ pub struct Route {
 
 pub struct Gateway {
     routes: RouteTable,
+    pools: Pools,
 }
 
 /// The gateway in service. A config reload swaps it whole; a request keeps
@@ -44,61 +49,51 @@ pub type Live = Arc<arc_swap::ArcSwap<Gateway>>;
 
 impl Gateway {
     /// `own`: gatehouse's own access tokens, needed by `oauth2` routes.
-    pub fn build(cfg: &Config, own: Option<&Arc<OwnTokens>>) -> Result<Self, String> {
-        // One fetcher per JWKS URL, shared by every route that trusts it.
-        let mut remotes: HashMap<String, Arc<RemoteJwks>> = HashMap::new();
+    /// `previous`: the gateway a reload replaces; its pools whose
+    /// definition did not change are kept (connections, health state).
+    pub fn build(cfg: &Config, own: Option<&Arc<OwnTokens>>, previous: Option<&Gateway>) -> Result<Self, String> {
         let tls = net::tls_config(cfg.gateway.ca_file.as_deref())?;
-        let jwks_client = net::client(cfg.gateway.connect_timeout, &tls);
+        let cx = policy::BuildContext::new(cfg, own, &tls);
+        let mut pools = Pools::default();
+        let prev = previous.map(|g| &g.pools);
+        for spec in &cfg.upstreams {
+            pools
+                .get_or_build(spec, prev, &tls)
+                .map_err(|e| format!("upstream {:?}: {e}", spec.name))?;
+        }
         let mut routes = Vec::with_capacity(cfg.apis.len());
         for api in &cfg.apis {
-            let policy = match &api.auth {
-                AuthSpec::None => Policy::None,
-                AuthSpec::Jwt(spec) => {
-                    let keys = match &spec.keys {
-                        KeySource::Static(set) => KeyProvider::Static(set.clone()),
-                        KeySource::Remote { uri } => KeyProvider::Remote(
-                            remotes
-                                .entry(uri.clone())
-                                .or_insert_with(|| {
-                                    Arc::new(RemoteJwks::new(uri.clone(), jwks_client.clone(), spec.jwks_min_refresh))
-                                })
-                                .clone(),
-                        ),
-                    };
-                    Policy::Jwt(Box::new(JwtPolicy::new(
-                        spec,
-                        keys,
-                        cfg.gateway.token_cache_entries,
-                        cfg.gateway.max_token_bytes,
-                    )))
-                }
-                AuthSpec::OAuth2 { scopes } => match own {
-                    Some(t) => Policy::OAuth2(Box::new(policy::OAuth2Policy::new(t.clone(), scopes.clone()))),
-                    None => {
-                        return Err(format!(
-                            "api {:?}: auth kind \"oauth2\" needs the authorization server",
-                            api.name
-                        ))
-                    }
+            let err = |e: String| format!("api {:?}: {e}", api.name);
+            let backend = match &api.backend {
+                BackendSpec::Mock(m) => Backend::Mock(backend::mock::Mock::new(m.clone())),
+                BackendSpec::Upstream(u) => Backend::Pool {
+                    pool: pools.get_or_build(&u.as_pool(&api.name), prev, &tls).map_err(err)?,
+                    strip_prefix: u.strip_prefix,
                 },
-            };
-            let allow = match &api.methods {
-                Some(m) => m.iter().map(Method::as_str).collect::<Vec<_>>().join(", "),
-                None => String::new(),
+                BackendSpec::Pool { name, strip_prefix } => {
+                    let spec = cfg
+                        .upstreams
+                        .iter()
+                        .find(|p| p.name == *name)
+                        .ok_or_else(|| err(format!("no upstream {name:?}")))?;
+                    Backend::Pool {
+                        pool: pools.get_or_build(spec, prev, &tls).map_err(err)?,
+                        strip_prefix: *strip_prefix,
+                    }
+                }
             };
             routes.push(Arc::new(Route {
                 metrics: metrics::RouteMetrics::new(&api.name),
                 max_body_bytes: api.max_body_bytes,
                 name: api.name.clone(),
                 prefix: api.path.clone(),
-                methods: api.methods.clone(),
-                allow: HeaderValue::from_str(&allow).map_err(|e| e.to_string())?,
-                policy,
-                backend: Backend::build(&api.backend, &tls).map_err(|e| format!("api {:?}: {e}", api.name))?,
+                chain: policy::chain(api, &cx).map_err(err)?,
+                backend,
             }));
         }
         Ok(Gateway {
             routes: RouteTable::new(routes),
+            pools,
         })
     }
 
@@ -106,8 +101,49 @@ impl Gateway {
         self.routes.len()
     }
 
-    async fn dispatch(&self, req: Request, peer: SocketAddr) -> (Option<&Arc<Route>>, Result<Response, GatewayError>) {
+    /// Every upstream pool in service (health, admin pages).
+    pub fn pools(&self) -> impl Iterator<Item = &Arc<upstream::Pool>> {
+        self.pools.iter()
+    }
+
+    /// Answers one request.
+    pub async fn serve(&self, req: Request<RequestBody>, conn: &ConnInfo) -> Response<Body> {
+        let started = Instant::now();
         let (mut parts, body) = req.into_parts();
+        let checked = upstream::forward::check_request_head(&mut parts);
+        // Hop-by-hop fields (and whatever `Connection` names) go before the
+        // gateway adds any header of its own.
+        let hop = upstream::forward::strip_hop_by_hop(&mut parts.headers);
+        let rid = request_id(&mut parts.headers);
+        let grpc = is_grpc(&parts.headers);
+        let (route, result) = match checked {
+            Ok(()) => self.dispatch(parts, body, hop, conn, started, grpc).await,
+            Err(e) => (None, Err(e)),
+        };
+        let mut resp = result.unwrap_or_else(|e| refusal(e, grpc));
+        let status = resp.status();
+        let elapsed = started.elapsed();
+        match route {
+            Some(r) => r.metrics.record(status, elapsed),
+            None => metrics::request(None, status, elapsed),
+        }
+        if status.is_server_error() {
+            let route_name = route.map_or("-", |r| &*r.name);
+            tracing::warn!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request failed");
+        }
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), rid);
+        resp
+    }
+
+    async fn dispatch(
+        &self,
+        mut parts: http::request::Parts,
+        mut body: RequestBody,
+        hop: upstream::forward::Hop,
+        conn: &ConnInfo,
+        started: Instant,
+        grpc: bool,
+    ) -> (Option<&Arc<Route>>, Result<Response<Body>, GatewayError>) {
         // Route on the canonical path and forward exactly that path.
         match path::canonical(parts.uri.path()) {
             Ok(std::borrow::Cow::Borrowed(_)) => {}
@@ -120,45 +156,72 @@ impl Gateway {
         let Some(route) = self.routes.find(parts.uri.path()) else {
             return (None, Err(GatewayError::NoRoute));
         };
-        let name = Some(route);
-        if let Some(m) = &route.methods {
-            if !m.contains(&parts.method) {
-                return (name, Err(GatewayError::MethodNotAllowed(route.allow.clone())));
+        let mut cx = Exchange::new(conn, &route.name, started);
+        cx.grpc = grpc;
+        let mut ran = 0;
+        let mut stopped = None;
+        for p in &route.chain {
+            ran += 1;
+            let step = p.request(&mut parts, &mut cx);
+            let r = match step {
+                Step::Next => Ok(()),
+                Step::Stop(s) => Err(s),
+                Step::Wait(f) => f.await,
+            };
+            if let Err(s) = r {
+                stopped = Some(s);
+                break;
             }
         }
-        let principal = match route.policy.authorize(&parts).await {
-            Ok(p) => p,
-            Err(e) => {
-                metrics::auth_failure(&route.name, e.label());
-                return (name, Err(GatewayError::Auth(e)));
+        let result = match stopped {
+            Some(Stop::Refuse(e)) => Err(e),
+            Some(Stop::Answer(r)) => Ok(r),
+            None => {
+                // Bodies over the route's limit: 413 at once when the length
+                // is declared, else when the stream crosses it.
+                let declared = parts
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > route.max_body_bytes) {
+                    Err(GatewayError::BodyTooLarge)
+                } else {
+                    body.limit(route.max_body_bytes);
+                    route.backend.call(parts, body, &mut cx, &route.prefix, hop).await
+                }
             }
         };
-        // Identity headers come only from us: drop any the client sent.
-        for (_, h) in route.policy.forwarded_headers() {
-            parts.headers.remove(h);
+        if ran == 0 {
+            return (Some(route), result);
         }
-        if let Some(v) = principal {
-            for (h, val) in &v.forward {
-                parts.headers.insert(h.clone(), val.clone());
-            }
+        // The response phase sees refusals too (CORS headers on a 401).
+        let resp = result.unwrap_or_else(|e| refusal(e, grpc));
+        let (mut head, b) = resp.into_parts();
+        for p in route.chain[..ran].iter().rev() {
+            p.response(&mut head, &cx);
         }
-        // Bodies over the route's limit: 413 at once when the length is
-        // declared, else when the stream crosses it (before any answer).
-        let declared = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let body = match declared {
-            Some(n) if n > route.max_body_bytes => return (name, Err(GatewayError::BodyTooLarge)),
-            Some(_) => body,
-            None if http_body::Body::is_end_stream(&body) => body,
-            None => Body::new(http_body_util::Limited::new(
-                body,
-                usize::try_from(route.max_body_bytes).unwrap_or(usize::MAX),
-            )),
-        };
-        (name, route.backend.call(parts, body, peer, &route.prefix).await)
+        (Some(route), Ok(Response::from_parts(head, b)))
     }
+}
+
+/// A refusal as HTTP (`GatewayError`'s one mapping), plus `grpc-status`
+/// for gRPC clients.
+fn refusal(e: GatewayError, grpc: bool) -> Response<Body> {
+    let code = grpc.then(|| e.grpc_status());
+    let (head, b) = e.into_response().into_parts();
+    let mut r = Response::from_parts(head, Body::Other(b));
+    if let Some(c) = code {
+        r.headers_mut()
+            .insert(GRPC_STATUS.clone(), HeaderValue::from(u16::from(c)));
+    }
+    r
+}
+
+static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
+fn is_grpc(h: &http::HeaderMap) -> bool {
+    h.get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// `uri` with its path replaced (query, scheme and authority kept).
@@ -172,41 +235,30 @@ fn with_path(uri: &http::Uri, mut path: String) -> Option<http::Uri> {
     http::Uri::from_parts(parts).ok()
 }
 
-/// axum fallback handler: everything that is not an authorization-server
-/// or operations endpoint goes through the gateway.
+/// The axum fallback: paths under the authorization server's prefixes
+/// that no endpoint took still go through the gateway.
 pub async fn handle(
-    State(live): State<Live>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut req: Request<Body>,
-) -> Response {
-    let start = Instant::now();
-    let rid = request_id(&mut req);
+    axum::extract::State(live): axum::extract::State<Live>,
+    req: Request<axum::body::Body>,
+) -> axum::response::Response {
+    let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
+    let conn = conn.unwrap_or_else(|| Arc::new(ConnInfo::new(([0, 0, 0, 0], 0).into(), false)));
     let gw = live.load_full();
-    let (route, result) = gw.dispatch(req, peer).await;
-    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
-    let status = resp.status();
-    let elapsed = start.elapsed();
-    match route {
-        Some(r) => r.metrics.record(status, elapsed),
-        None => metrics::request(None, status, elapsed),
-    }
-    let route_name = route.map_or("-", |r| &*r.name);
-    if status.is_server_error() {
-        tracing::warn!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request failed");
-    } else {
-        tracing::debug!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request");
-    }
-    resp.headers_mut().insert(X_REQUEST_ID.clone(), rid);
-    resp
+    let resp = gw.serve(req.map(|b| RequestBody::other(b, DEFAULT_PAUSE)), &conn).await;
+    resp.map(axum::body::Body::new)
 }
+
+/// The body pause bound where no connection set one (the fallback's
+/// bodies already carry the connection's watchdog).
+const DEFAULT_PAUSE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// The caller's X-Request-Id if sane, else a new one; forwarded upstream.
-fn request_id(req: &mut Request<Body>) -> HeaderValue {
+fn request_id(headers: &mut http::HeaderMap) -> HeaderValue {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    if let Some(v) = req.headers().get(&X_REQUEST_ID) {
+    if let Some(v) = headers.get(&X_REQUEST_ID) {
         if !v.is_empty() && v.len() <= 128 {
             return v.clone();
         }
@@ -223,7 +275,7 @@ fn request_id(req: &mut Request<Body>) -> HeaderValue {
         *b = HEX[((n >> (44 - 4 * i)) & 0xf) as usize];
     }
     let v = HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"));
-    req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
+    headers.insert(X_REQUEST_ID.clone(), v.clone());
     v
 }
 
@@ -238,9 +290,9 @@ mod tests {
 
     #[test]
     fn request_ids_are_tag_dash_counter_in_hex_and_a_sane_caller_id_is_kept() {
-        let mut req = Request::new(Body::empty());
-        let a = request_id(&mut req);
-        let b = request_id(&mut Request::new(Body::empty()));
+        let mut h = http::HeaderMap::new();
+        let a = request_id(&mut h);
+        let b = request_id(&mut http::HeaderMap::new());
         for id in [&a, &b] {
             let s = id.to_str().unwrap();
             assert_eq!(s.len(), 21, "{s}");
@@ -249,11 +301,9 @@ mod tests {
         }
         assert_eq!(a.as_bytes()[..8], b.as_bytes()[..8], "one tag per process");
         assert_ne!(a, b);
-        assert_eq!(req.headers()[&X_REQUEST_ID], a, "forwarded upstream");
-        let mut theirs = Request::new(Body::empty());
-        theirs
-            .headers_mut()
-            .insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(h[&X_REQUEST_ID], a, "forwarded upstream");
+        let mut theirs = http::HeaderMap::new();
+        theirs.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
         assert_eq!(request_id(&mut theirs), "abc-123");
     }
 }

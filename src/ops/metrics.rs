@@ -24,6 +24,11 @@ pub fn install() {
                 Matcher::Full("gatehouse_request_duration_seconds".into()),
                 &LATENCY_BUCKETS,
             )
+            .ok()?
+            .set_buckets_for_metric(
+                Matcher::Full("gatehouse_upstream_duration_seconds".into()),
+                &LATENCY_BUCKETS,
+            )
             .ok()?;
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -156,4 +161,51 @@ pub fn tls_reload(ok: bool) {
 /// were open.
 pub fn connection_refused() {
     counter!("gatehouse_connections_refused_total").increment(1);
+}
+
+/// One upstream target's metrics, registered once when its pool is built:
+/// recording is an atomic add and a histogram push.
+pub struct TargetMetrics {
+    requests: ::metrics::Counter,
+    duration: ::metrics::Histogram,
+    healthy: ::metrics::Gauge,
+    pool: SharedString,
+    target: SharedString,
+}
+
+impl TargetMetrics {
+    pub fn new(pool: &Arc<str>, target: &Arc<str>) -> Self {
+        let (p, t) = (SharedString::from(pool.clone()), SharedString::from(target.clone()));
+        let healthy = ::metrics::gauge!("gatehouse_upstream_healthy", "upstream" => p.clone(), "target" => t.clone());
+        healthy.set(1.0);
+        TargetMetrics {
+            requests: counter!("gatehouse_upstream_requests_total", "upstream" => p.clone(), "target" => t.clone()),
+            duration: histogram!("gatehouse_upstream_duration_seconds", "upstream" => p.clone(), "target" => t.clone()),
+            healthy,
+            pool: p,
+            target: t,
+        }
+    }
+
+    /// An attempt that got a response head after `elapsed`.
+    pub fn answered(&self, elapsed: Duration) {
+        self.requests.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
+
+    /// An attempt that failed: `kind` is connect, timeout, reset or status.
+    pub fn failed(&self, kind: &'static str) {
+        self.requests.increment(1);
+        counter!("gatehouse_upstream_errors_total", "upstream" => self.pool.clone(), "target" => self.target.clone(), "kind" => kind)
+            .increment(1);
+    }
+
+    pub fn set_healthy(&self, up: bool) {
+        self.healthy.set(if up { 1.0 } else { 0.0 });
+    }
+}
+
+/// A retry to another target of `pool`.
+pub fn upstream_retry(pool: &Arc<str>) {
+    counter!("gatehouse_upstream_retries_total", "upstream" => SharedString::from(pool.clone())).increment(1);
 }

@@ -6,9 +6,12 @@
 //! `large_client_header_buffers` and `client_body_timeout`.
 
 use crate::config::ServerSettings;
+use crate::gateway::body::{Body as GatewayBody, RequestBody};
+use crate::gateway::Live;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
+use futures_util::future::Either;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -55,27 +58,33 @@ impl Limits {
     }
 }
 
-/// The service every connection runs: the router, with the peer address
-/// and (over TLS) a marker in each request, and the body-pause watchdog.
+/// The service every connection runs. Gateway traffic goes straight to
+/// the gateway (no web framework in between, connection facts read from
+/// one shared `ConnInfo`); the authorization server's, admin and
+/// operations paths go through their axum router, with the peer and the
+/// connection's facts as extensions and the body-pause watchdog.
 fn service(
     router: Router,
+    gateway: Live,
     peer: SocketAddr,
     secure: bool,
     body_timeout: Duration,
 ) -> impl hyper::service::Service<
     http::Request<Incoming>,
-    Response = axum::response::Response,
+    Response = http::Response<GatewayBody>,
     Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + 'static,
+    Future = impl Future<Output = Result<http::Response<GatewayBody>, std::convert::Infallible>> + Send + 'static,
 > + Clone {
-    let peer_ip = http::HeaderValue::from_str(&peer.ip().to_string())
-        .ok()
-        .map(crate::net::PeerIp);
+    let info = Arc::new(crate::net::ConnInfo::new(peer, secure));
     hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        if let Some(ip) = &peer_ip {
-            req.extensions_mut().insert(ip.clone());
+        if !super::is_server_path(req.uri().path()) {
+            let (gw, info) = (gateway.load_full(), info.clone());
+            let req = req.map(|b| RequestBody::incoming(b, body_timeout));
+            return Either::Left(async move { Ok(gw.serve(req, &info).await) });
         }
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(info.clone());
+        req.extensions_mut().insert(crate::net::PeerIp(info.peer_ip.clone()));
         if secure {
             req.extensions_mut().insert(crate::net::Secure);
         }
@@ -85,7 +94,14 @@ fn service(
         } else {
             req.map(|b| Body::new(ReadTimeout::new(b, body_timeout)))
         };
-        router.clone().oneshot(req)
+        let call = router.clone().oneshot(req);
+        Either::Right(async move {
+            let resp = match call.await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            Ok(resp.map(GatewayBody::Other))
+        })
     })
 }
 
@@ -95,6 +111,7 @@ fn service(
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    gateway: Live,
     limits: Arc<Limits>,
     tls: Option<Arc<super::tls::Tls>>,
     mut stop: watch::Receiver<bool>,
@@ -142,7 +159,13 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let svc = service(router.clone(), peer, tls.is_some(), settings.body_timeout);
+        let svc = service(
+            router.clone(),
+            gateway.clone(),
+            peer,
+            tls.is_some(),
+            settings.body_timeout,
+        );
         let watcher = graceful.watcher();
         match &tls {
             None if settings.h2c => {

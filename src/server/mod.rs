@@ -62,6 +62,7 @@ impl App {
         let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(Gateway::build(
             &cfg,
             Some(&authz.tokens),
+            None,
         )?));
         Ok(App { gateway, authz, store })
     }
@@ -79,6 +80,22 @@ impl App {
             .layer(axum::middleware::from_fn(ops::observe::layer))
             .merge(gateway)
     }
+}
+
+/// Paths the authorization server, the admin console and the operations
+/// endpoints answer (through their axum router); everything else is
+/// gateway traffic and goes to the gateway directly. New endpoints must
+/// live under one of these prefixes. A path here that no endpoint takes
+/// still reaches the gateway through the router's fallback, so routing
+/// is exactly what the merged router would do.
+pub fn is_server_path(path: &str) -> bool {
+    let p = path.as_bytes();
+    p.starts_with(b"/api/oauth/")
+        || p.starts_with(b"/api/openid/")
+        || p.starts_with(b"/.well-known/")
+        || p == b"/admin"
+        || p.starts_with(b"/admin/")
+        || matches!(p, b"/healthz" | b"/readyz" | b"/metrics")
 }
 
 /// Ready when the store answers.
@@ -153,6 +170,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let mut threads = Vec::with_capacity(workers);
     for (i, l) in listeners.into_iter().enumerate() {
         let router = router.clone();
+        let gateway = app.gateway.clone();
         let limits = limits.clone();
         let stop = stop_rx.clone();
         let tls = tls.clone();
@@ -166,7 +184,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
                 rt.block_on(async move {
                     ops::memory::spawn_trim();
                     let listener = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                    conn::serve(listener, router, limits, tls, stop).await
+                    conn::serve(listener, router, gateway, limits, tls, stop).await
                 })
             })
             .map_err(|e| e.to_string())?;

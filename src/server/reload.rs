@@ -16,7 +16,9 @@ use std::sync::Arc;
 /// Reloads `path` into the running server; an error leaves it untouched.
 pub async fn reload(path: &std::path::Path, gateway: &Live, authz: &Arc<AuthServer>) -> Result<usize, String> {
     let cfg = Config::load(path).map_err(|e| e.to_string())?;
-    let next = Gateway::build(&cfg, Some(&authz.tokens)).map_err(|e| format!("{}: {e}", path.display()))?;
+    let previous = gateway.load_full();
+    let next =
+        Gateway::build(&cfg, Some(&authz.tokens), Some(&previous)).map_err(|e| format!("{}: {e}", path.display()))?;
     authz.seed(&cfg.clients, &cfg.users).await?;
     let routes = next.route_count();
     gateway.store(Arc::new(next));

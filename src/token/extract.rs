@@ -47,25 +47,27 @@ pub fn token<'a>(parts: &'a Parts, location: &TokenLocation) -> Found<'a> {
                 None => Found::None,
             }
         }
-        TokenLocation::Cookie(name) => {
-            for h in parts.headers.get_all(COOKIE) {
-                let Ok(h) = h.to_str() else { continue };
-                for pair in h.split(';') {
-                    if let Some((k, v)) = pair.trim().split_once('=') {
-                        if k == name {
-                            let v = v.trim_matches('"');
-                            return if v.is_empty() {
-                                Found::Unusable
-                            } else {
-                                Found::Token(Cow::Borrowed(v))
-                            };
-                        }
-                    }
+        TokenLocation::Cookie(name) => match cookie(&parts.headers, name) {
+            None => Found::None,
+            Some("") => Found::Unusable,
+            Some(v) => Found::Token(Cow::Borrowed(v)),
+        },
+    }
+}
+
+/// The value of the first cookie named `name` (quotes removed).
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    for h in headers.get_all(COOKIE) {
+        let Ok(h) = h.to_str() else { continue };
+        for pair in h.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k == name {
+                    return Some(v.trim_matches('"'));
                 }
             }
-            Found::None
         }
     }
+    None
 }
 
 /// `Bearer <token>` or `Bearer id_token="<token>"`; scheme is case-insensitive.

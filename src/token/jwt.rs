@@ -145,17 +145,24 @@ impl JwtVerifier {
         }
     }
 
-    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+    /// The verdict on `token` when it is known without verifying (too
+    /// large, or in the cache); None: `verify` must decide.
+    pub fn cached(&self, token: &str) -> Option<Result<Arc<Verified>, AuthError>> {
         if token.len() > self.max_token_bytes {
-            return Err(AuthError::Invalid(InvalidToken::TooLarge));
+            return Some(Err(AuthError::Invalid(InvalidToken::TooLarge)));
         }
-        if let Some(v) = self.cache.get(token) {
-            // saturating: a token may carry exp = u64::MAX.
-            if v.exp.saturating_add(self.leeway) >= now_secs() {
-                return Ok(v);
-            }
-            self.cache.invalidate(token);
-            return Err(AuthError::Invalid(InvalidToken::Expired));
+        let v = self.cache.get(token)?;
+        // saturating: a token may carry exp = u64::MAX.
+        if v.exp.saturating_add(self.leeway) >= now_secs() {
+            return Some(Ok(v));
+        }
+        self.cache.invalidate(token);
+        Some(Err(AuthError::Invalid(InvalidToken::Expired)))
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+        if let Some(r) = self.cached(token) {
+            return r;
         }
         let verified = Arc::new(self.verify_uncached(token).await?);
         self.cache.insert(Arc::from(token), verified.clone());

@@ -1,8 +1,8 @@
 //! A fixed answer (the Tencent "mock" backend): status, headers, body.
 
 use crate::config::MockSpec;
-use axum::body::Body;
-use axum::response::Response;
+use crate::gateway::body::Body;
+use http::Response;
 
 pub struct Mock {
     spec: MockSpec,
@@ -13,7 +13,7 @@ impl Mock {
         Mock { spec }
     }
 
-    pub fn respond(&self) -> Response {
+    pub fn respond(&self) -> Response<Body> {
         // Bytes and HeaderMap clones share their buffers: no copy of the body.
         let mut r = Response::new(Body::from(self.spec.body.clone()));
         *r.status_mut() = self.spec.status;

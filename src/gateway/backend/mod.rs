@@ -1,38 +1,34 @@
-//! Backends a route forwards to.
+//! What a route forwards to once its policies let a request through: a
+//! fixed answer, or a pool of upstream targets (the data plane).
 
 pub mod mock;
-pub mod upstream;
 
-use crate::config::BackendSpec;
+use super::body::{Body, RequestBody};
+use super::exchange::Exchange;
+use super::upstream::forward::Hop;
+use super::upstream::Pool;
 use crate::error::GatewayError;
-use axum::body::Body;
-use axum::response::Response;
 use http::request::Parts;
-use std::net::SocketAddr;
+use http::Response;
+use std::sync::Arc;
 
 pub enum Backend {
     Mock(mock::Mock),
-    Upstream(Box<upstream::Upstream>),
+    Pool { pool: Arc<Pool>, strip_prefix: bool },
 }
 
 impl Backend {
-    pub fn build(spec: &BackendSpec, tls: &std::sync::Arc<rustls::ClientConfig>) -> Result<Self, String> {
-        Ok(match spec {
-            BackendSpec::Mock(m) => Backend::Mock(mock::Mock::new(m.clone())),
-            BackendSpec::Upstream(u) => Backend::Upstream(Box::new(upstream::Upstream::new(u, tls.clone())?)),
-        })
-    }
-
     pub async fn call(
         &self,
         parts: Parts,
-        body: Body,
-        peer: SocketAddr,
+        body: RequestBody,
+        cx: &mut Exchange<'_>,
         prefix: &str,
-    ) -> Result<Response, GatewayError> {
+        hop: Hop,
+    ) -> Result<Response<Body>, GatewayError> {
         match self {
             Backend::Mock(m) => Ok(m.respond()),
-            Backend::Upstream(u) => u.forward(parts, body, peer, prefix).await,
+            Backend::Pool { pool, strip_prefix } => pool.forward(parts, body, cx, prefix, *strip_prefix, hop).await,
         }
     }
 }

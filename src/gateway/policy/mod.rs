@@ -1,50 +1,112 @@
-//! Auth policies: one trait, one file per kind, and an enum that
-//! dispatches statically (no boxing on the hot path). Adding a kind is one
-//! file, one variant and one match arm in `Policy::build`.
+//! Route policies: a chain of small objects behind one interface (Envoy's
+//! HTTP filters, Kong's plugins). Every route runs the policies its config
+//! asks for, in the order of `CHAIN` (SPEC §7: CORS preflight, methods,
+//! rate limit, auth, header transforms), then its backend. A policy may
+//! change the request head, note what later phases need in the
+//! [`Exchange`], or stop the request with a refusal or an answer of its
+//! own; in the response phase, every policy whose request phase ran sees
+//! the answer — the backend's or a refusal — in reverse order.
+//!
+//! Adding a policy is one file with a `build` function and one line in
+//! `CHAIN`.
 
-pub mod jwt;
-pub mod oauth2;
+pub mod auth;
+pub mod methods;
 
-use crate::error::AuthError;
-use crate::token::Verified;
+use super::body::Body;
+use super::exchange::Exchange;
+use crate::config::{ApiSpec, Config};
+use crate::error::GatewayError;
+use crate::token::jwks::RemoteJwks;
+use crate::token::OwnTokens;
 use http::request::Parts;
-use http::HeaderName;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use jwt::JwtPolicy;
-pub use oauth2::OAuth2Policy;
+/// Why the chain stopped before the backend.
+pub enum Stop {
+    /// A refusal, answered by `GatewayError`'s one mapping to HTTP.
+    Refuse(GatewayError),
+    /// An answer of the policy's own (a CORS preflight, a redirect to login).
+    Answer(http::Response<Body>),
+}
 
-pub trait AuthPolicy {
-    /// Ok(None): no credentials needed. Ok(Some): who the token speaks for.
-    fn authorize(&self, parts: &Parts) -> impl Future<Output = Result<Option<Arc<Verified>>, AuthError>> + Send;
-
-    /// Request headers this policy sets upstream (and so strips from clients).
-    fn forwarded_headers(&self) -> &[(String, HeaderName)] {
-        &[]
+impl From<GatewayError> for Stop {
+    fn from(e: GatewayError) -> Self {
+        Stop::Refuse(e)
     }
 }
 
-pub enum Policy {
-    None,
-    Jwt(Box<JwtPolicy>),
-    OAuth2(Box<OAuth2Policy>),
+/// What a policy's request phase decided. Most decide at once (`Next`,
+/// `Stop`); one that must wait (fetch keys, ask the store) returns the
+/// future, so only waiting costs an allocation.
+pub enum Step<'a> {
+    Next,
+    Stop(Stop),
+    Wait(Pin<Box<dyn Future<Output = Result<(), Stop>> + Send + 'a>>),
 }
 
-impl Policy {
-    pub async fn authorize(&self, parts: &Parts) -> Result<Option<Arc<Verified>>, AuthError> {
-        match self {
-            Policy::None => Ok(None),
-            Policy::Jwt(p) => p.authorize(parts).await,
-            Policy::OAuth2(p) => p.authorize(parts).await,
+pub trait Policy: Send + Sync + 'static {
+    /// For metrics, traces and logs.
+    fn name(&self) -> &'static str;
+
+    /// The request phase.
+    fn request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Exchange<'_>) -> Step<'a>;
+
+    /// The response phase; sees the backend's answer and the gateway's own
+    /// refusals alike.
+    fn response(&self, _resp: &mut http::response::Parts, _cx: &Exchange<'_>) {}
+}
+
+/// What building a route's policies may use: the config, gatehouse's own
+/// tokens, shared JWKS fetchers, the outbound TLS settings.
+pub struct BuildContext<'a> {
+    pub cfg: &'a Config,
+    pub own: Option<&'a Arc<OwnTokens>>,
+    pub tls: &'a Arc<rustls::ClientConfig>,
+    /// One fetcher per JWKS URL, shared by every route that trusts it.
+    remotes: RefCell<HashMap<String, Arc<RemoteJwks>>>,
+}
+
+impl<'a> BuildContext<'a> {
+    pub fn new(cfg: &'a Config, own: Option<&'a Arc<OwnTokens>>, tls: &'a Arc<rustls::ClientConfig>) -> Self {
+        BuildContext {
+            cfg,
+            own,
+            tls,
+            remotes: RefCell::new(HashMap::new()),
         }
     }
 
-    pub fn forwarded_headers(&self) -> &[(String, HeaderName)] {
-        match self {
-            Policy::None => &[],
-            Policy::Jwt(p) => p.forwarded_headers(),
-            Policy::OAuth2(p) => p.forwarded_headers(),
+    pub fn remote_jwks(&self, uri: &str, min_refresh: Duration) -> Arc<RemoteJwks> {
+        self.remotes
+            .borrow_mut()
+            .entry(uri.to_string())
+            .or_insert_with(|| {
+                let client = crate::net::client(self.cfg.gateway.connect_timeout, self.tls);
+                Arc::new(RemoteJwks::new(uri.to_string(), client, min_refresh))
+            })
+            .clone()
+    }
+}
+
+type Build = fn(&ApiSpec, &BuildContext<'_>) -> Result<Option<Arc<dyn Policy>>, String>;
+
+/// The chain, in order. Each entry builds its policy for a route, or
+/// None when the route does not use it.
+const CHAIN: &[Build] = &[methods::build, auth::build];
+
+/// A route's policies, in chain order.
+pub fn chain(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Vec<Arc<dyn Policy>>, String> {
+    let mut out = Vec::new();
+    for build in CHAIN {
+        if let Some(p) = build(api, cx)? {
+            out.push(p);
         }
     }
+    Ok(out)
 }
