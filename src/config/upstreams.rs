@@ -145,9 +145,11 @@ pub fn upstream_url(src: &Source, at: At, u: &str) -> Result<Uri, ConfigError> {
 
 pub fn protocol(src: &Source, p: Option<&Spanned<String>>) -> Result<Protocol, ConfigError> {
     Ok(match p.map(|p| (p.get_ref().as_str(), span(p))) {
-        None | Some(("http1", _)) => Protocol::Http1,
+        // auto: HTTP/1.1 to http:// targets, and h2 where an https target
+        // offers it by ALPN (what the single-URL backend always did).
+        None | Some(("auto", _)) => Protocol::Auto,
+        Some(("http1", _)) => Protocol::Http1,
         Some(("h2c", _)) => Protocol::H2c,
-        Some(("auto", _)) => Protocol::Auto,
         Some((other, at)) => {
             return Err(src.err(at, format!("protocol {other:?} is not \"http1\", \"h2c\" or \"auto\"")))
         }

@@ -11,7 +11,6 @@ use crate::gateway::Live;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use futures_util::future::Either;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -58,6 +57,12 @@ impl Limits {
     }
 }
 
+/// A request's whole future, boxed: hyper moves the future it is given
+/// into its own slot, and the gateway's (every await point down to the
+/// upstream call) is kilobytes — one allocation is cheaper than that copy.
+type ServiceFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<GatewayBody>, std::convert::Infallible>> + Send + 'static>>;
+
 /// The service every connection runs. Gateway traffic goes straight to
 /// the gateway (no web framework in between, connection facts read from
 /// one shared `ConnInfo`); the authorization server's, admin and
@@ -73,14 +78,14 @@ fn service(
     http::Request<Incoming>,
     Response = http::Response<GatewayBody>,
     Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<http::Response<GatewayBody>, std::convert::Infallible>> + Send + 'static,
+    Future = ServiceFuture,
 > + Clone {
     let info = Arc::new(crate::net::ConnInfo::new(peer, secure));
     hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         if !super::is_server_path(req.uri().path()) {
             let (gw, info) = (gateway.load_full(), info.clone());
             let req = req.map(|b| RequestBody::incoming(b, body_timeout));
-            return Either::Left(async move { Ok(gw.serve(req, &info).await) });
+            return Box::pin(async move { Ok(gw.serve(req, &info).await) }) as ServiceFuture;
         }
         req.extensions_mut().insert(ConnectInfo(peer));
         req.extensions_mut().insert(info.clone());
@@ -95,7 +100,7 @@ fn service(
             req.map(|b| Body::new(ReadTimeout::new(b, body_timeout)))
         };
         let call = router.clone().oneshot(req);
-        Either::Right(async move {
+        Box::pin(async move {
             let resp = match call.await {
                 Ok(r) => r,
                 Err(never) => match never {},

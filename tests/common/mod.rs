@@ -6,6 +6,7 @@
 
 pub mod nginx;
 pub mod pg;
+pub mod target;
 pub mod web;
 
 use std::io::{BufRead, BufReader, Write};

@@ -28,7 +28,11 @@ impl Backend {
     ) -> Result<Response<Body>, GatewayError> {
         match self {
             Backend::Mock(m) => Ok(m.respond()),
-            Backend::Pool { pool, strip_prefix } => pool.forward(parts, body, cx, prefix, *strip_prefix, hop).await,
+            // Boxed: the data plane's future is large, and everything above
+            // it is moved at least once (hyper keeps the request's future).
+            Backend::Pool { pool, strip_prefix } => {
+                Box::pin(pool.forward(parts, body, cx, prefix, *strip_prefix, hop)).await
+            }
         }
     }
 }

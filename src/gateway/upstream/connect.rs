@@ -66,10 +66,20 @@ impl Connector {
 
     /// A new connection. `upgrades`: an HTTP/1.1 connection that may be
     /// taken over by a WebSocket (never pooled afterwards).
-    pub async fn connect(&self, t: &Target, upgrades: bool) -> Result<Conn, ConnectError> {
-        tokio::time::timeout(self.timeout, self.open(t, upgrades))
-            .await
-            .map_err(|_| ConnectError::Timeout)?
+    ///
+    /// Boxed: a TLS handshake's future is kilobytes, and every request's
+    /// future would carry that size (and have it copied) though few
+    /// requests open a connection.
+    pub fn connect<'a>(
+        &'a self,
+        t: &'a Target,
+        upgrades: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Conn, ConnectError>> + Send + 'a>> {
+        Box::pin(async move {
+            tokio::time::timeout(self.timeout, self.open(t, upgrades))
+                .await
+                .map_err(|_| ConnectError::Timeout)?
+        })
     }
 
     async fn open(&self, t: &Target, upgrades: bool) -> Result<Conn, ConnectError> {

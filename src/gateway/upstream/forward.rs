@@ -27,27 +27,23 @@ pub struct Hop {
     pub te_trailers: bool,
 }
 
-fn is_hop(k: &HeaderName) -> bool {
-    // Standard names compare as enum values; the two custom ones by bytes.
-    k == header::CONNECTION
-        || k == header::TE
-        || k == header::TRAILER
-        || k == header::TRANSFER_ENCODING
-        || k == header::UPGRADE
-        || k == header::PROXY_AUTHENTICATE
-        || k == header::PROXY_AUTHORIZATION
-        || k == KEEP_ALIVE
-        || k == PROXY_CONNECTION
-}
-
 /// Removes the hop-by-hop fields and every field `Connection` names, and
 /// says what of them the gateway must carry on. Called on a client's
 /// request before any policy adds the gateway's own headers, so
 /// `Connection: X-Authenticated-Userid` cannot remove them.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) -> Hop {
     let mut hop = Hop::default();
-    // Most requests have no hop-by-hop field at all: one pass, no allocation.
-    if !h.keys().any(is_hop) {
+    // One pass over the names, no allocation: most requests have no
+    // hop-by-hop field, most responses only `Connection: keep-alive`.
+    let mut present = [false; 9];
+    let mut any = false;
+    for k in h.keys() {
+        if let Some(i) = hop_index(k) {
+            present[i] = true;
+            any = true;
+        }
+    }
+    if !any {
         return hop;
     }
     let mut upgrade_token = false;
@@ -55,10 +51,12 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) -> Hop {
     for v in h.get_all(header::CONNECTION) {
         for n in v.to_str().unwrap_or("").split(',') {
             let n = n.trim();
-            if n.eq_ignore_ascii_case("upgrade") {
+            if n.is_empty() || n.eq_ignore_ascii_case("close") || n.eq_ignore_ascii_case("keep-alive") {
+                // Not a header name (close), or one removed anyway.
+            } else if n.eq_ignore_ascii_case("upgrade") {
                 upgrade_token = true;
             } else if let Ok(n) = HeaderName::from_bytes(n.as_bytes()) {
-                if !named.contains(&n) {
+                if hop_index(&n).is_none() && !named.contains(&n) {
                     named.push(n);
                 }
             }
@@ -67,15 +65,41 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) -> Hop {
     if upgrade_token {
         hop.upgrade = h.get(header::UPGRADE).cloned();
     }
-    hop.te_trailers = h.get_all(header::TE).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
-    });
-    let hops: Vec<HeaderName> = h.keys().filter(|k| is_hop(k)).cloned().collect();
-    for n in hops.into_iter().chain(named) {
+    if present[1] {
+        hop.te_trailers = h.get_all(header::TE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+        });
+    }
+    for (i, p) in present.iter().enumerate() {
+        if *p {
+            h.remove(hop_name(i));
+        }
+    }
+    for n in named {
         h.remove(n);
     }
     hop
+}
+
+fn hop_name(i: usize) -> &'static HeaderName {
+    [
+        &header::CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+    ][i]
+}
+
+/// RFC 9110 §7.6.1's hop-by-hop fields (and the old Keep-Alive and
+/// Proxy-Connection); standard names compare as enum values.
+fn hop_index(k: &HeaderName) -> Option<usize> {
+    (0..9).find(|&i| k == hop_name(i))
 }
 
 /// The same for an upstream's response; a 101 keeps its upgrade fields.
@@ -155,7 +179,8 @@ pub fn request_head(
     } else {
         parts.uri = Uri::from(pq);
         parts.version = Version::HTTP_11;
-        parts.headers.insert(header::HOST, t.host_header.clone());
+        // Host was removed above: append skips insert's search for old values.
+        parts.headers.append(header::HOST, t.host_header.clone());
         if let Some(u) = &hop.upgrade {
             parts
                 .headers
@@ -174,7 +199,7 @@ pub fn request_head(
             }
         }
         None => {
-            h.insert(&X_FORWARDED_FOR, conn.peer_ip.clone());
+            h.append(&X_FORWARDED_FOR, conn.peer_ip.clone());
         }
     }
     h.insert(

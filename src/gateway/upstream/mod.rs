@@ -363,6 +363,24 @@ pub struct ResponseBody {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
+impl ResponseBody {
+    /// The whole response was read: its connection may carry the next.
+    fn release(&mut self) {
+        if let Some((t, s)) = self.conn.take() {
+            t.put_idle(s);
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // Bodiless answers (204, 304, HEAD, Content-Length: 0) are never polled.
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+}
+
 impl HttpBody for ResponseBody {
     type Data = bytes::Bytes;
     type Error = BoxError;
@@ -371,13 +389,16 @@ impl HttpBody for ResponseBody {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(None) => {
-                if let Some((t, s)) = this.conn.take() {
-                    t.put_idle(s);
-                }
+                this.release();
                 Poll::Ready(None)
             }
             Poll::Ready(Some(f)) => {
                 this.sleep = None;
+                // Servers stop polling once `is_end_stream` says so: the
+                // connection goes back as soon as the last frame is out.
+                if this.inner.is_end_stream() {
+                    this.release();
+                }
                 Poll::Ready(Some(f.map_err(BoxError::from)))
             }
             Poll::Pending => {

@@ -25,7 +25,7 @@ pub fn retryable_status(s: http::StatusCode) -> bool {
 }
 
 /// Retries earned by traffic: every request adds a fifth of a retry (so
-/// retries stay under ~20 % of requests), time adds a few per second (so a
+/// retries stay under ~20 % of requests), time adds ten per second (so a
 /// quiet pool can still retry), and each retry spends one. In thousandths.
 pub struct Budget {
     tokens: AtomicI64,
@@ -34,7 +34,7 @@ pub struct Budget {
 
 const PER_REQUEST: i64 = 200;
 const PER_RETRY: i64 = 1000;
-const PER_SECOND: i64 = 5 * PER_RETRY;
+const PER_SECOND: i64 = 10 * PER_RETRY;
 const CAP: i64 = 100 * PER_RETRY;
 
 impl Default for Budget {
