@@ -40,6 +40,8 @@ python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet s
 # The OpenTelemetry project's OTLP protobuf classes: tests/otlp/receiver.py
 # decodes gatehouse's span exports with them (tests/telemetry.rs).
 python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null || python3 -m pip install --quiet opentelemetry-proto
+# WebSocket and gRPC peers of tests/streaming.rs.
+python3 -c 'import websockets, grpc, grpc_tools' 2>/dev/null || python3 -m pip install --quiet websockets grpcio grpcio-tools
 
 # `.ci/run` installs first (its clippy builds the `saml` feature, which needs libxmlsec1).
 if [ "${1:-}" = "--install-only" ]; then

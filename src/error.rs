@@ -244,6 +244,27 @@ impl GatewayError {
     }
 }
 
+impl GatewayError {
+    /// What a gRPC client shows as the status message.
+    pub fn grpc_message(&self) -> &'static str {
+        match self {
+            GatewayError::Auth(AuthError::Missing) => "an access token is required",
+            GatewayError::Auth(AuthError::Invalid(r)) => r.description(),
+            GatewayError::Auth(AuthError::InsufficientScope(_)) => "the access token lacks a required scope",
+            GatewayError::Auth(AuthError::Unavailable) => "token validation is unavailable",
+            GatewayError::NoRoute => "no API matches this path",
+            GatewayError::MethodNotAllowed(_) => "this API does not accept the method",
+            GatewayError::UpstreamUnavailable => "the upstream service is unavailable",
+            GatewayError::UpstreamTimeout => "the upstream service did not answer in time",
+            GatewayError::NoHealthyUpstream => "no target of this API's upstream pool is healthy",
+            GatewayError::BodyTooLarge => "the request body is larger than this API accepts",
+            GatewayError::BodyTimeout => "the client paused too long while sending the request body",
+            GatewayError::BadPath(why) | GatewayError::BadRequest(why) => why,
+            GatewayError::UnsupportedTransferCoding => "only the chunked transfer coding is supported",
+        }
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         match self {

@@ -204,20 +204,45 @@ impl Gateway {
     }
 }
 
-/// A refusal as HTTP (`GatewayError`'s one mapping), plus `grpc-status`
-/// for gRPC clients.
+/// A refusal as HTTP (`GatewayError`'s one mapping). A gRPC client gets
+/// it as a trailers-only response (gRPC over HTTP/2: status, message and
+/// `application/grpc` in the head, no body), keeping the HTTP status and
+/// `WWW-Authenticate` so plain HTTP tooling still reads it: gRPC clients map
+/// the HTTP status too, and they agree (401 → UNAUTHENTICATED, …).
 fn refusal(e: GatewayError, grpc: bool) -> Response<Body> {
-    let code = grpc.then(|| e.grpc_status());
-    let (head, b) = e.into_response().into_parts();
-    let mut r = Response::from_parts(head, Body::Other(b));
-    if let Some(c) = code {
-        r.headers_mut()
-            .insert(GRPC_STATUS.clone(), HeaderValue::from(u16::from(c)));
+    if !grpc {
+        let (head, b) = e.into_response().into_parts();
+        return Response::from_parts(head, Body::Other(b));
     }
-    r
+    let code = e.grpc_status();
+    let message = e.grpc_message();
+    let (mut head, _) = e.into_response().into_parts();
+    head.headers.remove(http::header::CONTENT_LENGTH);
+    head.headers
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    head.headers
+        .insert(GRPC_STATUS.clone(), HeaderValue::from(u16::from(code)));
+    if let Ok(v) = HeaderValue::from_str(&grpc_percent_encode(message)) {
+        head.headers.insert(GRPC_MESSAGE.clone(), v);
+    }
+    Response::from_parts(head, Body::empty())
+}
+
+/// `grpc-message` is percent-encoded: printable ASCII except `%` stays.
+fn grpc_percent_encode(m: &str) -> String {
+    let mut out = String::with_capacity(m.len());
+    for b in m.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: http::HeaderName = http::HeaderName::from_static("grpc-message");
 
 fn is_grpc(h: &http::HeaderMap) -> bool {
     h.get(http::header::CONTENT_TYPE)

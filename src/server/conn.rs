@@ -142,7 +142,7 @@ pub async fn serve(
         .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256);
     let (h1, h2, auto) = (Arc::new(h1), Arc::new(h2), Arc::new(auto));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let active = Arc::new(Active::default());
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -171,22 +171,20 @@ pub async fn serve(
             tls.is_some(),
             settings.body_timeout,
         );
-        let watcher = graceful.watcher();
+        let (stop, guard) = (stop.clone(), active.enter());
         match &tls {
             None if settings.h2c => {
                 let auto = auto.clone();
                 tokio::spawn(async move {
-                    let _ = watcher
-                        .watch(auto.serve_connection(TokioIo::new(tcp), svc).into_owned())
-                        .await;
-                    drop(permit);
+                    drive(auto.serve_connection_with_upgrades(TokioIo::new(tcp), svc), stop).await;
+                    drop((permit, guard));
                 });
             }
             None => {
-                let conn = watcher.watch(h1.serve_connection(TokioIo::new(tcp), svc));
+                let conn = h1.serve_connection(TokioIo::new(tcp), svc).with_upgrades();
                 tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(permit);
+                    drive(conn, stop).await;
+                    drop((permit, guard));
                 });
             }
             Some(tls) => {
@@ -207,18 +205,110 @@ pub async fn serve(
                     let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                     let io = TokioIo::new(stream);
                     if is_h2 {
-                        let _ = watcher.watch(h2.serve_connection(io, svc)).await;
+                        drive(h2.serve_connection(io, svc), stop).await;
                     } else {
-                        let _ = watcher.watch(h1.serve_connection(io, svc)).await;
+                        drive(h1.serve_connection(io, svc).with_upgrades(), stop).await;
                     }
-                    drop(permit);
+                    drop((permit, guard));
                 });
             }
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    active.drained().await;
     Ok(())
+}
+
+/// Connections of one worker still open (shutdown waits for them).
+#[derive(Default)]
+struct Active {
+    open: std::sync::atomic::AtomicUsize,
+    closed: tokio::sync::Notify,
+}
+
+struct ActiveGuard(Arc<Active>);
+
+impl Active {
+    fn enter(self: &Arc<Self>) -> ActiveGuard {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        ActiveGuard(self.clone())
+    }
+
+    async fn drained(&self) {
+        loop {
+            let notified = self.closed.notified();
+            if self.open.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.closed.notify_waiters();
+    }
+}
+
+/// A served connection that can be asked to finish what it has and close.
+trait Graceful: Future {
+    fn close_gracefully(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: HttpBody + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: HttpBody + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> Graceful for hyper_util::server::conn::auto::UpgradeableConnection<'_, I, S, E>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: 'static,
+    B: HttpBody + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves a connection until it ends; on shutdown, lets its requests in
+/// flight finish and closes it.
+async fn drive<C: Graceful>(conn: C, mut stop: watch::Receiver<bool>) {
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = async { let _ = stop.wait_for(|s| *s).await; } => {}
+    }
+    conn.as_mut().close_gracefully();
+    let _ = conn.await;
 }
 
 /// A plain-HTTP listener that only redirects to https on `https_port`
