@@ -271,6 +271,7 @@ impl Pool {
             t.outcome(!bad, trial);
             t.metrics.answered(started.elapsed());
             if bad {
+                t.metrics.failed("status");
                 if let Some(p) = spare {
                     if may_retry(&mut retries_left) {
                         parts = p;
