@@ -229,14 +229,16 @@ impl GatewayError {
     /// HTTP-to-status mapping, made explicit in `grpc-status`).
     pub fn grpc_status(&self) -> u8 {
         match self {
-            GatewayError::Auth(AuthError::Missing | AuthError::Invalid(_)) => 16, // UNAUTHENTICATED
-            GatewayError::Auth(AuthError::InsufficientScope(_)) => 7,             // PERMISSION_DENIED
+            GatewayError::Auth(
+                AuthError::Missing | AuthError::Invalid(_) | AuthError::DpopProof(_) | AuthError::UseDpopNonce(_),
+            ) => 16, // UNAUTHENTICATED
+            GatewayError::Auth(AuthError::InsufficientScope(_)) => 7, // PERMISSION_DENIED
             GatewayError::Auth(AuthError::Unavailable)
             | GatewayError::UpstreamUnavailable
             | GatewayError::NoHealthyUpstream => 14, // UNAVAILABLE
-            GatewayError::UpstreamTimeout => 4,                                   // DEADLINE_EXCEEDED
-            GatewayError::NoRoute | GatewayError::MethodNotAllowed(_) => 12,      // UNIMPLEMENTED
-            GatewayError::BodyTooLarge => 8,                                      // RESOURCE_EXHAUSTED
+            GatewayError::UpstreamTimeout => 4,                       // DEADLINE_EXCEEDED
+            GatewayError::NoRoute | GatewayError::MethodNotAllowed(_) => 12, // UNIMPLEMENTED
+            GatewayError::BodyTooLarge => 8,                          // RESOURCE_EXHAUSTED
             GatewayError::BodyTimeout => 4,
             GatewayError::BadPath(_) | GatewayError::BadRequest(_) => 3, // INVALID_ARGUMENT
             GatewayError::UnsupportedTransferCoding => 12,
@@ -250,6 +252,8 @@ impl GatewayError {
         match self {
             GatewayError::Auth(AuthError::Missing) => "an access token is required",
             GatewayError::Auth(AuthError::Invalid(r)) => r.description(),
+            GatewayError::Auth(AuthError::DpopProof(_)) => "the DPoP proof is invalid",
+            GatewayError::Auth(AuthError::UseDpopNonce(_)) => "a DPoP nonce from the server is required",
             GatewayError::Auth(AuthError::InsufficientScope(_)) => "the access token lacks a required scope",
             GatewayError::Auth(AuthError::Unavailable) => "token validation is unavailable",
             GatewayError::NoRoute => "no API matches this path",

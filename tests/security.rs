@@ -631,4 +631,163 @@ async fn registered_jwks_uris_cannot_reach_internal_addresses() {
     assert_eq!(token(gh.url("/api/oauth/token")).await, (401, true));
     assert_eq!(hits.load(Ordering::SeqCst), fetched, "no fetch without the allowlist");
     assert!(gh.log().contains("outbound guard"), "the refusal is logged");
+
+/// An upstream that answers every request with the headers it received,
+/// as JSON (name → values), and the Host it saw.
+async fn header_echo() -> SocketAddr {
+    use axum::http::HeaderMap;
+    async fn echo(headers: HeaderMap) -> axum::Json<serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        for (k, v) in &headers {
+            let e = out
+                .entry(k.as_str().to_string())
+                .or_insert_with(|| serde_json::Value::Array(vec![]));
+            e.as_array_mut()
+                .unwrap()
+                .push(String::from_utf8_lossy(v.as_bytes()).into_owned().into());
+        }
+        axum::Json(serde_json::Value::Object(out))
+    }
+    common::serve(axum::Router::new().fallback(echo)).await
+}
+
+/// The JSON body of a raw HTTP/1.1 exchange's answer.
+fn echoed(text: &str) -> serde_json::Value {
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // The echo answers with Content-Length, so the body is the JSON itself.
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Issue 24 (6): a client cannot make the upstream lose the identity the
+/// gateway adds (by naming it in `Connection`) nor smuggle its own under a
+/// spelling upstream frameworks fold into the same name (`X_Auth_Sub`).
+#[tokio::test]
+async fn clients_cannot_strip_or_spoof_the_gateways_identity_headers() {
+    let up = header_echo().await;
+    let gh = Gatehouse::start(&format!(
+        r#"
+[[clients]]
+id = "svc"
+secret = "svc-secret"
+grant_types = ["client_credentials"]
+scopes = ["photos"]
+
+[[apis]]
+path = "/api"
+auth = {{ kind = "oauth2", scopes = ["photos"] }}
+backend = {{ upstream = "http://{up}" }}
+"#
+    ));
+    let tok: serde_json::Value = common::client()
+        .post(gh.url("/api/oauth/token"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    let addr = gh.addr;
+    let send = move |extra: &str| {
+        let req = format!(
+            "GET /api/x HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer {token}\r\n{extra}Connection: close\r\n\r\n"
+        );
+        exchange(addr, req.as_bytes())
+    };
+    let (status, text) = tokio::task::spawn_blocking({
+        let send = send.clone();
+        move || send("Connection: X-Authenticated-Userid, X-Authenticated-Client, X-Request-Id\r\n")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let h = echoed(&text);
+    assert_eq!(h["x-authenticated-client"], serde_json::json!(["svc"]), "{h}");
+    assert_eq!(h["x-authenticated-scope"], serde_json::json!(["photos"]), "{h}");
+    assert!(h["x-request-id"].as_array().is_some_and(|v| v.len() == 1), "{h}");
+
+    let (status, text) = tokio::task::spawn_blocking(move || {
+        send(
+            "X_Authenticated_Client: admin\r\nX-Authenticated-Client: admin\r\nx-authenticated_scope: admin\r\n\
+             X-Authenticated-Userid: root\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let h = echoed(&text);
+    assert_eq!(h["x-authenticated-client"], serde_json::json!(["svc"]), "{h}");
+    assert_eq!(h["x-authenticated-scope"], serde_json::json!(["photos"]), "{h}");
+    // A client_credentials token's subject is the client (RFC 9068 §2.2).
+    assert_eq!(h["x-authenticated-userid"], serde_json::json!(["svc"]), "{h}");
+    for k in h.as_object().unwrap().keys() {
+        assert!(!k.contains('_'), "{k} reached the upstream: {h}");
+    }
+}
+
+/// Issue 24 (7) and the noted framing cases: a Host that is not a valid
+/// `host[:port]` (RFC 9112 §3.2), two of them or none is 400 and never
+/// reaches the upstream; a transfer coding other than chunked is 501; a
+/// Content-Length with leading zeros is forwarded as its number.
+#[tokio::test]
+async fn bad_hosts_and_framing_are_refused_before_the_upstream() {
+    let up = header_echo().await;
+    let gh = Gatehouse::start(&format!(
+        "[[apis]]\npath = \"/\"\nbackend = {{ upstream = \"http://{up}\" }}\n"
+    ));
+    let addr = gh.addr;
+    let run = move |req: String| exchange(addr, req.as_bytes());
+    let cases: Vec<(&str, String, u16)> = vec![
+        ("path in Host", "Host: a.example/path?x\r\n".into(), 400),
+        ("userinfo in Host", "Host: evil@127.0.0.1\r\n".into(), 400),
+        ("space in Host", "Host: a b\r\n".into(), 400),
+        ("list in Host", "Host: a, b\r\n".into(), 400),
+        ("two Host lines", "Host: a.example\r\nHost: b.example\r\n".into(), 400),
+        ("no Host", String::new(), 400),
+        ("bad port", "Host: a.example:99999\r\n".into(), 400),
+        ("good name", "Host: a.example:8080\r\n".into(), 200),
+        ("IPv6 literal", "Host: [::1]:8080\r\n".into(), 200),
+    ];
+    for (what, host, want) in cases {
+        let req = format!("GET /x HTTP/1.1\r\n{host}Connection: close\r\n\r\n");
+        let (status, text) = tokio::task::spawn_blocking(move || run(req)).await.unwrap();
+        assert_eq!(status, want, "{what}: {text}");
+        if want == 200 {
+            let h = echoed(&text);
+            let sent = host.trim_end().trim_start_matches("Host: ").to_string();
+            assert_eq!(h["x-forwarded-host"], serde_json::json!([sent]), "{what}: {h}");
+        } else {
+            assert!(text.contains("invalid_request"), "{what}: {text}");
+        }
+    }
+
+    let req = "POST /x HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_string();
+    let (status, text) = tokio::task::spawn_blocking(move || run(req)).await.unwrap();
+    assert_eq!(status, 501, "{text}");
+
+    let req =
+        "POST /x HTTP/1.1\r\nHost: a.example\r\nContent-Length: 0005\r\nConnection: close\r\n\r\nhello".to_string();
+    let (status, text) = tokio::task::spawn_blocking(move || run(req)).await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(echoed(&text)["content-length"], serde_json::json!(["5"]), "{text}");
+
+    // Content-Length beside chunked: Transfer-Encoding wins (RFC 9112
+    // §6.3), the length is not passed on.
+    let req = "POST /x HTTP/1.1\r\nHost: a.example\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_string();
+    let (status, text) = tokio::task::spawn_blocking(move || run(req)).await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let h = echoed(&text);
+    assert!(
+        h.get("content-length").is_none_or(|v| v == &serde_json::json!(["5"])),
+        "{h}"
+    );
+
+    // A head with bare LF line ends is read (RFC 9112 §2.2) and sent on as
+    // a new head the gateway writes itself.
+    let req = "GET /x HTTP/1.1\nHost: a.example\nX-Probe: 1\nConnection: close\n\n".to_string();
+    let (status, text) = tokio::task::spawn_blocking(move || run(req)).await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(echoed(&text)["x-probe"], serde_json::json!(["1"]), "{text}");
 }

@@ -175,7 +175,7 @@ impl Gateway {
         }
         let result = match stopped {
             Some(Stop::Refuse(e)) => Err(e),
-            Some(Stop::Answer(r)) => Ok(r),
+            Some(Stop::Answer(r)) => Ok(*r),
             None => {
                 // Bodies over the route's limit: 413 at once when the length
                 // is declared, else when the stream crosses it.

@@ -32,7 +32,8 @@ pub enum Stop {
     /// A refusal, answered by `GatewayError`'s one mapping to HTTP.
     Refuse(GatewayError),
     /// An answer of the policy's own (a CORS preflight, a redirect to login).
-    Answer(http::Response<Body>),
+    /// Boxed: rare, and it keeps `Result<(), Stop>` small on the hot path.
+    Answer(Box<http::Response<Body>>),
 }
 
 impl From<GatewayError> for Stop {

@@ -221,11 +221,10 @@ pub fn check_request_head(parts: &mut Parts) -> Result<(), GatewayError> {
         return Err(GatewayError::BadRequest("more than one Host header"));
     }
     match host {
-        Some(h) => {
-            if !valid_host(h.as_bytes()) {
-                return Err(GatewayError::BadRequest("the Host header is not a valid host[:port]"));
-            }
+        Some(h) if !valid_host(h.as_bytes()) => {
+            return Err(GatewayError::BadRequest("the Host header is not a valid host[:port]"));
         }
+        Some(_) => {}
         None if parts.version == Version::HTTP_11 => {
             return Err(GatewayError::BadRequest("an HTTP/1.1 request needs a Host header"));
         }
@@ -290,7 +289,13 @@ pub fn valid_host(b: &[u8]) -> bool {
     }
     match port {
         [] => true,
-        [b':', digits @ ..] => (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit),
+        // RFC 3986 allows an empty port after ':' but nothing reads one the
+        // same way twice; a port is 0-65535.
+        [b':', digits @ ..] => {
+            (1..=5).contains(&digits.len())
+                && digits.iter().all(u8::is_ascii_digit)
+                && digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65535
+        }
         _ => false,
     }
 }
@@ -340,6 +345,7 @@ mod tests {
             "a, b",
             "a.example:",
             "a.example:123456",
+            "a.example:65536",
             "a:b:c",
             "[::1",
             "[zz]",

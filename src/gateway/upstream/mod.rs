@@ -220,7 +220,7 @@ impl Pool {
                                 }
                                 Err(_) => {
                                     let (p, b) = req.into_parts();
-                                    break Err(Failure::Unsent(p, b));
+                                    break Err(Failure::Unsent(Box::new((p, b))));
                                 }
                             }
                         }
@@ -233,7 +233,8 @@ impl Pool {
                 Err(f) => {
                     let (kind, err) = match f {
                         Failure::Timeout => ("timeout", GatewayError::UpstreamTimeout),
-                        Failure::Unsent(p, b) => {
+                        Failure::Unsent(unsent) => {
+                            let (p, b) = *unsent;
                             t.metrics.failed("connect");
                             t.outcome(false, trial);
                             if may_retry(&mut retries_left) {
@@ -307,7 +308,7 @@ enum Failure {
     Timeout,
     /// Not written to the target (it closed, and no new connection could
     /// be made): safe to send elsewhere.
-    Unsent(Parts, RequestBody),
+    Unsent(Box<(Parts, RequestBody)>),
     Sent(hyper::Error),
 }
 
