@@ -13,8 +13,8 @@ mod validate;
 
 pub use duration::{parse as parse_duration, Dur};
 pub use error::{line_col, ConfigError};
-pub use validate::{DEVICE_CODE_GRANT, KNOWN_GRANTS, NO_SAML, SAML2_BEARER, TOKEN_EXCHANGE_GRANT};
 pub use upstreams::{Balance, HashOn, HealthSpec, PassiveSpec, PoolSpec, Protocol, TargetSpec};
+pub use validate::{DEVICE_CODE_GRANT, KNOWN_GRANTS, NO_SAML, SAML2_BEARER, TOKEN_EXCHANGE_GRANT};
 
 use crate::keys::{PublicKeySet, SigningAlg};
 use bytes::Bytes;
