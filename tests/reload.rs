@@ -109,10 +109,20 @@ grant_types = ["client_credentials"]
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(now, (200, "two".into()), "not reloaded: {}", gh.log());
-    // A few more reloads while the load runs.
-    for _ in 0..3 {
+    // A few more reloads while the load runs, each waited for: signals
+    // sent while a reload runs are coalesced into one (as with any daemon).
+    for n in 2..=4 {
         gh.signal("HUP");
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        let want = format!("gatehouse_config_reloads_total{{result=\"ok\"}} {n}");
+        let mut seen = false;
+        for _ in 0..100 {
+            if body(&gh, "/metrics").await.1.contains(&want) {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(seen, "reload {n} not seen: {}", gh.log());
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut served = 0;
