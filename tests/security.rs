@@ -631,6 +631,7 @@ async fn registered_jwks_uris_cannot_reach_internal_addresses() {
     assert_eq!(token(gh.url("/api/oauth/token")).await, (401, true));
     assert_eq!(hits.load(Ordering::SeqCst), fetched, "no fetch without the allowlist");
     assert!(gh.log().contains("outbound guard"), "the refusal is logged");
+}
 
 /// An upstream that answers every request with the headers it received,
 /// as JSON (name → values), and the Host it saw.
