@@ -53,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(req) = req.body(()) else { return };
     let (mut parts, ()) = req.into_parts();
     for line in lines.take(64) {
-        let Some(i) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(i) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(&line[..i]),
             HeaderValue::from_bytes(line[i + 1..].trim_ascii()),
@@ -83,7 +85,10 @@ fuzz_target!(|data: &[u8]| {
             let parsed = http::uri::Authority::try_from(a).expect("an accepted host parses as an authority");
             assert_eq!(parsed.as_str().as_bytes(), a);
             let host_end = if a.starts_with(b"[") {
-                a.iter().position(|b| *b == b']').expect("a bracketed literal is closed") + 1
+                a.iter()
+                    .position(|b| *b == b']')
+                    .expect("a bracketed literal is closed")
+                    + 1
             } else {
                 a.iter().position(|b| *b == b':').unwrap_or(a.len())
             };
