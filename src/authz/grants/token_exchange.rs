@@ -496,6 +496,11 @@ impl Grant for TokenExchange {
             .unwrap_or(server.cfg.tokens.access_ttl.as_secs() as i64);
         // Never outlives what it was exchanged from.
         let exp = subject.exp.map_or(now + ttl, |e| e.min(now + ttl));
+        // A trusted issuer's token within its clock-skew leeway is valid
+        // yet past its exp: nothing of it is left to hand on.
+        if exp <= now {
+            return Err(bad("subject_token", "expired"));
+        }
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(server.cfg.issuer));
         claims.insert("sub".into(), json!(subject.sub));
