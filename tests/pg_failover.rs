@@ -212,9 +212,13 @@ async fn a_database_outage_under_load_loses_nothing_and_heals_itself() {
                 assert_eq!(*st, 200, "{what} answered {st}: {:?}", t.answers);
             }
         }
-        // A 503 came quickly: within the connect timeout plus a little.
+        // A 503 came quickly. The worst case is a request whose statement
+        // was already on the wire when the database went away: it waits
+        // out statement_timeout (2 s), then one connect attempt; plus a
+        // second of slack for a loaded 2-core machine (3.004 s was seen
+        // against the old 3 s bound).
         assert!(
-            t.slowest_503 < Duration::from_millis(CONNECT_TIMEOUT_MS * 3),
+            t.slowest_503 < Duration::from_millis(2000 + CONNECT_TIMEOUT_MS * 2),
             "slowest 503 took {:?}",
             t.slowest_503
         );
