@@ -344,6 +344,13 @@ pub enum OAuthError {
     Throttled {
         retry_after: u64,
     },
+    /// Too many failed client authentications from this address or for
+    /// this client: 429 `temporarily_unavailable` plus Retry-After, also
+    /// for the right secret (RFC 6749 has no code of its own for it;
+    /// `invalid_client` stays the answer to a wrong secret).
+    ClientThrottled {
+        retry_after: u64,
+    },
     AccessDenied(&'static str),
     /// RFC 8628 §3.5: the user has not decided yet; poll again.
     AuthorizationPending,
@@ -392,7 +399,7 @@ impl OAuthError {
             OAuthError::ExpiredToken => "expired_token",
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::ServerError => "server_error",
-            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthError::TemporarilyUnavailable | OAuthError::ClientThrottled { .. } => "temporarily_unavailable",
             OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             OAuthError::InvalidRequestObject(_) => "invalid_request_object",
@@ -420,6 +427,9 @@ impl OAuthError {
             OAuthError::BodyTimeout => "the client paused too long while sending the request body",
             OAuthError::UnsupportedTokenType => "the token type is not supported",
             OAuthError::Throttled { .. } => "too many failed attempts; try again later",
+            OAuthError::ClientThrottled { .. } => {
+                "too many failed client authentications; try again after the Retry-After delay"
+            }
             OAuthError::ServerError => "the server could not complete the request",
             OAuthError::TemporarilyUnavailable => "the server is temporarily unavailable",
         }
@@ -432,6 +442,7 @@ impl OAuthError {
             OAuthError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::ClientThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -466,7 +477,7 @@ impl IntoResponse for OAuthError {
                     HeaderValue::from_static("Basic realm=\"gatehouse\", charset=\"UTF-8\""),
                 );
             }
-            OAuthError::Throttled { retry_after } => {
+            OAuthError::Throttled { retry_after } | OAuthError::ClientThrottled { retry_after } => {
                 r.headers_mut()
                     .insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }

@@ -792,3 +792,386 @@ async fn bad_hosts_and_framing_are_refused_before_the_upstream() {
     assert_eq!(status, 200, "{text}");
     assert_eq!(echoed(&text)["x-probe"], serde_json::json!(["1"]), "{text}");
 }
+
+/// A client whose connections come from `ip` (any 127.x.y.z works on
+/// Linux's loopback): attackers and owners at different addresses.
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+const THROTTLED_CLIENTS: &str = r#"
+[[clients]]
+id = "printer"
+secret = "printer-secret"
+grant_types = ["client_credentials"]
+scopes = ["photos"]
+
+[[clients]]
+id = "other"
+secret = "other-secret"
+grant_types = ["client_credentials"]
+scopes = ["photos"]
+"#;
+
+async fn client_credentials(http: &reqwest::Client, gh: &Gatehouse, id: &str, secret: &str) -> reqwest::Response {
+    http.post(gh.url("/api/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Issue 24 (3): wrong client secrets (Basic at the token endpoint, the
+/// form at introspection, alternating between two instances on one SQLite
+/// file) lock that client from that address after 10 failures: 429
+/// `temporarily_unavailable` with Retry-After, on both instances, even
+/// with the right secret, until the window passes. Another client from
+/// the same address, and the same client from another address, are not
+/// locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_secret_guessing_is_throttled_per_client_and_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\n\n[store]\nurl = \"{db}\"\nrevocation_staleness = \"1s\"\n\n\
+         [throttle]\nwindow = \"4s\"\n{THROTTLED_CLIENTS}"
+    );
+    let gh = [Gatehouse::start_in(dir, &config), Gatehouse::start_full(&config)];
+    let http = client_from("127.0.0.1");
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let g = &gh[i % 2];
+        let wrong = format!("guess-{i}");
+        let r = if i % 2 == 0 {
+            client_credentials(&http, g, "printer", &wrong).await
+        } else {
+            http.post(g.url("/api/oauth/introspect"))
+                .form(&[("client_id", "printer"), ("client_secret", &wrong), ("token", "x")])
+                .send()
+                .await
+                .unwrap()
+        };
+        let status = r.status().as_u16();
+        let retry = r.headers().get("retry-after").cloned();
+        let challenge = r.headers().contains_key("www-authenticate");
+        let body: serde_json::Value = r.json().await.unwrap();
+        match status {
+            401 => {
+                assert_eq!(body["error"], "invalid_client", "{body}");
+                assert!(challenge, "a 401 carries a challenge");
+            }
+            429 => {
+                assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+                let secs: u64 = retry
+                    .expect("429 without Retry-After")
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=4).contains(&secs), "Retry-After {secs}");
+            }
+            s => panic!("attempt {i}: {s} {body}"),
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [[401; 10].as_slice(), [429; 30].as_slice()].concat(),
+        "10 failures, then locked"
+    );
+    // The right secret is refused too, on both instances.
+    for g in &gh {
+        let r = client_credentials(&http, g, "printer", "printer-secret").await;
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
+    }
+    // Not the other client from this address, nor this client from another.
+    for g in &gh {
+        assert_eq!(
+            client_credentials(&http, g, "other", "other-secret").await.status(),
+            200
+        );
+        let elsewhere = client_from("127.0.0.2");
+        assert_eq!(
+            client_credentials(&elsewhere, g, "printer", "printer-secret")
+                .await
+                .status(),
+            200
+        );
+    }
+    let r = client_credentials(&http, &gh[0], "printer", "printer-secret").await;
+    assert_eq!(r.status(), 429, "still locked from the guessing address");
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+    for g in &gh {
+        let r = client_credentials(&http, g, "printer", "printer-secret").await;
+        assert_eq!(r.status(), 200, "the window passed");
+    }
+}
+
+/// Issue 24 (4): an unknown client id costs the same argon2 verification
+/// as a wrong secret for a client that exists (it took 1–2 ms against
+/// 19–26 ms). Interleaved, so load on the machine hits both alike; the
+/// medians must be within a factor of 3 (they were more than 10 apart).
+#[tokio::test]
+async fn unknown_client_ids_take_as_long_as_wrong_secrets() {
+    let gh = Gatehouse::start(&format!(
+        "[throttle]\nclient_secrets = {{ per_account_address = 1000, per_account = 1000, per_address = 1000 }}\n\
+         {THROTTLED_CLIENTS}"
+    ));
+    let http = common::client();
+    let time = |id: String, secret: String| {
+        let (http, url) = (http.clone(), gh.url("/api/oauth/token"));
+        async move {
+            let t = std::time::Instant::now();
+            let r = http
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401);
+            t.elapsed()
+        }
+    };
+    // Warm-up: the first connection, the dummy hash made on first use.
+    time("nobody".into(), "x".into()).await;
+    time("printer".into(), "x".into()).await;
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for i in 0..11 {
+        unknown.push(time(format!("no-such-client-{i}"), format!("s{i}")).await);
+        wrong.push(time("printer".into(), format!("wrong-{i}")).await);
+    }
+    unknown.sort();
+    wrong.sort();
+    let (u, w) = (unknown[5], wrong[5]);
+    eprintln!("median unknown {u:?}, wrong secret {w:?}");
+    assert!(u * 3 >= w && w * 3 >= u, "unknown {unknown:?} vs wrong {wrong:?}");
+}
+
+/// Issue 24 (11): the login page's 429 carries Retry-After; wrong
+/// passwords from one address lock the account from that address only, so
+/// its owner signs in from another; guesses spread over many addresses
+/// still reach the account's own (higher) bound.
+#[tokio::test]
+async fn login_guessing_from_one_address_does_not_lock_out_another() {
+    use common::web::Browser;
+    let gh = Gatehouse::start(
+        r#"[throttle]
+passwords = { per_account_address = 3, per_account = 6, per_address = 20 }
+
+[[clients]]
+id = "printer"
+secret = "printer-secret"
+redirect_uris = ["http://127.0.0.1:9000/callback"]
+grant_types = ["authorization_code"]
+scopes = ["photos"]
+
+[[users]]
+username = "alice"
+password = "wonderland"
+"#,
+    );
+    let params = [
+        ("response_type", "code"),
+        ("client_id", "printer"),
+        ("redirect_uri", "http://127.0.0.1:9000/callback"),
+        ("scope", "photos"),
+        ("state", "s"),
+        ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        ("code_challenge_method", "S256"),
+    ];
+    let login = |ip: &'static str, password: &'static str| {
+        let gh = &gh;
+        async move {
+            let b = Browser::from_address(gh, ip.parse().unwrap());
+            let page = b.authorize(&params).await;
+            b.login(&page, "alice", password).await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(login("127.0.0.1", "guess").await.status, 401);
+    }
+    let locked = login("127.0.0.1", "wonderland").await;
+    assert_eq!(locked.status, 429, "{}", locked.html);
+    let secs: u64 = locked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&secs), "Retry-After {secs}");
+    assert!(locked.html.contains(&format!("Try again in {secs} seconds")));
+    let owner = login("127.0.0.2", "wonderland").await;
+    assert!(
+        owner.is_consent(),
+        "the owner at another address signs in: {}",
+        owner.html
+    );
+    // Six failures from three more addresses reach the account's bound.
+    for ip in ["127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        for _ in 0..2 {
+            assert_eq!(login(ip, "guess").await.status, 401);
+        }
+    }
+    let r = login("127.0.0.6", "wonderland").await;
+    assert_eq!(r.status, 429, "the per-account bound: {}", r.html);
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+/// Issue 24 (8): a registered redirect URI whose host holds `;` or `,`
+/// (`https://a.example;script-src/cb`, which the URL standard accepts)
+/// reached the consent page's CSP as text: a `script-src` directive of
+/// the client's choosing, or a second policy. Only rebuilt origins reach
+/// the header now; a normal one is still allowed as `form-action`.
+#[tokio::test]
+async fn redirect_uris_cannot_inject_csp_directives() {
+    use common::web::Browser;
+    let iat = "initial-access-token-for-tests";
+    let gh = Gatehouse::start(&format!(
+        "[registration]\ninitial_access_token = \"{iat}\"\n\n[[users]]\nusername = \"alice\"\npassword = \"wonderland\"\n"
+    ));
+    let http = common::client();
+    for (uri, form_action) in [
+        ("https://a.example;script-src/cb", "form-action 'self'"),
+        ("https://a.example,script-src/cb", "form-action 'self'"),
+        (
+            "https://ok.example:8443/cb",
+            "form-action 'self' https://ok.example:8443",
+        ),
+    ] {
+        let r = http
+            .post(gh.url("/api/oauth/register"))
+            .bearer_auth(iat)
+            .json(&serde_json::json!({
+                "redirect_uris": [uri],
+                "grant_types": ["authorization_code"],
+                "token_endpoint_auth_method": "none",
+                "scope": "openid",
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let reg: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status, 201, "{uri}: {reg}");
+        let id = reg["client_id"].as_str().unwrap();
+        let b = Browser::new(&gh);
+        let login = b
+            .authorize(&[
+                ("response_type", "code"),
+                ("client_id", id),
+                ("redirect_uri", uri),
+                ("scope", "openid"),
+                ("nonce", "n"),
+                ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                ("code_challenge_method", "S256"),
+            ])
+            .await;
+        let consent = b.login(&login, "alice", "wonderland").await;
+        assert!(consent.is_consent(), "{uri}: {}", consent.html);
+        let csp = consent.headers["content-security-policy"].to_str().unwrap();
+        assert!(!csp.contains(','), "{uri}: a second policy: {csp}");
+        let names: Vec<&str> = csp.split(';').filter_map(|d| d.split_whitespace().next()).collect();
+        assert_eq!(
+            names,
+            [
+                "default-src",
+                "style-src",
+                "img-src",
+                "form-action",
+                "frame-ancestors",
+                "base-uri"
+            ],
+            "{uri}: {csp}"
+        );
+        let fa = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("form-action"))
+            .unwrap();
+        assert_eq!(fa, form_action, "{uri}: {csp}");
+    }
+}
+
+/// Issue 24 (also noted): RFC 7636 §4.1 verifiers are 43–128 characters of
+/// the unreserved set. A 3-character verifier whose S256 challenge was
+/// sent (the challenge itself well-formed) was accepted; now the token
+/// request is refused with `invalid_request`. Challenges of the wrong size
+/// are refused at the authorization endpoint.
+#[tokio::test]
+async fn pkce_verifiers_and_challenges_must_have_rfc7636_sizes() {
+    use base64::Engine;
+    use common::web::Browser;
+    use sha2::Digest;
+    let cb = "http://127.0.0.1:9000/callback";
+    let gh = Gatehouse::start(&format!(
+        r#"[[clients]]
+id = "printer"
+secret = "printer-secret"
+redirect_uris = ["{cb}"]
+grant_types = ["authorization_code"]
+scopes = ["photos"]
+
+[[users]]
+username = "alice"
+password = "wonderland"
+"#
+    ));
+    let b = Browser::new(&gh);
+    let params = |challenge: &'static str| {
+        vec![
+            ("response_type", "code"),
+            ("client_id", "printer"),
+            ("redirect_uri", cb),
+            ("scope", "photos"),
+            ("state", "s"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ]
+    };
+    for bad in ["abc", Box::leak("a".repeat(129).into_boxed_str())] {
+        let r = b.authorize(&params(bad)).await;
+        assert_eq!(
+            r.redirect_params()["error"],
+            "invalid_request",
+            "challenge of {}",
+            bad.len()
+        );
+    }
+    let short = "abc";
+    let challenge: &'static str = Box::leak(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(short.as_bytes()))
+            .into_boxed_str(),
+    );
+    let login = b.authorize(&params(challenge)).await;
+    let consent = b.login(&login, "alice", "wonderland").await;
+    let back = b.allow(&consent).await;
+    let code = back.redirect_params()["code"].clone();
+    let r = common::client()
+        .post(gh.url("/api/oauth/token"))
+        .basic_auth("printer", Some("printer-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", cb),
+            ("code_verifier", short),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"].as_str().unwrap().contains("43 to 128"),
+        "{body}"
+    );
+}

@@ -411,3 +411,101 @@ backend = {{ upstream = "http://{up}" }}
     assert_eq!((code.as_str(), version.as_str()), ("200", "2"));
     assert_eq!(body, format!("got {}", 50 * 1024 * 1024));
 }
+
+/// Issue 24 (also noted): `[tls] hsts` goes on every answer over TLS (a
+/// route's, the authorization server's, an error), never on the plain
+/// redirect listener (RFC 6797 §7.2); `[tls] ocsp` is stapled to the
+/// handshake, as `openssl s_client -status` shows, with a response
+/// `openssl ocsp` signed for the leaf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_on_https_answers_and_a_stapled_ocsp_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    make_cert(&tls, "stapled");
+    let o = sh(&format!(
+        "cd {} && serial=$(openssl x509 -in cert.pem -noout -serial | cut -d= -f2) && \
+         printf 'V\\t301231235959Z\\t\\t%s\\tunknown\\t/CN=stapled\\n' \"$serial\" > index.txt && \
+         openssl ocsp -issuer ca.pem -cert cert.pem -no_nonce -reqout req.der 2>&1 && \
+         openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem -reqin req.der -respout ocsp.der -ndays 1 2>&1",
+        tls.display()
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let redirect_port = free_port();
+    let gh = Gatehouse::start_in(
+        dir,
+        &format!(
+            r#"listen = "127.0.0.1:0"
+
+[store]
+url = "memory://"
+
+[tls]
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+redirect_listen = "127.0.0.1:{redirect_port}"
+hsts = "max-age=31536000; includeSubDomains"
+ocsp = "tls/ocsp.der"
+
+[[apis]]
+path = "/hello"
+backend = {{ mock = {{ body = "hello world" }} }}
+"#
+        ),
+    );
+    let tls = gh.dir.path().join("tls");
+    let base = format!("https://127.0.0.1:{}", gh.addr.port());
+    let head = |args: &str, url: &str| {
+        let o = sh(&format!(
+            "curl -sS --max-time 10 --cacert {}/ca.pem {args} -D - -o /dev/null '{url}'",
+            tls.display()
+        ));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_lowercase()
+    };
+    for path in ["/hello", "/.well-known/openid-configuration", "/nowhere"] {
+        for proto in ["--http2", "--http1.1"] {
+            let h = head(proto, &format!("{base}{path}"));
+            assert!(
+                h.contains("strict-transport-security: max-age=31536000; includesubdomains"),
+                "{path} {proto}: {h}"
+            );
+        }
+    }
+    let plain = head("", &format!("http://127.0.0.1:{redirect_port}/hello"));
+    assert!(plain.starts_with("http/1.1 308"), "{plain}");
+    assert!(!plain.contains("strict-transport-security"), "{plain}");
+
+    let o = sh(&format!(
+        "openssl s_client -connect {} -servername localhost -status </dev/null 2>&1",
+        gh.addr
+    ));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("OCSP Response Status: successful"), "{out}");
+    assert!(out.contains("Cert Status: good"), "{out}");
+}
+
+#[test]
+fn bad_hsts_values_and_ocsp_files_are_refused_at_check() {
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path(), "one");
+    std::fs::write(dir.path().join("bad.der"), "not DER").unwrap();
+    for (extra, want) in [
+        ("hsts = \"max-age=abc\"", "tls.hsts"),
+        ("hsts = \"includeSubDomains\"", "max-age"),
+        ("hsts = \"max-age=1\\r\\nx: y\"", "tls.hsts"),
+        ("ocsp = \"bad.der\"", "not a DER OCSP response"),
+        ("ocsp = \"missing.der\"", "missing.der"),
+    ] {
+        let cfg = dir.path().join("g.toml");
+        std::fs::write(
+            &cfg,
+            format!("listen = \"127.0.0.1:0\"\n[store]\nurl = \"memory://\"\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n{extra}\n"),
+        )
+        .unwrap();
+        let o = common::run(&["check", "--config", cfg.to_str().unwrap()]);
+        assert!(!o.status.success(), "{extra}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{extra}: {err}");
+    }
+}

@@ -90,7 +90,7 @@ impl Admin {
             }
         };
         if user_ok && pass_ok {
-            self.authz.throttle.success(&key).await?;
+            self.authz.throttle.success(&key, ip).await?;
             Ok(true)
         } else {
             self.authz.throttle.failure(&key, ip).await?;

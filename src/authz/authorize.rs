@@ -199,7 +199,9 @@ pub enum AuthorizeError {
     },
 }
 
-fn is_pkce_value(s: &str) -> bool {
+/// RFC 7636 §4.1/§4.2: a `code_verifier` or S256 `code_challenge` is 43 to
+/// 128 characters of the unreserved set.
+pub fn is_pkce_value(s: &str) -> bool {
     (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 

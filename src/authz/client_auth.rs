@@ -13,6 +13,7 @@ use base64::Engine;
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub const METHODS: [&str; 5] = [
@@ -72,6 +73,54 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     Ok(Some((decode(id), decode(secret))))
 }
 
+/// What a request presents to authenticate its client.
+enum Presented<'a> {
+    /// RFC 7523 `client_assertion`.
+    Assertion(&'a str),
+    /// A secret (Basic or form), or none: a public client.
+    Secret(Option<String>),
+}
+
+/// The client id a request claims and what it presents to prove it.
+fn presented<'a>(
+    headers: &HeaderMap,
+    form: &'a Form,
+    max_assertion_bytes: usize,
+) -> Result<(String, Presented<'a>), OAuthError> {
+    let basic = basic_credentials(headers)?;
+    if let Some(kind) = form.get("client_assertion_type") {
+        if basic.is_some() || form.get("client_secret").is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not two".into(),
+            ));
+        }
+        if kind != JWT_ASSERTION_TYPE {
+            return Err(bad("unsupported client_assertion_type"));
+        }
+        let assertion = form.require("client_assertion")?;
+        if assertion.len() > max_assertion_bytes {
+            return Err(bad("the client assertion is too large"));
+        }
+        let id = super::assertion::unverified_claim(assertion, "sub")
+            .ok_or_else(|| bad("the client assertion is not a JWT with a sub"))?;
+        if form.get("client_id").is_some_and(|f| f != id) {
+            return Err(bad("client_id differs from the client assertion"));
+        }
+        return Ok((id, Presented::Assertion(assertion)));
+    }
+    match (basic, form.get("client_id"), form.get("client_secret")) {
+        (Some(_), _, Some(_)) => Err(OAuthError::InvalidRequest(
+            "use one client authentication method, not two".into(),
+        )),
+        (Some((id, _)), Some(form_id), None) if id != form_id => Err(OAuthError::InvalidRequest(
+            "client_id differs from the authenticated client".into(),
+        )),
+        (Some((id, secret)), _, None) => Ok((id, Presented::Secret(Some(secret)))),
+        (None, Some(id), secret) => Ok((id.to_string(), Presented::Secret(secret.map(str::to_owned)))),
+        (None, None, _) => Err(bad("client authentication is required")),
+    }
+}
+
 impl AuthServer {
     pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
         if let Some(c) = self.clients.get(id) {
@@ -92,53 +141,69 @@ impl AuthServer {
     }
 
     /// Which client is calling, proven by the method it registered for.
-    pub async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<Arc<Client>, OAuthError> {
-        let basic = basic_credentials(headers)?;
-        if let Some(kind) = form.get("client_assertion_type") {
-            if basic.is_some() || form.get("client_secret").is_some() {
-                return Err(OAuthError::InvalidRequest(
-                    "use one client authentication method, not two".into(),
-                ));
+    /// A secret or assertion is throttled per client and address, per
+    /// client and per address (`[throttle.client_secrets]`, counted in the
+    /// store so every instance sees the same failures): once locked, even
+    /// the right secret is refused with 429 until the window passes, so a
+    /// guess that happens to be right is never confirmed.
+    pub async fn authenticate_client(
+        &self,
+        headers: &HeaderMap,
+        form: &Form,
+        ip: IpAddr,
+    ) -> Result<Arc<Client>, OAuthError> {
+        let (id, presented) = presented(headers, form, self.cfg.gateway.max_token_bytes)?;
+        let guarded = !matches!(presented, Presented::Secret(None));
+        if guarded {
+            if let Some(retry_after) = self.client_throttle.check(&id, ip).await? {
+                return Err(OAuthError::ClientThrottled { retry_after });
             }
-            if kind != JWT_ASSERTION_TYPE {
-                return Err(bad("unsupported client_assertion_type"));
-            }
-            return self
-                .client_from_assertion(form.require("client_assertion")?, form.get("client_id"))
-                .await;
         }
-        let (id, secret) = match (basic, form.get("client_id"), form.get("client_secret")) {
-            (Some(_), _, Some(_)) => {
-                return Err(OAuthError::InvalidRequest(
-                    "use one client authentication method, not two".into(),
-                ))
-            }
-            (Some((id, _)), Some(form_id), None) if id != form_id => {
-                return Err(OAuthError::InvalidRequest(
-                    "client_id differs from the authenticated client".into(),
-                ))
-            }
-            (Some((id, secret)), _, None) => (id, Some(secret)),
-            (None, Some(id), secret) => (id.to_string(), secret.map(str::to_owned)),
-            (None, None, _) => return Err(bad("client authentication is required")),
+        let r = match presented {
+            Presented::Assertion(a) => self.client_from_assertion(&id, a).await,
+            Presented::Secret(secret) => self.client_from_secret(&id, secret).await,
         };
-        let client = self
-            .client(&id)
-            .await?
-            .ok_or_else(|| bad("unknown client or bad credentials"))?;
-        if client.meta.token_endpoint_auth_method.as_deref() == Some("client_secret_jwt") {
-            // The point of client_secret_jwt is that the secret never travels.
-            return Err(bad("this client authenticates with a client assertion"));
+        match &r {
+            Err(OAuthError::InvalidClient { .. }) if guarded => self.client_throttle.failure(&id, ip).await?,
+            Ok(_) if guarded => self.client_throttle.success(&id, ip).await?,
+            _ => {}
         }
+        r
+    }
+
+    /// `client_secret_basic`, `client_secret_post` or `none`. Whenever a
+    /// secret is presented and is not this client's, the answer costs one
+    /// argon2 verification and reads the same, whether the client is
+    /// unknown, has a generated (fast) secret, a hand-chosen one or none at
+    /// all: neither the time nor the words tell which ids exist.
+    async fn client_from_secret(&self, id: &str, secret: Option<String>) -> Result<Arc<Client>, OAuthError> {
+        let refused = |secret: Option<String>| async move {
+            if let Some(s) = secret {
+                secrets::verify_password_queued(secrets::dummy_hash().to_string(), s).await;
+            }
+            Err(bad("unknown client or bad credentials"))
+        };
+        let Some(client) = self.client(id).await? else {
+            return match secret {
+                Some(_) => refused(secret).await,
+                None => Err(bad("client authentication is required")),
+            };
+        };
+        let assertion_only = client.meta.token_endpoint_auth_method.as_deref() == Some("client_secret_jwt")
+            || (client.secret_hash.is_none() && !client.is_public());
         match (&client.secret_hash, secret) {
-            // A private_key_jwt client must send its assertion.
-            (None, _) if !client.is_public() => Err(bad("this client authenticates with a client assertion")),
+            // The point of client_secret_jwt is that the secret never travels;
+            // a private_key_jwt client must send its assertion.
+            (_, None) if assertion_only => Err(bad("this client authenticates with a client assertion")),
+            (_, Some(s)) if assertion_only => refused(Some(s)).await,
             (None, None) => Ok(client),
-            (None, Some(_)) => Err(bad("a public client has no secret")),
+            (None, Some(s)) => refused(Some(s)).await,
             (Some(_), None) => Err(bad("client authentication is required")),
             (Some(hash), Some(secret)) => {
                 if self.secret_ok(&client.id, hash, &secret).await {
                     Ok(client)
+                } else if secrets::is_fast_hash(hash) {
+                    refused(Some(secret)).await
                 } else {
                     Err(bad("unknown client or bad credentials"))
                 }
@@ -151,18 +216,10 @@ impl AuthServer {
     /// `client_secret_jwt` one MACed (HS256) with its secret; `iss` = `sub`
     /// = its id, `aud` naming the token endpoint or the issuer, `exp` soon,
     /// `jti` used once (in the store, so on every instance).
-    async fn client_from_assertion(&self, assertion: &str, form_id: Option<&str>) -> Result<Arc<Client>, OAuthError> {
+    async fn client_from_assertion(&self, id: &str, assertion: &str) -> Result<Arc<Client>, OAuthError> {
         use super::assertion;
-        if assertion.len() > self.cfg.gateway.max_token_bytes {
-            return Err(bad("the client assertion is too large"));
-        }
-        let id = assertion::unverified_claim(assertion, "sub")
-            .ok_or_else(|| bad("the client assertion is not a JWT with a sub"))?;
-        if form_id.is_some_and(|f| f != id) {
-            return Err(bad("client_id differs from the client assertion"));
-        }
         let client = self
-            .client(&id)
+            .client(id)
             .await?
             .ok_or_else(|| bad("unknown client or bad credentials"))?;
         let keys = match client.meta.token_endpoint_auth_method.as_deref() {
@@ -177,7 +234,7 @@ impl AuthServer {
             }
         };
         let token_url = self.token_endpoint();
-        let claims = assertion::verify(&keys, assertion, &id, Some(&id), &[&token_url, &self.cfg.issuer])
+        let claims = assertion::verify(&keys, assertion, id, Some(id), &[&token_url, &self.cfg.issuer])
             .await
             .map_err(|f| match f {
                 assertion::Failure::Unavailable => OAuthError::TemporarilyUnavailable,

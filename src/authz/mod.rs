@@ -56,7 +56,10 @@ pub struct AuthServer {
     /// Our own access tokens (JWT and opaque), validated with revocation
     /// honoured; shared with the gateway's `oauth2` routes.
     pub tokens: Arc<OwnTokens>,
+    /// Failed password checks (login page, password grant, admin console).
     pub throttle: throttle::Throttle,
+    /// Failed client authentications (see `client_auth.rs`).
+    client_throttle: throttle::Throttle,
     grants: grants::Registry,
     /// Verification keys of each `[[trusted_issuers]]` entry, by issuer,
     /// for JWT bearer assertions (remote sets fetched and cached).
@@ -122,7 +125,14 @@ impl AuthServer {
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
             tokens,
-            throttle: throttle::Throttle::new(throttle::Limits::default(), store.clone()),
+            throttle: throttle::Throttle::new("", cfg.throttle.passwords, cfg.throttle.window, store.clone()),
+            client_throttle: throttle::Throttle::new(
+                "c",
+                cfg.throttle.client_secrets,
+                cfg.throttle.window,
+                store.clone(),
+            )
+            .cached(stale, entries),
             grants: grants::registry(),
             assertion_keys,
             client_jwks: Cache::builder()

@@ -82,6 +82,15 @@ pub async fn verify_password_queued(phc: String, password: String) -> bool {
         .unwrap_or(false)
 }
 
+/// An argon2 hash of nothing anyone knows, made once with the parameters
+/// of `hash_password`: verified when there is no real hash to check (an
+/// unknown user or client), so that answer costs the same time as a wrong
+/// password (no enumeration by timing).
+pub fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
+}
+
 /// A fresh client secret and the hash to store. The secret is shown once.
 pub fn new_client_secret() -> (String, String) {
     let secret = random_token();

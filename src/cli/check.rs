@@ -13,7 +13,8 @@ pub fn run(a: Args) -> Result<(), String> {
         crate::net::tls_config(Some(ca)).map_err(|e| format!("{}: [gateway]: {e}", a.config.display()))?;
     }
     if let Some(t) = &cfg.tls {
-        crate::server::tls::load(&t.cert, &t.key).map_err(|e| format!("{}: [tls]: {e}", a.config.display()))?;
+        crate::server::tls::load(&t.cert, &t.key, t.ocsp.as_deref())
+            .map_err(|e| format!("{}: [tls]: {e}", a.config.display()))?;
     }
     println!(
         "{}: ok ({} apis, {} clients, {} users)",

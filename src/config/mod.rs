@@ -59,6 +59,50 @@ pub struct Config {
     pub registration: Option<RegistrationSettings>,
     /// `[outbound]`: what fetches a client can cause may reach.
     pub outbound: crate::outbound::Policy,
+    /// `[throttle]`: failed password and client-secret checks.
+    pub throttle: ThrottleSettings,
+}
+
+/// How many failed checks are allowed within `window` before further
+/// attempts are refused (with Retry-After) until it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    /// For one account (a username, a client id) from one address.
+    pub per_account_address: u32,
+    /// For one account from all addresses together (distributed guessing);
+    /// higher, so one address cannot lock an account out for everyone.
+    pub per_account: u32,
+    /// From one address over all accounts (spraying).
+    pub per_address: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// Failures count within this window, restarted by each failure.
+    pub window: Duration,
+    /// Passwords: the login page, the password grant, the admin console.
+    pub passwords: ThrottleLimits,
+    /// Client secrets and client assertions, at every endpoint that
+    /// authenticates clients.
+    pub client_secrets: ThrottleLimits,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            window: Duration::from_secs(300),
+            passwords: ThrottleLimits {
+                per_account_address: 5,
+                per_account: 50,
+                per_address: 20,
+            },
+            client_secrets: ThrottleLimits {
+                per_account_address: 10,
+                per_account: 100,
+                per_address: 50,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +211,12 @@ pub struct TlsSettings {
     pub key: PathBuf,
     /// A plain-HTTP listener that only redirects to https.
     pub redirect_listen: Option<SocketAddr>,
+    /// `Strict-Transport-Security` for every answer over TLS (RFC 6797),
+    /// checked: `max-age=N` and optionally `includeSubDomains`, `preload`.
+    pub hsts: Option<String>,
+    /// A DER-encoded OCSP response for the leaf certificate, stapled to
+    /// every handshake and read again when it changes.
+    pub ocsp: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

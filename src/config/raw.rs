@@ -30,6 +30,24 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub registration: Option<RawRegistration>,
     pub outbound: RawOutbound,
+    pub throttle: RawThrottle,
+}
+
+/// `[throttle]`: failed-attempt limits (see `ThrottleSettings`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawThrottle {
+    pub window: Option<Dur>,
+    pub passwords: RawThrottleLimits,
+    pub client_secrets: RawThrottleLimits,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawThrottleLimits {
+    pub per_account_address: Option<Spanned<u32>>,
+    pub per_account: Option<Spanned<u32>>,
+    pub per_address: Option<Spanned<u32>>,
 }
 
 /// What client-caused fetches (a client's `jwks_uri`, …) may reach
@@ -74,6 +92,10 @@ pub struct RawTls {
     pub cert: Spanned<String>,
     pub key: Spanned<String>,
     pub redirect_listen: Option<Spanned<String>>,
+    /// Strict-Transport-Security value sent on every https answer.
+    pub hsts: Option<Spanned<String>>,
+    /// A DER OCSP response for the leaf, stapled to handshakes.
+    pub ocsp: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -250,6 +250,11 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
                         .map_err(|e| src.err(span(a), format!("tls.redirect_listen {:?}: {e}", a.get_ref())))?,
                 ),
             },
+            hsts: match &t.hsts {
+                None => None,
+                Some(h) => Some(hsts(h.get_ref()).map_err(|e| src.err(span(h), format!("tls.hsts: {e}")))?),
+            },
+            ocsp: t.ocsp.as_ref().map(|o| resolve(o.get_ref())),
         }),
     };
 
@@ -431,6 +436,8 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         }
     };
 
+    let throttle = throttle(&src, &raw.throttle)?;
+
     let workers = match env.get("GATEHOUSE_WORKERS") {
         Some(w) => w
             .parse::<usize>()
@@ -466,6 +473,63 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         admin,
         registration,
         outbound,
+        throttle,
+    })
+}
+
+/// `[tls] hsts`: RFC 6797 §6.1 directives, `max-age` exactly once, in the
+/// spelling browsers expect; the value goes into a header as written.
+fn hsts(v: &str) -> Result<String, String> {
+    let mut max_age = 0;
+    for d in v.split(';').map(str::trim) {
+        match d.split_once('=') {
+            Some((k, n)) if k.trim().eq_ignore_ascii_case("max-age") => {
+                let n = n.trim();
+                if n.is_empty() || n.len() > 10 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("max-age {n:?} is not a number of seconds"));
+                }
+                max_age += 1;
+            }
+            None if d.eq_ignore_ascii_case("includeSubDomains") || d.eq_ignore_ascii_case("preload") => {}
+            _ => {
+                return Err(format!(
+                    "{d:?} is not max-age=SECONDS, includeSubDomains or preload (e.g. \"max-age=31536000; includeSubDomains\")"
+                ))
+            }
+        }
+    }
+    if max_age != 1 {
+        return Err("needs max-age=SECONDS exactly once".into());
+    }
+    Ok(v.trim().to_string())
+}
+
+/// `[throttle]`: every limit at least 1 (0 would refuse everyone), the
+/// window at least a second (Retry-After counts whole seconds).
+fn throttle(src: &Source, raw: &RawThrottle) -> Result<ThrottleSettings, ConfigError> {
+    let d = ThrottleSettings::default();
+    let window = match raw.window {
+        Some(w) if w.0 < Duration::from_secs(1) => {
+            return Err(src.err(At::File, "throttle.window must be at least 1s"));
+        }
+        w => w.map_or(d.window, |w| w.0),
+    };
+    let limits = |r: &RawThrottleLimits, table: &str, d: ThrottleLimits| -> Result<ThrottleLimits, ConfigError> {
+        let one = |v: &Option<toml::Spanned<u32>>, name: &str, default: u32| match v {
+            None => Ok(default),
+            Some(n) if *n.get_ref() >= 1 => Ok(*n.get_ref()),
+            Some(n) => Err(src.err(span(n), format!("throttle.{table}.{name}: must be at least 1"))),
+        };
+        Ok(ThrottleLimits {
+            per_account_address: one(&r.per_account_address, "per_account_address", d.per_account_address)?,
+            per_account: one(&r.per_account, "per_account", d.per_account)?,
+            per_address: one(&r.per_address, "per_address", d.per_address)?,
+        })
+    };
+    Ok(ThrottleSettings {
+        window,
+        passwords: limits(&raw.passwords, "passwords", d.passwords)?,
+        client_secrets: limits(&raw.client_secrets, "client_secrets", d.client_secrets)?,
     })
 }
 

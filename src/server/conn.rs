@@ -73,6 +73,7 @@ fn service(
     gateway: Live,
     peer: SocketAddr,
     secure: bool,
+    hsts: Option<http::HeaderValue>,
     body_timeout: Duration,
 ) -> impl hyper::service::Service<
     http::Request<Incoming>,
@@ -85,7 +86,8 @@ fn service(
         if !super::is_server_path(req.uri().path()) {
             let (gw, info) = (gateway.load_full(), info.clone());
             let req = req.map(|b| RequestBody::incoming(b, body_timeout));
-            return Box::pin(async move { Ok(gw.serve(req, &info).await) }) as ServiceFuture;
+            let hsts = hsts.clone();
+            return Box::pin(async move { Ok(with_hsts(gw.serve(req, &info).await, hsts)) }) as ServiceFuture;
         }
         req.extensions_mut().insert(ConnectInfo(peer));
         req.extensions_mut().insert(info.clone());
@@ -100,14 +102,25 @@ fn service(
             req.map(|b| Body::new(ReadTimeout::new(b, body_timeout)))
         };
         let call = router.clone().oneshot(req);
+        let hsts = hsts.clone();
         Box::pin(async move {
             let resp = match call.await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            Ok(resp.map(GatewayBody::Other))
+            Ok(with_hsts(resp.map(GatewayBody::Other), hsts))
         })
     })
+}
+
+/// `[tls] hsts` on an answer over TLS, unless the upstream sent its own.
+fn with_hsts<B>(mut r: http::Response<B>, hsts: Option<http::HeaderValue>) -> http::Response<B> {
+    if let Some(v) = hsts {
+        r.headers_mut()
+            .entry(http::header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(v);
+    }
+    r
 }
 
 /// Serves `listener` until `stop` turns true, then lets in-flight requests
@@ -169,6 +182,7 @@ pub async fn serve(
             gateway.clone(),
             peer,
             tls.is_some(),
+            tls.as_ref().and_then(|t| t.hsts.clone()),
             settings.body_timeout,
         );
         let (stop, guard) = (stop.clone(), active.enter());

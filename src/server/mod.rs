@@ -142,7 +142,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         cfg.issuer = format!("{scheme}://{addr}");
     }
     let tls = match &cfg.tls {
-        Some(t) => Some(tls::Tls::new(&t.cert, &t.key).map_err(|e| format!("[tls]: {e}"))?),
+        Some(t) => Some(tls::Tls::new(t).map_err(|e| format!("[tls]: {e}"))?),
         None => None,
     };
     let redirect = match cfg.tls.as_ref().and_then(|t| t.redirect_listen) {

@@ -120,8 +120,9 @@ impl Page<'_> {
         }
     }
 
-    /// The page as a response. `form_target`: an extra origin the page's
-    /// form may end up redirecting to (CSP form-action covers redirects).
+    /// The page as a response. `form_target`: a URI the page's form may
+    /// end up redirecting to (CSP form-action covers redirects); only its
+    /// origin, rebuilt by `csp_source`, reaches the header.
     pub fn respond(&self, status: StatusCode, form_target: Option<&str>) -> Response {
         let html = self.render_html().unwrap_or_else(|e| {
             tracing::error!(error = %e, "template render failed");
@@ -129,9 +130,40 @@ impl Page<'_> {
         });
         let mut r = Response::new(Body::from(html));
         *r.status_mut() = status;
-        page_headers(&mut r, form_target, false);
+        let target = form_target.and_then(csp_source);
+        page_headers(&mut r, target.as_deref(), false);
         r
     }
+}
+
+/// A redirect target as a CSP source expression (CSP3 §2.3.1), built
+/// from its parsed parts, never copied from the text: `scheme://host[:port]`
+/// for http(s), the host being letters, digits, `-` and `.` (a domain
+/// after IDNA), an IPv4 address or a bracketed IPv6 one. A WHATWG URL host
+/// may hold `;` or `,` (`https://a.example;script-src/cb`), which in a
+/// header would end the directive or start a second policy: such a host,
+/// and any other scheme, give None (the form may then only stay here).
+pub fn csp_source(uri: &str) -> Option<String> {
+    let u = url::Url::parse(uri).ok()?;
+    let scheme = match u.scheme() {
+        "http" => "http",
+        "https" => "https",
+        _ => return None,
+    };
+    let host = match u.host()? {
+        url::Host::Domain(d)
+            if !d.is_empty() && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+        {
+            d.to_ascii_lowercase()
+        }
+        url::Host::Domain(_) => return None,
+        url::Host::Ipv4(a) => a.to_string(),
+        url::Host::Ipv6(a) => format!("[{a}]"),
+    };
+    Some(match u.port() {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    })
 }
 
 /// Security headers of every page: no framing, no sniffing, no referrer,
@@ -191,6 +223,29 @@ pub fn describe_scope(scope: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 24 (8): only a rebuilt origin reaches a CSP, never text that
+    /// could end a directive (`;`) or start another policy (`,`).
+    #[test]
+    fn csp_sources_are_rebuilt_origins() {
+        let ok = |u: &str, want: &str| assert_eq!(csp_source(u).as_deref(), Some(want), "{u}");
+        ok("https://App.Example:8443/cb?x=1", "https://app.example:8443");
+        ok("https://app.example:443/cb", "https://app.example");
+        ok("http://127.0.0.1:9000/cb", "http://127.0.0.1:9000");
+        ok("http://[::1]:9000/cb", "http://[::1]:9000");
+        ok("https://bücher.example/cb", "https://xn--bcher-kva.example");
+        for bad in [
+            "https://a.example;script-src/cb",
+            "https://a.example,script-src/cb",
+            "https://a.example;/cb",
+            "https://a'b.example/cb",
+            "com.example.app:/cb",
+            "javascript:alert(1)",
+            "not a url",
+        ] {
+            assert_eq!(csp_source(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn every_page_renders_and_escapes() {

@@ -80,6 +80,18 @@ impl<'a> Browser<'a> {
         Browser { gh, http }
     }
 
+    /// A browser whose connections come from `ip` (any 127.x.y.z works on
+    /// Linux's loopback), to play people at different addresses.
+    pub fn from_address(gh: &'a Gatehouse, ip: std::net::IpAddr) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(ip)
+            .build()
+            .unwrap();
+        Browser { gh, http }
+    }
+
     pub async fn page(resp: reqwest::Response) -> Page {
         let status = resp.status();
         let headers = resp.headers().clone();

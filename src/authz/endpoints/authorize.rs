@@ -64,11 +64,6 @@ fn error_page(message: &str) -> Response {
     .respond(StatusCode::BAD_REQUEST, None)
 }
 
-fn origin(uri: &str) -> Option<String> {
-    let u = url::Url::parse(uri).ok()?;
-    Some(u.origin().ascii_serialization())
-}
-
 impl AuthServer {
     fn authorize_error(&self, e: AuthorizeError) -> Response {
         match e {
@@ -163,9 +158,11 @@ fn form_post(url: &url::Url, params: &[(&str, String)], cookies: &[HeaderValue])
     html.push_str(FORM_POST_SCRIPT);
     html.push_str("</script></body></html>");
     let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
+    // The origin rebuilt from its parts (see `web::csp_source`): a host
+    // that cannot be said safely leaves the form nowhere to go.
     let csp = format!(
         "default-src 'none'; script-src 'sha256-{hash}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
-        url.origin().ascii_serialization()
+        web::csp_source(url.as_str()).unwrap_or_else(|| "'none'".into())
     );
     let mut r = Response::new(Body::from(html));
     let h = r.headers_mut();
@@ -258,7 +255,10 @@ impl Flow<'_> {
             }
             Err(OAuthError::Throttled { retry_after }) => {
                 let msg = format!("Too many failed attempts. Try again in {retry_after} seconds.");
-                self.login_page(Some(&msg), StatusCode::TOO_MANY_REQUESTS)
+                let mut r = self.login_page(Some(&msg), StatusCode::TOO_MANY_REQUESTS);
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after));
+                r
             }
             Err(OAuthError::InvalidGrant(_)) => {
                 self.login_page(Some("Wrong username or password."), StatusCode::UNAUTHORIZED)
@@ -307,7 +307,7 @@ impl Flow<'_> {
             username: &session.sub,
             redirect_host: &redirect_host,
         });
-        let r = page.respond(StatusCode::OK, origin(&self.req.redirect_uri).as_deref());
+        let r = page.respond(StatusCode::OK, Some(&self.req.redirect_uri));
         self.with_cookies(r)
     }
 

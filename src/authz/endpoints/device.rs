@@ -279,7 +279,10 @@ impl DevicePage<'_> {
             },
             Err(OAuthError::Throttled { retry_after }) => {
                 let msg = format!("Too many failed attempts. Try again in {retry_after} seconds.");
-                self.login_page(&found, Some(&msg), StatusCode::TOO_MANY_REQUESTS)
+                let mut r = self.login_page(&found, Some(&msg), StatusCode::TOO_MANY_REQUESTS);
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after));
+                r
             }
             Err(OAuthError::InvalidGrant(_)) => {
                 self.login_page(&found, Some("Wrong username or password."), StatusCode::UNAUTHORIZED)

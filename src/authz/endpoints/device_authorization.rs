@@ -13,10 +13,11 @@ use crate::error::OAuthError;
 use crate::store::device_codes::DeviceStatus;
 use crate::store::{self, hash_token, DeviceCode, StoreError};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub const PATH: &str = "/api/oauth/device_authorization";
@@ -32,16 +33,26 @@ pub struct DeviceAuthorization {
     pub interval: i64,
 }
 
-pub async fn device_authorization(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Body) -> Response {
-    match run(&s, &headers, body).await {
+pub async fn device_authorization(
+    State(s): State<Arc<AuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match run(&s, &headers, body, peer).await {
         Ok(r) => no_store_json(StatusCode::OK, &r),
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<DeviceAuthorization, OAuthError> {
+async fn run(
+    s: &AuthServer,
+    headers: &HeaderMap,
+    body: Body,
+    peer: SocketAddr,
+) -> Result<DeviceAuthorization, OAuthError> {
     let form = Form::read(headers, body).await?;
-    let client = s.authenticate_client(headers, &form).await?;
+    let client = s.authenticate_client(headers, &form, peer.ip()).await?;
     if !client.allows_grant(DEVICE_CODE_GRANT) {
         return Err(OAuthError::UnauthorizedClient(
             "the client is not allowed the device authorization grant",

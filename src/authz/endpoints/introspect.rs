@@ -8,14 +8,20 @@ use crate::error::{AuthError, OAuthError};
 use crate::store::{self, hash_token, TokenKind};
 use crate::token::Verified;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub async fn introspect(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Body) -> Response {
-    match run(&s, &headers, body).await {
+pub async fn introspect(
+    State(s): State<Arc<AuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match run(&s, &headers, body, peer).await {
         Ok(Answer::Active(v)) => no_store_body(StatusCode::OK, active_json(&v)),
         Ok(Answer::Other(v)) => no_store_json(StatusCode::OK, &v),
         Err(e) => e.into_response(),
@@ -87,9 +93,9 @@ fn inactive() -> Value {
     json!({"active": false})
 }
 
-async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Answer, OAuthError> {
+async fn run(s: &AuthServer, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Result<Answer, OAuthError> {
     let form = Form::read(headers, body).await?;
-    let client = s.authenticate_client(headers, &form).await?;
+    let client = s.authenticate_client(headers, &form, peer.ip()).await?;
     if client.is_public() {
         return Err(OAuthError::InvalidClient {
             description: "introspection needs client authentication",

@@ -119,15 +119,11 @@ pub async fn logout(
         params: &params,
         csrf: &csrf,
     })
-    .respond(StatusCode::OK, redirect.as_deref().and_then(origin).as_deref());
+    .respond(StatusCode::OK, redirect.as_deref());
     if let Some(c) = cookie {
         r.headers_mut().append(SET_COOKIE, c);
     }
     r
-}
-
-fn origin(uri: &str) -> Option<String> {
-    Some(url::Url::parse(uri).ok()?.origin().ascii_serialization())
 }
 
 /// Back to the client (with `state`), or the signed-out page.

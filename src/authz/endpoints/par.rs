@@ -13,10 +13,11 @@ use crate::authz::{secrets, AuthServer};
 use crate::error::OAuthError;
 use crate::store::{self, hash_token, PushedRequest};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub const PATH: &str = "/api/oauth/par";
@@ -31,16 +32,21 @@ pub struct Pushed {
     pub expires_in: i64,
 }
 
-pub async fn par(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Body) -> Response {
-    match run(&s, &headers, body).await {
+pub async fn par(
+    State(s): State<Arc<AuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match run(&s, &headers, body, peer).await {
         Ok(r) => no_store_json(StatusCode::CREATED, &r),
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<Pushed, OAuthError> {
+async fn run(s: &AuthServer, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Result<Pushed, OAuthError> {
     let form = Form::read(headers, body).await?;
-    let client = s.authenticate_client(headers, &form).await?;
+    let client = s.authenticate_client(headers, &form, peer.ip()).await?;
     if form.get("request_uri").is_some() {
         return Err(OAuthError::InvalidRequest(
             "request_uri cannot be pushed (RFC 9126 §2.1)".into(),

@@ -9,13 +9,19 @@ use crate::error::{AuthError, InvalidToken, OAuthError};
 use crate::store::{hash_token, TokenKind};
 use crate::token::own::looks_like_jwt;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub async fn revoke(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Body) -> Response {
-    match run(&s, &headers, body).await {
+pub async fn revoke(
+    State(s): State<Arc<AuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match run(&s, &headers, body, peer).await {
         Ok(()) => no_store_json(StatusCode::OK, &serde_json::json!({})),
         Err(e) => e.into_response(),
     }
@@ -25,9 +31,9 @@ fn not_yours() -> OAuthError {
     OAuthError::UnauthorizedClient("the token was not issued to this client")
 }
 
-async fn run(s: &AuthServer, headers: &HeaderMap, body: Body) -> Result<(), OAuthError> {
+async fn run(s: &AuthServer, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Result<(), OAuthError> {
     let form = Form::read(headers, body).await?;
-    let client = s.authenticate_client(headers, &form).await?;
+    let client = s.authenticate_client(headers, &form, peer.ip()).await?;
     let token = form.require("token")?;
     // The hint only orders the look-ups (§2.1); every kind is tried.
     if looks_like_jwt(token) {

@@ -45,7 +45,7 @@ async fn exchange(
     peer: SocketAddr,
 ) -> Result<(crate::authz::issuer::TokenResponse, bool), OAuthError> {
     let form = Form::read_limited(headers, body, crate::authz::form::MAX_TOKEN_FORM_BYTES).await?;
-    let client = s.authenticate_client(headers, &form).await?;
+    let client = s.authenticate_client(headers, &form, peer.ip()).await?;
     let grant_type = form.require("grant_type")?;
     let grant = s.grant(grant_type).ok_or(OAuthError::UnsupportedGrantType)?;
     if !client.allows_grant(grant_type) {

@@ -35,6 +35,13 @@ impl Grant for AuthorizationCode {
     async fn exchange(&self, server: &AuthServer, req: Request<'_>) -> Result<TokenResponse, OAuthError> {
         let code = req.form.require("code")?;
         let verifier = req.form.get("code_verifier");
+        // Checked before the code is used up: a verifier of 3 characters
+        // matched its challenge before, PKCE reduced to a guessable secret.
+        if verifier.is_some_and(|v| !crate::authz::authorize::is_pkce_value(v)) {
+            return Err(OAuthError::InvalidRequest(
+                "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1)".into(),
+            ));
+        }
         let c = match server.store.consume_code(&hash_token(code)).await? {
             Consume::Consumed(c) => c,
             Consume::AlreadyUsed(c) => {

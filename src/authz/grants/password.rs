@@ -7,16 +7,8 @@ use crate::authz::{scope, secrets, AuthServer};
 use crate::error::OAuthError;
 use crate::store;
 use async_trait::async_trait;
-use std::sync::OnceLock;
 
 pub struct Password;
-
-/// Checked when the user does not exist, so a missing user costs the same
-/// argon2 time as a wrong password (no user enumeration by timing).
-fn dummy_hash() -> &'static str {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| secrets::hash_password("gatehouse-dummy-password").unwrap_or_default())
-}
 
 impl AuthServer {
     /// Verifies a resource owner's password with throttling; shared by the
@@ -33,11 +25,11 @@ impl AuthServer {
         let user = self.store.get_user(username).await?;
         let hash = user
             .as_ref()
-            .map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
+            .map_or_else(|| secrets::dummy_hash().to_string(), |u| u.password_hash.clone());
         let ok = secrets::verify_password_queued(hash, password.to_string()).await;
         match user {
             Some(u) if ok => {
-                self.throttle.success(username).await?;
+                self.throttle.success(username, ip).await?;
                 Ok(u)
             }
             _ => {
