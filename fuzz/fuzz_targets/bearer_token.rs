@@ -45,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!t.is_empty(), "{loc:?}: empty token");
                 if loc == TokenLocation::Header(AUTHORIZATION) {
                     let v = parts.headers[AUTHORIZATION].to_str().unwrap();
-                    assert_eq!(bearer(v), Some(&*t));
+                    // Bearer, or the DPoP scheme (RFC 9449 §7.1).
+                    let found = bearer(v).or_else(|| gatehouse::token::dpop::scheme_token(v));
+                    assert_eq!(found, Some(&*t));
                 }
             }
             Found::None | Found::Unusable => {}

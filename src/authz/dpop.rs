@@ -13,18 +13,7 @@ use crate::token::Verified;
 use http::HeaderMap;
 use std::sync::Arc;
 
-/// Why a request's proof was not accepted, before it is mapped to the
-/// token endpoint's or a resource's error form.
-#[derive(Debug)]
-pub enum Refusal {
-    Proof(DpopError),
-    /// Retry with this nonce.
-    Nonce(String),
-    Unavailable,
-}
-
-/// How long one server nonce is handed out; it is accepted for twice that.
-pub const NONCE_PERIOD_SECS: i64 = 300;
+pub use crate::token::dpop::{Refusal, NONCE_PERIOD_SECS};
 
 impl From<Refusal> for OAuthError {
     fn from(r: Refusal) -> Self {
@@ -36,23 +25,10 @@ impl From<Refusal> for OAuthError {
     }
 }
 
-impl From<Refusal> for AuthError {
-    fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::Proof(e) => AuthError::DpopProof(e),
-            Refusal::Nonce(nonce) => AuthError::UseDpopNonce(nonce.into()),
-            Refusal::Unavailable => AuthError::Unavailable,
-        }
-    }
-}
-
 impl AuthServer {
     /// The nonce to hand out now (`DPoP-Nonce`), when nonces are on.
     pub fn dpop_nonce(&self) -> Option<String> {
-        self.cfg
-            .tokens
-            .dpop_nonce
-            .then(|| self.dpop_nonces.current(store::now()))
+        self.cfg.tokens.dpop_nonce.then(|| self.tokens.dpop.nonce(store::now()))
     }
 
     /// Checks the request's `DPoP` header, if any, for `method` and `url`
@@ -68,31 +44,14 @@ impl AuthServer {
         let Some(text) = dpop::header(headers).map_err(Refusal::Proof)? else {
             return Ok(None);
         };
-        let now = store::now();
-        let proof = dpop::verify(
-            text,
-            &Expect {
-                method,
-                url,
-                access_token,
-                now,
-            },
-        )
-        .map_err(Refusal::Proof)?;
-        if self.cfg.tokens.dpop_nonce {
-            if let Err(e) = self.dpop_nonces.check(proof.nonce.as_deref(), now) {
-                tracing::debug!(reason = %e, "DPoP proof without a current nonce");
-                return Err(Refusal::Nonce(self.dpop_nonces.current(now)));
-            }
-        }
-        match self.store.use_once(&proof.replay_id(), proof.replay_until(), now).await {
-            Ok(true) => Ok(Some(proof)),
-            Ok(false) => Err(Refusal::Proof(DpopError::Replay)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot record a DPoP proof's jti");
-                Err(Refusal::Unavailable)
-            }
-        }
+        let expect = Expect {
+            method,
+            url,
+            access_token,
+            now: store::now(),
+        };
+        let nonce_required = self.cfg.tokens.dpop_nonce;
+        self.tokens.dpop.check(text, &expect, nonce_required).await.map(Some)
     }
 
     /// The token endpoint's proof: required for clients registered with
@@ -131,7 +90,7 @@ impl AuthServer {
                 let proof = self
                     .dpop_proof(headers, method, url, Some(&presented.token))
                     .await?
-                    .ok_or(AuthError::DpopProof(DpopError::Malformed))?;
+                    .ok_or(AuthError::DpopProof(DpopError::Missing))?;
                 match bound {
                     Some(jkt) if jkt == proof.jkt => Ok(v),
                     Some(_) => Err(AuthError::DpopProof(DpopError::WrongKey)),

@@ -70,8 +70,6 @@ pub struct AuthServer {
     pub saml_idps: Arc<Vec<saml::Idp>>,
     /// Seals and opens `client_secret_jwt` clients' secrets.
     pub secret_box: crate::keys::sealed::SecretBox,
-    /// DPoP server nonces (shared by every instance with the key directory).
-    pub dpop_nonces: crate::token::dpop::Nonces,
     /// Every fetch a client can cause goes through this (SSRF guard).
     pub outbound: Arc<crate::outbound::Guard>,
 }
@@ -110,8 +108,9 @@ impl AuthServer {
         let secret_box = crate::keys::sealed::SecretBox::load_or_create(&cfg.keys_dir)?;
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;
-        let tokens = Arc::new(OwnTokens::new(&cfg, store.clone(), keys.clone()));
+        // DPoP server nonces, shared by every instance with the key directory.
         let dpop_nonces = crate::token::dpop::Nonces::new(|label| session_key.sign(label), dpop::NONCE_PERIOD_SECS);
+        let tokens = Arc::new(OwnTokens::new(&cfg, store.clone(), keys.clone(), dpop_nonces));
         let outbound = Arc::new(crate::outbound::Guard::new(
             cfg.outbound.clone(),
             cfg.gateway.connect_timeout,
@@ -141,7 +140,6 @@ impl AuthServer {
                 .build(),
             saml_idps: Arc::new(saml_idps),
             secret_box,
-            dpop_nonces,
             outbound,
             cfg,
             store,

@@ -334,6 +334,9 @@ pub struct ApiSpec {
     /// None: every method.
     pub methods: Option<Vec<Method>>,
     pub auth: AuthSpec,
+    /// `auth.dpop_nonce`: DPoP proofs on this route need a server nonce
+    /// (RFC 9449 §9; `use_dpop_nonce` with a `DPoP-Nonce` otherwise).
+    pub dpop_nonce: bool,
     pub backend: BackendSpec,
     /// Larger request bodies get 413 (before or while streaming).
     pub max_body_bytes: u64,

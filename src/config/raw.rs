@@ -278,6 +278,8 @@ pub struct RawAuth {
     // jwt and oauth2
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// DPoP proofs presented on this route must carry a server nonce.
+    pub dpop_nonce: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

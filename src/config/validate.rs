@@ -879,6 +879,7 @@ fn api(
         }
     };
 
+    let dpop_nonce = a.auth.as_ref().and_then(|r| r.dpop_nonce.clone());
     let auth = match a.auth {
         None => AuthSpec::None,
         Some(r) => {
@@ -913,6 +914,13 @@ fn api(
                 k => return Err(src.err(at, format!("auth kind {k:?} is not \"none\", \"jwt\" or \"oauth2\""))),
             }
         }
+    };
+
+    let dpop_nonce = match dpop_nonce {
+        Some(n) if matches!(auth, AuthSpec::None) => {
+            return Err(src.err(span(&n), "dpop_nonce needs auth kind \"oauth2\" or \"jwt\""))
+        }
+        n => n.is_some_and(|n| n.into_inner()),
     };
 
     let b = a.backend;
@@ -1003,6 +1011,7 @@ fn api(
         path,
         methods,
         auth,
+        dpop_nonce,
         backend,
         max_body_bytes: a.max_body_bytes.unwrap_or(gateway.max_body_bytes),
     })

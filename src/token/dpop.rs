@@ -78,6 +78,8 @@ pub enum DpopError {
     NonceRequired,
     #[error("the DPoP nonce is not current")]
     NonceStale,
+    #[error("the DPoP-bound access token came without a DPoP proof")]
+    Missing,
 }
 
 impl DpopError {
@@ -331,6 +333,71 @@ impl Nonces {
             Ok(())
         } else {
             Err(DpopError::NonceStale)
+        }
+    }
+}
+
+/// How long one server nonce is handed out; it is accepted for twice that.
+pub const NONCE_PERIOD_SECS: i64 = 300;
+
+/// Why a request's proof was not accepted, before it is mapped to the
+/// token endpoint's or a resource's error form.
+#[derive(Debug)]
+pub enum Refusal {
+    Proof(DpopError),
+    /// Retry with this nonce.
+    Nonce(String),
+    Unavailable,
+}
+
+impl From<Refusal> for crate::error::AuthError {
+    fn from(r: Refusal) -> Self {
+        use crate::error::AuthError;
+        match r {
+            Refusal::Proof(e) => AuthError::DpopProof(e),
+            Refusal::Nonce(nonce) => AuthError::UseDpopNonce(nonce.into()),
+            Refusal::Unavailable => AuthError::Unavailable,
+        }
+    }
+}
+
+/// What every place that accepts proofs shares beyond `verify`: the server
+/// nonces and the single use of each `jti`, recorded in the store so that a
+/// proof replayed to another instance is refused as well (the store's
+/// used-ids records expire with `Proof::replay_until` and are purged).
+pub struct Guard {
+    store: crate::store::DynStore,
+    nonces: Nonces,
+}
+
+impl Guard {
+    pub fn new(store: crate::store::DynStore, nonces: Nonces) -> Guard {
+        Guard { store, nonces }
+    }
+
+    /// The nonce to hand out now (`DPoP-Nonce`).
+    pub fn nonce(&self, now: i64) -> String {
+        self.nonces.current(now)
+    }
+
+    /// Verifies `proof` against `expect`, then the nonce (when
+    /// `nonce_required`), then records its `jti`: a proof that fails any
+    /// earlier check leaves no record behind.
+    pub async fn check(&self, proof: &str, expect: &Expect<'_>, nonce_required: bool) -> Result<Proof, Refusal> {
+        let p = verify(proof, expect).map_err(Refusal::Proof)?;
+        if nonce_required {
+            if let Err(e) = self.nonces.check(p.nonce.as_deref(), expect.now) {
+                tracing::debug!(reason = %e, "DPoP proof without a current nonce");
+                return Err(Refusal::Nonce(self.nonces.current(expect.now)));
+            }
+        }
+        match self.store.use_once(&p.replay_id(), p.replay_until(), expect.now).await {
+            Ok(true) => Ok(p),
+            Ok(false) => Err(Refusal::Proof(DpopError::Replay)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a DPoP proof's jti");
+                Err(Refusal::Unavailable)
+            }
         }
     }
 }

@@ -23,7 +23,9 @@ pub fn token<'a>(parts: &'a Parts, location: &TokenLocation) -> Found<'a> {
                 return Found::Unusable;
             };
             if name == AUTHORIZATION {
-                match bearer(v) {
+                // `DPoP <token>` too (RFC 9449 §7.1): the auth policy then
+                // demands the token be bound and the proof be good.
+                match bearer(v).or_else(|| crate::token::dpop::scheme_token(v)) {
                     Some(t) => Found::Token(Cow::Borrowed(t)),
                     None => Found::Unusable,
                 }
@@ -116,5 +118,16 @@ mod tests {
         assert!(matches!(token(&p, &TokenLocation::Query("access_token".into())), Found::Token(t) if t == "tok.1"));
         assert!(matches!(token(&p, &TokenLocation::Cookie("access_token".into())), Found::Token(t) if t == "c1"));
         assert!(matches!(token(&p, &TokenLocation::Cookie("nope".into())), Found::None));
+    }
+
+    #[test]
+    fn authorization_takes_the_dpop_scheme_too() {
+        let p = parts("/x", &[("authorization", "DPoP abc.def.ghi")]);
+        assert!(matches!(token(&p, &TokenLocation::Header(AUTHORIZATION)), Found::Token(t) if t == "abc.def.ghi"));
+        let p = parts("/x", &[("authorization", "Basic Zm9vOmJhcg==")]);
+        assert!(matches!(
+            token(&p, &TokenLocation::Header(AUTHORIZATION)),
+            Found::Unusable
+        ));
     }
 }

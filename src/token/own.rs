@@ -42,10 +42,12 @@ pub struct OwnTokens {
     revoked: Cache<Arc<str>, bool>,
     /// Opaque access token → what it grants, for at most the staleness bound.
     opaque: Cache<Arc<str>, Arc<Verified>>,
+    /// DPoP proofs' nonces and single use, for userinfo and the gateway.
+    pub dpop: super::dpop::Guard,
 }
 
 impl OwnTokens {
-    pub fn new(cfg: &Config, store: DynStore, keys: Arc<KeyRing>) -> Self {
+    pub fn new(cfg: &Config, store: DynStore, keys: Arc<KeyRing>, nonces: super::dpop::Nonces) -> Self {
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;
         let forward = FORWARDED
@@ -67,6 +69,7 @@ impl OwnTokens {
         );
         OwnTokens {
             issuer: cfg.issuer.clone(),
+            dpop: super::dpop::Guard::new(store.clone(), nonces),
             store,
             fail_open: cfg.store.fail_open,
             jwt,

@@ -5,6 +5,8 @@ Reads one JSON object per line on stdin, answers one JSON object per line:
   {"key": <private JWK>, "htm", "htu", optional "nonce", "ath_of" (the
    access token), "jti", "iat", "typ", "alg", "jwk" (a header jwk to put
    instead of the key's public one)}   -> {"proof": <compact JWS>}
+  {"sign_jwt": <claims>, "key": <private JWK>} -> {"jwt": <ES256 JWT, typ at+jwt>}
+   (an access token of an issuer other than gatehouse, for jwt routes)
 jwcrypto signs and computes thumbprints, so nothing here is gatehouse's code.
 """
 import base64
@@ -30,6 +32,10 @@ def answer(req):
             k = jwk.JWK.generate(kty="EC", crv="P-256")
         return {"key": json.loads(k.export_private()), "jkt": k.thumbprint()}
     key = jwk.JWK(**req["key"])
+    if "sign_jwt" in req:
+        t = jws.JWS(json_encode(req["sign_jwt"]).encode())
+        t.add_signature(key, alg="ES256", protected=json_encode({"alg": "ES256", "typ": "at+jwt"}))
+        return {"jwt": t.serialize(compact=True)}
     alg = req.get("alg") or ("ES256" if req["key"]["kty"] == "EC" else "PS256")
     claims = {
         "jti": req.get("jti") or str(uuid.uuid4()),

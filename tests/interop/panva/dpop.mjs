@@ -95,6 +95,27 @@ if (API) {
   ok("and a second request with a new proof", again.status === 200, again.status);
   const bearer = await fetch(API, { headers: { authorization: `Bearer ${cc.access_token}` } });
   ok("the gateway refuses the bound token as a bearer token", bearer.status === 401 && /^DPoP /.test(bearer.headers.get("www-authenticate") ?? ""), bearer.status);
+
+  // ---- oauth4webapi at the gateway: a fresh handle knows no nonce yet,
+  // so a route with dpop_nonce answers use_dpop_nonce first; the handle
+  // keeps the DPoP-Nonce of that answer and the retry is accepted.
+  const dpop3 = oauth.DPoP(c, kp2);
+  const apiReq = () =>
+    oauth.protectedResourceRequest(first.access_token, "GET", new URL(API), undefined, undefined, {
+      DPoP: dpop3,
+      [oauth.allowInsecureRequests]: true,
+    });
+  let res;
+  let sawGatewayNonce = false;
+  try {
+    res = await apiReq();
+  } catch (e) {
+    sawGatewayNonce = oauth.isDPoPNonceError(e);
+    if (!sawGatewayNonce) throw e;
+    res = await apiReq();
+  }
+  ok("oauth4webapi: the gateway asks for its nonce, the retry passes", sawGatewayNonce && res.status === 200, res.status);
+  ok("the gateway's answers carry the current DPoP-Nonce", res.headers.get("dpop-nonce") !== null);
 }
 
 console.log(`ALL OK (${passed} checks)`);

@@ -51,14 +51,6 @@ impl JwtAuth {
         }
     }
 
-    fn token<'p>(&self, req: &'p Parts) -> Result<Cow<'p, str>, AuthError> {
-        match extract::token(req, &self.location) {
-            Found::None => Err(AuthError::Missing),
-            Found::Unusable => Err(AuthError::Invalid(InvalidToken::Malformed)),
-            Found::Token(t) => Ok(t),
-        }
-    }
-
     /// The full check on its own (fuzzing, tests).
     pub async fn verify(&self, req: &Parts) -> Result<Arc<Verified>, AuthError> {
         let t = self.token(req)?;
@@ -80,5 +72,13 @@ impl AuthKind for JwtAuth {
 
     fn forwarded(&self) -> &[(String, HeaderName)] {
         self.verifier.forwarded()
+    }
+
+    fn token<'p>(&self, req: &'p Parts) -> Result<Cow<'p, str>, AuthError> {
+        match extract::token(req, &self.location) {
+            Found::None => Err(AuthError::Missing),
+            Found::Unusable => Err(AuthError::Invalid(InvalidToken::Malformed)),
+            Found::Token(t) => Ok(t),
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! common case costs no allocation); anything else waits on the kind's
 //! full check. Adding a kind is one file and one arm in `build`.
 
+pub mod bound;
 pub mod jwt;
 pub mod oauth2;
 
@@ -18,6 +19,7 @@ use crate::error::{AuthError, GatewayError};
 use crate::token::{has_scopes, Verified};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName};
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,6 +36,9 @@ pub trait AuthKind: Send + Sync + 'static {
 
     /// (claim, header) pairs sent upstream for an accepted credential.
     fn forwarded(&self) -> &[(String, HeaderName)];
+
+    /// The credential as the request carries it (for a proof's `ath`).
+    fn token<'p>(&self, req: &'p Parts) -> Result<Cow<'p, str>, AuthError>;
 }
 
 pub struct Auth {
@@ -41,6 +46,8 @@ pub struct Auth {
     scopes: Vec<String>,
     scope_text: Arc<str>,
     route: Arc<str>,
+    /// Sender-constrained tokens (DPoP): checked after the token itself.
+    bound: bound::Binding,
 }
 
 pub fn build(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Option<Arc<dyn Policy>>, String> {
@@ -57,6 +64,7 @@ pub fn build(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Option<Arc<dyn Poli
         scopes: scopes.to_vec(),
         scope_text: scopes.join(" ").into(),
         route: api.name.clone(),
+        bound: bound::Binding::new(api, cx.own),
     })))
 }
 
@@ -109,16 +117,27 @@ impl Policy for Auth {
     }
 
     fn request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Exchange<'_>) -> Step<'a> {
-        match self.kind.cached(req) {
-            Some(v) => match self.admit(v, req, cx) {
-                Ok(()) => Step::Next,
-                Err(s) => Step::Stop(s),
-            },
-            None => Step::Wait(Box::pin(async move {
-                let v = self.kind.check(req).await;
-                self.admit(v, req, cx)
-            })),
-        }
+        let cached = match self.kind.cached(req) {
+            Some(v) if !self.bound.applies(&v, req) => {
+                return match self.admit(v, req, cx) {
+                    Ok(()) => Step::Next,
+                    Err(s) => Step::Stop(s),
+                }
+            }
+            c => c,
+        };
+        Step::Wait(Box::pin(async move {
+            let v = match cached {
+                Some(v) => v,
+                None => self.kind.check(req).await,
+            };
+            let v = self.bound.check(v, &*self.kind, req, cx.conn).await;
+            self.admit(v, req, cx)
+        }))
+    }
+
+    fn response(&self, resp: &mut http::response::Parts, _cx: &Exchange<'_>) {
+        self.bound.response(resp);
     }
 }
 

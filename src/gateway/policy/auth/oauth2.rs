@@ -48,4 +48,8 @@ impl AuthKind for OAuth2Auth {
     fn forwarded(&self) -> &[(String, HeaderName)] {
         self.tokens.forwarded()
     }
+
+    fn token<'p>(&self, req: &'p Parts) -> Result<Cow<'p, str>, AuthError> {
+        token(req)
+    }
 }
