@@ -101,13 +101,17 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             return Err(src.err(store_at, "store.url: sqlite:// needs a file path"));
         }
         store_url = format!("sqlite://{}", resolve(rest).display());
+    } else if crate::store::cassandra::is_cassandra(&store_url) {
+        if let Err(e) = crate::store::cassandra::CassandraUrl::parse(&store_url) {
+            return Err(src.err(store_at, format!("store.url: {e}")));
+        }
     } else if !(store_url.starts_with("memory://")
         || store_url.starts_with("postgres://")
         || store_url.starts_with("postgresql://"))
     {
         return Err(src.err(
             store_at,
-            format!("store.url: {store_url:?} is not sqlite://…, postgres://… or memory://"),
+            format!("store.url: {store_url:?} is not sqlite://…, postgres://…, cassandra://… or memory://"),
         ));
     }
     let env_dur = |var: &'static str, file: Option<Dur>, default: u64| -> Result<Duration, ConfigError> {

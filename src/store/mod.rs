@@ -2,7 +2,8 @@
 //! data (one file each here: `clients.rs`, `codes.rs`, `tokens.rs`, …), and
 //! `Store`, every concern at once, which is what the rest of the program
 //! holds (`DynStore`). Each backend is a folder with one file per concern
-//! (`memory/`, `sql/` shared by `sql/sqlite.rs` and `sql/postgres.rs`), and
+//! (`memory/`, `sql/` shared by `sql/sqlite.rs` and `sql/postgres.rs`,
+//! `cassandra/`), and
 //! one conformance suite, organised the same way, runs on every backend
 //! (`conformance/`).
 //!
@@ -29,6 +30,7 @@ pub mod tokens;
 pub mod used_ids;
 pub mod users;
 
+pub mod cassandra;
 pub mod memory;
 mod sql;
 pub use sql::{postgres, sqlite};
@@ -157,6 +159,8 @@ pub async fn open(s: &StoreSettings) -> Result<DynStore, StoreError> {
         Ok(Arc::new(sqlite::SqliteStore::connect(s).await?))
     } else if is_postgres(url) {
         Ok(Arc::new(postgres::PgStore::connect(s).await?))
+    } else if cassandra::is_cassandra(url) {
+        Ok(Arc::new(cassandra::CassandraStore::connect(s).await?))
     } else {
         Err(StoreError::Unsupported(url.to_string()))
     }

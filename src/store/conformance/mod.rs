@@ -147,6 +147,51 @@ pub async fn postgres_store() -> (DynStore, Guard) {
     (super::open(&postgres_settings().await).await.unwrap(), Box::new(()))
 }
 
+/// The test Cassandra's contact point (`host:port`): `$GATEHOUSE_TEST_CASSANDRA`
+/// (./test.sh starts one node for the whole run), or a private node for
+/// this test process, stopped when the process exits
+/// (tests/cassandra/node.sh).
+pub fn cassandra_contact() -> String {
+    static CONTACT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CONTACT
+        .get_or_init(|| {
+            if let Ok(c) = std::env::var("GATEHOUSE_TEST_CASSANDRA") {
+                return c.trim().to_string();
+            }
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassandra/node.sh");
+            let out = std::process::Command::new(script)
+                .args(["start", "--watch", &std::process::id().to_string()])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "cannot start a test Cassandra (run ./test.sh, which installs Java and Maven): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+        .clone()
+}
+
+/// Settings for a fresh keyspace on the test node (it has password
+/// authentication on, with Cassandra's default superuser).
+pub fn cassandra_settings() -> StoreSettings {
+    let ks: String = crate::authz::secrets::random_token()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(30)
+        .collect();
+    StoreSettings::for_url(&format!(
+        "cassandra://cassandra:cassandra@{}/t_{ks}?replication=1",
+        cassandra_contact()
+    ))
+}
+
+pub async fn cassandra_store() -> (DynStore, Guard) {
+    (super::open(&cassandra_settings()).await.unwrap(), Box::new(()))
+}
+
 /// Every case of every concern, as tests of the backend made by `$factory`.
 macro_rules! backend_suite {
     ($backend:ident, $factory:path) => {
