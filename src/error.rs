@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use std::sync::Arc;
 
@@ -90,6 +90,14 @@ pub enum AuthError {
     /// The proof lacks a current server nonce (`use_dpop_nonce`, §9):
     /// the answer carries a fresh one in `DPoP-Nonce`.
     UseDpopNonce(Arc<str>),
+    /// A valid token this route does not admit (`clients`, `claims`): 403.
+    NotAllowed(&'static str),
+    /// RFC 9470 step-up: the user must authenticate again, (more) strongly
+    /// (`acr_values`) or recently (`max_age`, seconds): 401.
+    StepUp {
+        acr_values: Option<Arc<str>>,
+        max_age: Option<u64>,
+    },
 }
 
 impl AuthError {
@@ -101,6 +109,8 @@ impl AuthError {
             AuthError::Unavailable => "unavailable",
             AuthError::DpopProof(_) => "invalid_dpop_proof",
             AuthError::UseDpopNonce(_) => "use_dpop_nonce",
+            AuthError::NotAllowed(_) => "not_allowed",
+            AuthError::StepUp { .. } => "insufficient_user_authentication",
         }
     }
 }
@@ -124,6 +134,13 @@ pub enum GatewayError {
     BodyTooLarge,
     /// The client paused too long while sending the body (408).
     BodyTimeout,
+    /// Over the route's rate limit (429); seconds until a request is
+    /// allowed again. The `RateLimit` fields come from the policy.
+    RateLimited {
+        retry_after: u64,
+    },
+    /// A CORS preflight the route's `cors` does not allow (403).
+    CorsRefused(&'static str),
 }
 
 pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -210,6 +227,32 @@ impl IntoResponse for AuthError {
                     Some(scope),
                 ),
             ),
+            AuthError::NotAllowed(why) => (
+                json_error(StatusCode::FORBIDDEN, "access_denied", why),
+                www_authenticate(Some("insufficient_scope"), Some(why), None),
+            ),
+            AuthError::StepUp { acr_values, max_age } => {
+                let d = "the user must authenticate again to use this API";
+                let mut h = String::from("Bearer realm=\"gatehouse\", error=\"insufficient_user_authentication\"");
+                h.push_str(", error_description=\"");
+                h.push_str(d);
+                h.push('"');
+                // acr values are config text checked to be visible ASCII
+                // without quotes or backslashes.
+                if let Some(a) = acr_values {
+                    h.push_str(", acr_values=\"");
+                    h.push_str(a);
+                    h.push('"');
+                }
+                if let Some(m) = max_age {
+                    h.push_str(&format!(", max_age=\"{m}\""));
+                }
+                (
+                    json_error(StatusCode::UNAUTHORIZED, "insufficient_user_authentication", d),
+                    HeaderValue::from_str(&h)
+                        .unwrap_or_else(|_| HeaderValue::from_static("Bearer realm=\"gatehouse\"")),
+                )
+            }
             AuthError::Unavailable => {
                 let r = json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -230,15 +273,21 @@ impl GatewayError {
     pub fn grpc_status(&self) -> u8 {
         match self {
             GatewayError::Auth(
-                AuthError::Missing | AuthError::Invalid(_) | AuthError::DpopProof(_) | AuthError::UseDpopNonce(_),
+                AuthError::Missing
+                | AuthError::Invalid(_)
+                | AuthError::DpopProof(_)
+                | AuthError::UseDpopNonce(_)
+                | AuthError::StepUp { .. },
             ) => 16, // UNAUTHENTICATED
-            GatewayError::Auth(AuthError::InsufficientScope(_)) => 7, // PERMISSION_DENIED
+            GatewayError::Auth(AuthError::InsufficientScope(_) | AuthError::NotAllowed(_))
+            | GatewayError::CorsRefused(_) => 7, // PERMISSION_DENIED
+            GatewayError::RateLimited { .. } => 8, // RESOURCE_EXHAUSTED
             GatewayError::Auth(AuthError::Unavailable)
             | GatewayError::UpstreamUnavailable
             | GatewayError::NoHealthyUpstream => 14, // UNAVAILABLE
-            GatewayError::UpstreamTimeout => 4,                       // DEADLINE_EXCEEDED
+            GatewayError::UpstreamTimeout => 4,    // DEADLINE_EXCEEDED
             GatewayError::NoRoute | GatewayError::MethodNotAllowed(_) => 12, // UNIMPLEMENTED
-            GatewayError::BodyTooLarge => 8,                          // RESOURCE_EXHAUSTED
+            GatewayError::BodyTooLarge => 8,       // RESOURCE_EXHAUSTED
             GatewayError::BodyTimeout => 4,
             GatewayError::BadPath(_) | GatewayError::BadRequest(_) => 3, // INVALID_ARGUMENT
             GatewayError::UnsupportedTransferCoding => 12,
@@ -255,6 +304,10 @@ impl GatewayError {
             GatewayError::Auth(AuthError::DpopProof(_)) => "the DPoP proof is invalid",
             GatewayError::Auth(AuthError::UseDpopNonce(_)) => "a DPoP nonce from the server is required",
             GatewayError::Auth(AuthError::InsufficientScope(_)) => "the access token lacks a required scope",
+            GatewayError::Auth(AuthError::NotAllowed(why)) => why,
+            GatewayError::Auth(AuthError::StepUp { .. }) => "the user must authenticate again",
+            GatewayError::RateLimited { .. } => "rate limit exceeded",
+            GatewayError::CorsRefused(why) => why,
             GatewayError::Auth(AuthError::Unavailable) => "token validation is unavailable",
             GatewayError::NoRoute => "no API matches this path",
             GatewayError::MethodNotAllowed(_) => "this API does not accept the method",
@@ -315,6 +368,16 @@ impl IntoResponse for GatewayError {
                 "not_implemented",
                 "only the chunked transfer coding is supported",
             ),
+            GatewayError::RateLimited { retry_after } => {
+                let mut r = json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests: retry after the time in Retry-After",
+                );
+                r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after));
+                r
+            }
+            GatewayError::CorsRefused(why) => json_error(StatusCode::FORBIDDEN, "cors_not_allowed", why),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod doc_tests;
 mod duration;
 mod error;
+pub mod policies;
 mod raw;
 #[cfg(test)]
 mod spelling_tests;
@@ -230,6 +231,16 @@ pub struct GatewaySettings {
     /// Longer tokens are refused before any parsing.
     pub max_token_bytes: usize,
     pub token_cache_entries: u64,
+    /// Proxies whose `X-Forwarded-For` names the client (rate limits by ip).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub rate_limit_store: RateLimitStore,
+}
+
+/// `[gateway] rate_limit_store`: where rate-limit budgets are counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitStore {
+    /// Each instance counts its own requests.
+    Local,
 }
 
 #[derive(Debug, Clone)]
@@ -337,9 +348,62 @@ pub struct ApiSpec {
     /// `auth.dpop_nonce`: DPoP proofs on this route need a server nonce
     /// (RFC 9449 §9; `use_dpop_nonce` with a `DPoP-Nonce` otherwise).
     pub dpop_nonce: bool,
+    /// What an accepted token must also satisfy (jwt and oauth2 routes).
+    pub rules: AuthRules,
     pub backend: BackendSpec,
     /// Larger request bodies get 413 (before or while streaming).
     pub max_body_bytes: u64,
+    /// Empty: every host.
+    pub hosts: Vec<policies::HostPattern>,
+    pub cors: Option<policies::CorsSpec>,
+    pub rate_limit: Option<policies::RateLimitSpec>,
+    pub request_headers: policies::HeaderTransform,
+    pub response_headers: policies::HeaderTransform,
+}
+
+/// Claims of gatehouse's own access tokens that the gateway passes
+/// upstream (Kong's names), replacing any a client sent.
+pub const OWN_FORWARDED: [(&str, &str); 3] = [
+    ("sub", "x-authenticated-userid"),
+    ("client_id", "x-authenticated-client"),
+    ("scope", "x-authenticated-scope"),
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct AuthRules {
+    /// `oauth2` routes: the token's `aud` must name one of these (empty:
+    /// any). `jwt` routes check `audience` in their verifier.
+    pub audience: Vec<String>,
+    /// Allowed `client_id`s (empty: any).
+    pub clients: Vec<String>,
+    /// Each claim must equal one of its values (a string claim), or hold
+    /// one of them (an array claim, such as `groups`).
+    pub claims: Vec<(String, Vec<String>)>,
+    /// RFC 9470: acceptable `acr` values (empty: any).
+    pub acr_values: Vec<String>,
+    /// RFC 9470: the user authenticated at most this long ago (`auth_time`).
+    pub max_age: Option<Duration>,
+}
+
+impl AuthRules {
+    pub fn is_empty(&self) -> bool {
+        self.audience.is_empty()
+            && self.clients.is_empty()
+            && self.claims.is_empty()
+            && self.acr_values.is_empty()
+            && self.max_age.is_none()
+    }
+}
+
+impl AuthSpec {
+    /// Headers this route's auth sends upstream from the token's claims
+    /// (transforms may not touch them).
+    pub fn forwarded_headers(&self) -> Vec<HeaderName> {
+        match self {
+            AuthSpec::Jwt(j) => j.forward_claims.iter().map(|(_, h)| h.clone()).collect(),
+            _ => OWN_FORWARDED.iter().map(|(_, h)| HeaderName::from_static(h)).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -152,6 +152,9 @@ pub struct RawGateway {
     pub timeout: Option<Dur>,
     pub max_token_bytes: Option<usize>,
     pub token_cache_entries: Option<u64>,
+    /// CIDRs whose `X-Forwarded-For` is believed (rate limits by ip).
+    pub trusted_proxies: Option<Spanned<Vec<String>>>,
+    pub rate_limit_store: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -253,6 +256,12 @@ pub struct RawApi {
     pub auth: Option<RawAuth>,
     pub backend: RawBackend,
     pub max_body_bytes: Option<u64>,
+    // Route policies (SPEC §7), validated in config/policies.rs.
+    pub hosts: Option<Spanned<Vec<String>>>,
+    pub cors: Option<super::policies::RawCors>,
+    pub rate_limit: Option<super::policies::RawRateLimit>,
+    pub request_headers: Option<super::policies::RawHeaders>,
+    pub response_headers: Option<super::policies::RawHeaders>,
 }
 
 /// One flat table for every auth kind, so spans survive; `kind` picks which
@@ -280,6 +289,15 @@ pub struct RawAuth {
     pub scopes: Vec<String>,
     /// DPoP proofs presented on this route must carry a server nonce.
     pub dpop_nonce: Option<Spanned<bool>>,
+    /// Only tokens of these clients (`client_id`, or `azp`).
+    pub clients: Option<Spanned<Vec<String>>>,
+    /// Claim name → the value (or one of the values) it must have.
+    #[serde(default)]
+    pub claims: BTreeMap<String, StringOrList>,
+    /// RFC 9470 step-up: the token's `acr` must be one of these …
+    pub acr_values: Option<Spanned<Vec<String>>>,
+    /// … and its `auth_time` at most this old.
+    pub max_age: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

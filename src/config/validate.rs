@@ -269,6 +269,35 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
         timeout: raw.gateway.timeout.map_or(Duration::from_secs(60), |d| d.0),
         max_token_bytes: raw.gateway.max_token_bytes.unwrap_or(16 * 1024),
         token_cache_entries: raw.gateway.token_cache_entries.unwrap_or(100_000),
+        trusted_proxies: match &raw.gateway.trusted_proxies {
+            None => Vec::new(),
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|c| {
+                    c.parse::<ipnet::IpNet>()
+                        .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            src.err(
+                                span(list),
+                                format!("[gateway] trusted_proxies: {c:?} is not an address or CIDR"),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        },
+        rate_limit_store: match &raw.gateway.rate_limit_store {
+            None => RateLimitStore::Local,
+            Some(s) => match s.get_ref().as_str() {
+                "local" => RateLimitStore::Local,
+                other => return Err(src.err(
+                    span(s),
+                    format!(
+                        "[gateway] rate_limit_store {other:?}: this build counts limits per instance only (\"local\")"
+                    ),
+                )),
+            },
+        },
     };
 
     let log = LogSettings {
@@ -379,8 +408,16 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
     for a in raw.apis {
         let path_at = span(&a.path);
         let api = api(&src, &resolve, &trusted_issuers, &gateway, &upstreams, a)?;
-        if apis.iter().any(|x| x.path == api.path) {
-            return Err(src.err(path_at, format!("duplicate api path {:?}", api.path)));
+        // One path may serve several hosts, one route per host set; a
+        // request that two routes could both take is a config mistake.
+        if let Some(x) = apis.iter().find(|x| {
+            x.path == api.path
+                && ((x.hosts.is_empty() && api.hosts.is_empty()) || x.hosts.iter().any(|h| api.hosts.contains(h)))
+        }) {
+            return Err(src.err(
+                path_at,
+                format!("duplicate api path {:?} (routes may share a path only when their hosts differ, at most one without hosts; see route {:?})", api.path, x.name),
+            ));
         }
         apis.push(api);
     }
@@ -884,10 +921,15 @@ fn api(
     };
 
     let dpop_nonce = a.auth.as_ref().and_then(|r| r.dpop_nonce.clone());
+    let hosts = super::policies::hosts(src, a.hosts)?;
+    let cors = super::policies::cors(src, a.cors)?;
+    let rate_limit = super::policies::rate_limit(src, a.rate_limit)?;
+    let mut rules = AuthRules::default();
     let auth = match a.auth {
         None => AuthSpec::None,
-        Some(r) => {
+        Some(mut r) => {
             let at = span(&r.kind);
+            rules = auth_rules(src, &at, &mut r)?;
             match r.kind.get_ref().as_str() {
                 "none" => AuthSpec::None,
                 "oauth2" => {
@@ -899,7 +941,6 @@ fn api(
                         ("jwks_uri", r.jwks_uri.is_some()),
                         ("trusted_issuer", r.trusted_issuer.is_some()),
                         ("issuer", r.issuer.is_some()),
-                        ("audience", r.audience.is_some()),
                         ("location", r.location.is_some()),
                         ("name", r.name.is_some()),
                         ("leeway", r.leeway.is_some()),
@@ -912,6 +953,10 @@ fn api(
                             format!("auth kind \"oauth2\" does not take {k:?} (a key of kind \"jwt\")"),
                         ));
                     }
+                    // The route's audience (RFC 8707 resource, RFC 8693
+                    // exchange target): a token minted for another API
+                    // is refused here.
+                    rules.audience = r.audience.take().map(StringOrList::into_vec).unwrap_or_default();
                     AuthSpec::OAuth2 { scopes: r.scopes }
                 }
                 "jwt" => AuthSpec::Jwt(jwt_spec(src, resolve, trusted, at, r)?),
@@ -1010,14 +1055,83 @@ fn api(
         }
     };
 
+    if matches!(auth, AuthSpec::None) && rate_limit.as_ref().is_some_and(|r| r.by.needs_principal()) {
+        return Err(src.err(
+            path_at,
+            "rate_limit by \"client\" or \"subject\" needs an auth kind that accepts tokens (or use by = \"ip\" / \"header:NAME\")",
+        ));
+    }
+    let forwarded = auth.forwarded_headers();
+    let request_headers =
+        super::policies::header_transform(src, path_at.clone(), "request_headers", a.request_headers, &forwarded)?;
+    let response_headers =
+        super::policies::header_transform(src, path_at.clone(), "response_headers", a.response_headers, &forwarded)?;
+
     Ok(ApiSpec {
         name,
         path,
         methods,
         auth,
         dpop_nonce,
+        rules,
         backend,
         max_body_bytes: a.max_body_bytes.unwrap_or(gateway.max_body_bytes),
+        hosts,
+        cors,
+        rate_limit,
+        request_headers,
+        response_headers,
+    })
+}
+
+/// `clients`, `claims`, `acr_values`, `max_age`: what an accepted token
+/// must also satisfy, on `jwt` and `oauth2` routes.
+fn auth_rules(src: &Source, at: &At, r: &mut RawAuth) -> Result<AuthRules, ConfigError> {
+    let kind = r.kind.get_ref().as_str();
+    let set = r.clients.is_some() || !r.claims.is_empty() || r.acr_values.is_some() || r.max_age.is_some();
+    if set && kind == "none" {
+        return Err(src.err(
+            at.clone(),
+            "auth kind \"none\" accepts no token, so clients/claims/acr_values/max_age cannot apply",
+        ));
+    }
+    let list = |v: Option<toml::Spanned<Vec<String>>>, what: &str| -> Result<Vec<String>, ConfigError> {
+        match v {
+            None => Ok(Vec::new()),
+            Some(l) if l.get_ref().is_empty() => Err(src.err(span(&l), format!("{what} must not be empty"))),
+            Some(l) => Ok(l.into_inner()),
+        }
+    };
+    let claims = std::mem::take(&mut r.claims)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v.into_vec();
+            if v.is_empty() {
+                Err(src.err(at.clone(), format!("claims {k:?}: give a value or a list of values")))
+            } else {
+                Ok((k, v))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let acr_at = r.acr_values.as_ref().map(span);
+    let acr_values = list(r.acr_values.take(), "acr_values")?;
+    // They go into a WWW-Authenticate challenge as one quoted string.
+    if let Some(bad) = acr_values
+        .iter()
+        .find(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+    {
+        return Err(src.err(
+            acr_at.unwrap_or(At::File),
+            format!("acr_values: {bad:?} must be visible ASCII without quotes or backslashes"),
+        ));
+    }
+    Ok(AuthRules {
+        // Set by the oauth2 arm (jwt routes check audience in their verifier).
+        audience: Vec::new(),
+        acr_values,
+        clients: list(r.clients.take(), "clients")?,
+        claims,
+        max_age: r.max_age.take().map(|d| d.0),
     })
 }
 

@@ -26,6 +26,10 @@ pub struct Exchange<'c> {
     pub target: Option<Arc<str>>,
     /// Upstream attempts made (retries + 1); 0 for mock backends.
     pub attempts: u32,
+    /// Headers policies decided in the request phase for whatever answer
+    /// goes back (CORS, `RateLimit`): added to the backend's answer and to
+    /// the gateway's own refusals alike. `Vary` is appended, the rest set.
+    pub answer_headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl<'c> Exchange<'c> {
@@ -39,7 +43,14 @@ impl<'c> Exchange<'c> {
             grpc: false,
             target: None,
             attempts: 0,
+            answer_headers: Vec::new(),
         }
+    }
+
+    /// The accepted token's client (`client_id`, else `azp`).
+    pub fn client_id(&self) -> Option<&str> {
+        let v = self.principal.as_ref()?;
+        v.claim_str("client_id").or_else(|| v.claim_str("azp"))
     }
 
     /// A claim of the accepted token, as text (strings as they are, other

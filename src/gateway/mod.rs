@@ -32,6 +32,8 @@ use upstream::Pools;
 pub struct Route {
     pub name: Arc<str>,
     pub prefix: String,
+    /// Empty: any host.
+    hosts: Vec<crate::config::policies::HostPattern>,
     chain: Vec<Arc<dyn Policy>>,
     backend: Backend,
     metrics: metrics::RouteMetrics,
@@ -87,6 +89,7 @@ impl Gateway {
                 max_body_bytes: api.max_body_bytes,
                 name: api.name.clone(),
                 prefix: api.path.clone(),
+                hosts: api.hosts.clone(),
                 chain: policy::chain(api, &cx).map_err(err)?,
                 backend,
             }));
@@ -153,7 +156,11 @@ impl Gateway {
             },
             Err(path::BadPath(why)) => return (None, Err(GatewayError::BadPath(why))),
         }
-        let Some(route) = self.routes.find(parts.uri.path()) else {
+        let authority = || match parts.headers.get(http::header::HOST) {
+            Some(h) => h.to_str().ok(),
+            None => parts.uri.authority().map(|a| a.as_str()),
+        };
+        let Some(route) = self.routes.find(parts.uri.path(), authority) else {
             return (None, Err(GatewayError::NoRoute));
         };
         let mut cx = Exchange::new(conn, &route.name, started);
@@ -199,6 +206,13 @@ impl Gateway {
         let (mut head, b) = resp.into_parts();
         for p in route.chain[..ran].iter().rev() {
             p.response(&mut head, &cx);
+        }
+        for (k, v) in cx.answer_headers.drain(..) {
+            if k == http::header::VARY {
+                head.headers.append(k, v);
+            } else {
+                head.headers.insert(k, v);
+            }
         }
         (Some(route), Ok(Response::from_parts(head, b)))
     }

@@ -1,7 +1,11 @@
 //! The routing table: longest path prefix wins, matched on segment
-//! boundaries ("/work" matches "/work" and "/work/x", not "/workers").
+//! boundaries ("/work" matches "/work" and "/work/x", not "/workers"),
+//! among the routes whose `hosts` match the request's host. Among routes
+//! of one prefix, the most specific host match wins (an exact name over
+//! a wildcard, over a route without `hosts`).
 
 use super::Route;
+use crate::config::policies::request_host;
 use std::sync::Arc;
 
 pub struct RouteTable {
@@ -15,8 +19,38 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    pub fn find(&self, path: &str) -> Option<&Arc<Route>> {
-        self.routes.iter().find(|r| prefix_matches(&r.prefix, path))
+    /// `authority`: the request's `Host` (or `:authority`), read only when
+    /// a candidate route names hosts.
+    pub fn find<'h>(&self, path: &str, authority: impl FnOnce() -> Option<&'h str>) -> Option<&Arc<Route>> {
+        let mut authority = Some(authority);
+        let mut host: Option<Option<String>> = None;
+        let mut best: Option<(&Arc<Route>, usize)> = None;
+        for r in &self.routes {
+            if let Some((b, _)) = best {
+                if b.prefix.len() != r.prefix.len() {
+                    break;
+                }
+            }
+            if !prefix_matches(&r.prefix, path) {
+                continue;
+            }
+            if r.hosts.is_empty() {
+                // The common case (no route names hosts) never reads Host.
+                if best.is_none() {
+                    best = Some((r, 0));
+                }
+                continue;
+            }
+            let h = host.get_or_insert_with(|| authority.take().and_then(|f| f()).and_then(request_host));
+            let Some(h) = h.as_deref() else { continue };
+            let rank = r.hosts.iter().filter(|p| p.matches(h)).map(|p| p.rank() + 1).max();
+            if let Some(rank) = rank {
+                if best.is_none_or(|(_, b)| rank > b) {
+                    best = Some((r, rank));
+                }
+            }
+        }
+        best.map(|(r, _)| r)
     }
 
     pub fn len(&self) -> usize {

@@ -17,12 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Claims of gatehouse's own access tokens that the gateway passes
-/// upstream (Kong's names), replacing any a client sent.
-pub const FORWARDED: [(&str, &str); 3] = [
-    ("sub", "x-authenticated-userid"),
-    ("client_id", "x-authenticated-client"),
-    ("scope", "x-authenticated-scope"),
-];
+/// upstream (defined with the config, which must know them too).
+pub use crate::config::OWN_FORWARDED as FORWARDED;
 
 pub fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2

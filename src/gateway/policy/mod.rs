@@ -11,7 +11,10 @@
 //! `CHAIN`.
 
 pub mod auth;
+pub mod cors;
+pub mod headers;
 pub mod methods;
+pub mod rate_limit;
 
 use super::body::Body;
 use super::exchange::Exchange;
@@ -99,7 +102,16 @@ type Build = fn(&ApiSpec, &BuildContext<'_>) -> Result<Option<Arc<dyn Policy>>, 
 
 /// The chain, in order. Each entry builds its policy for a route, or
 /// None when the route does not use it.
-const CHAIN: &[Build] = &[methods::build, auth::build];
+/// Rate limits keyed by address or header run before auth (a flood costs
+/// no token work); those keyed by client or subject need its verdict.
+const CHAIN: &[Build] = &[
+    cors::build,
+    methods::build,
+    rate_limit::build_before_auth,
+    auth::build,
+    rate_limit::build_after_auth,
+    headers::build,
+];
 
 /// A route's policies, in chain order.
 pub fn chain(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Vec<Arc<dyn Policy>>, String> {

@@ -12,6 +12,7 @@
 pub mod bound;
 pub mod jwt;
 pub mod oauth2;
+pub mod rules;
 
 use super::{BuildContext, Exchange, Policy, Step, Stop};
 use crate::config::{ApiSpec, AuthSpec};
@@ -43,6 +44,8 @@ pub trait AuthKind: Send + Sync + 'static {
 
 pub struct Auth {
     kind: Box<dyn AuthKind>,
+    /// `clients`, `claims`, `acr_values`, `max_age` (None: none set).
+    rules: Option<rules::Rules>,
     scopes: Vec<String>,
     scope_text: Arc<str>,
     route: Arc<str>,
@@ -61,6 +64,7 @@ pub fn build(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Option<Arc<dyn Poli
     };
     Ok(Some(Arc::new(Auth {
         kind,
+        rules: rules::Rules::new(&api.rules),
         scopes: scopes.to_vec(),
         scope_text: scopes.join(" ").into(),
         route: api.name.clone(),
@@ -96,6 +100,9 @@ impl Auth {
         let v = verdict.map_err(|e| self.refuse(e))?;
         if !has_scopes(&v.scopes, &self.scopes) {
             return Err(self.refuse(AuthError::InsufficientScope(self.scope_text.clone())));
+        }
+        if let Some(r) = &self.rules {
+            r.check(&v).map_err(|e| self.refuse(e))?;
         }
         remove_identity_headers(&mut req.headers, self.kind.forwarded());
         for (h, val) in &v.forward {
