@@ -76,7 +76,7 @@ fn claim_holds(c: Option<&Value>, wanted: &[String]) -> bool {
         Value::String(s) => wanted.iter().any(|w| w == s),
         Value::Number(_) | Value::Bool(_) => {
             let t = v.to_string();
-            wanted.iter().any(|w| *w == t)
+            wanted.contains(&t)
         }
         _ => false,
     };
