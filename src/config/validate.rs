@@ -290,12 +290,14 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             None => RateLimitStore::Local,
             Some(s) => match s.get_ref().as_str() {
                 "local" => RateLimitStore::Local,
-                other => return Err(src.err(
-                    span(s),
-                    format!(
+                other => {
+                    return Err(src.err(
+                        span(s),
+                        format!(
                         "[gateway] rate_limit_store {other:?}: this build counts limits per instance only (\"local\")"
                     ),
-                )),
+                    ))
+                }
             },
         },
     };
