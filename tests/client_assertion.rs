@@ -151,10 +151,15 @@ fn claims(gh: &Gatehouse, id: &str, extra: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_secret_jwt_client_authentication() {
     let dir = tempfile::tempdir().unwrap();
+    // This test sends many refused assertions from one address on purpose;
+    // the client-secret throttle (tests/security.rs) is not what it checks.
     let config = format!(
         r#"{}
 [keys]
 dir = "keys"
+
+[throttle]
+client_secrets = {{ per_account_address = 1000, per_account = 1000, per_address = 1000 }}
 
 [[clients]]
 id = "csj"
