@@ -43,6 +43,15 @@ python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/
 # WebSocket and gRPC peers of tests/streaming.rs.
 python3 -c 'import websockets, grpc, grpc_tools' 2>/dev/null || python3 -m pip install --quiet websockets grpcio grpcio-tools
 
+# h2spec judges HTTP/2 conformance (tests/h2spec.rs), built from the Go
+# module proxy with the machine's Go and cached between runs.
+h2spec_bin="$HOME/.cache/gatehouse/bin/h2spec"
+if [ ! -x "$h2spec_bin" ]; then
+  command -v go >/dev/null || need_go=1
+  [ -z "${need_go:-}" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; }
+  GOBIN="$(dirname "$h2spec_bin")" GOFLAGS=-mod=mod go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+fi
+
 # `.ci/run` installs first (its clippy builds the `saml` feature, which needs libxmlsec1).
 if [ "${1:-}" = "--install-only" ]; then
   exit 0
