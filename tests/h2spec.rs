@@ -32,7 +32,11 @@ fn h2spec() -> PathBuf {
         return p.into();
     }
     let p = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/gatehouse/bin/h2spec");
-    assert!(p.exists(), "{} is missing: ./test.sh installs it (go install)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: ./test.sh installs it (go install)",
+        p.display()
+    );
     p
 }
 
@@ -59,10 +63,25 @@ fn failures(report: &str) -> BTreeSet<String> {
 /// Runs every h2spec case (strict included) and returns the failures and
 /// the number of cases run.
 fn run(port: u16, path: &str, tls: bool, dir: &Path) -> (BTreeSet<String>, usize) {
-    let report = dir.join(format!("h2spec-{}-{}.xml", if tls { "tls" } else { "h2c" }, path.replace('/', "_")));
+    let report = dir.join(format!(
+        "h2spec-{}-{}.xml",
+        if tls { "tls" } else { "h2c" },
+        path.replace('/', "_")
+    ));
     let mut cmd = Command::new(h2spec());
-    cmd.args(["-S", "-o", "5", "-h", "127.0.0.1", "-p", &port.to_string(), "-P", path, "-j"])
-        .arg(&report);
+    cmd.args([
+        "-S",
+        "-o",
+        "5",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-P",
+        path,
+        "-j",
+    ])
+    .arg(&report);
     if tls {
         cmd.args(["-t", "-k"]);
     }
@@ -78,9 +97,16 @@ fn check(label: &str, (failed, cases): (BTreeSet<String>, usize), known: &[&str]
     assert!(cases >= 140, "{label}: only {cases} h2spec cases ran");
     let known: BTreeSet<String> = known.iter().map(|s| s.to_string()).collect();
     let unexpected: Vec<_> = failed.difference(&known).collect();
-    assert!(unexpected.is_empty(), "{label}: h2spec failures {unexpected:#?}\nlog:\n{}", gh.log());
+    assert!(
+        unexpected.is_empty(),
+        "{label}: h2spec failures {unexpected:#?}\nlog:\n{}",
+        gh.log()
+    );
     let fixed: Vec<_> = known.difference(&failed).collect();
-    assert!(fixed.is_empty(), "{label}: {fixed:?} passes now: drop it from the known list");
+    assert!(
+        fixed.is_empty(),
+        "{label}: {fixed:?} passes now: drop it from the known list"
+    );
     assert!(!gh.log().contains("panicked"), "{label}: {}", gh.log());
 }
 
@@ -142,6 +168,9 @@ fn the_report_reader_finds_failures_and_errors() {
     let f = failures(report);
     assert_eq!(
         f.into_iter().collect::<Vec<_>>(),
-        ["http2/3.5: Sends invalid connection preface", "http2/5.1: closed: Sends a \"DATA\" frame"]
+        [
+            "http2/3.5: Sends invalid connection preface",
+            "http2/5.1: closed: Sends a \"DATA\" frame"
+        ]
     );
 }

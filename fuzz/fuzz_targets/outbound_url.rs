@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         None => panic!("{s:?} accepted without a host"),
         Some(url::Host::Ipv4(a)) => assert!(public_v4(a), "{s:?} → {a}"),
         Some(url::Host::Ipv6(a)) => {
-            assert!(!a.is_loopback() && !a.is_unspecified() && !a.is_multicast(), "{s:?} → {a}");
+            assert!(
+                !a.is_loopback() && !a.is_unspecified() && !a.is_multicast(),
+                "{s:?} → {a}"
+            );
             if let Some(v4) = a.to_ipv4_mapped() {
                 assert!(public_v4(v4), "{s:?} → {a}");
             }
@@ -46,15 +49,23 @@ fuzz_target!(|data: &[u8]| {
         }
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            assert!(d != "localhost" && !d.ends_with(".localhost") && !d.ends_with(".internal"), "{s:?} → {d}");
+            assert!(
+                d != "localhost" && !d.ends_with(".localhost") && !d.ends_with(".internal"),
+                "{s:?} → {d}"
+            );
             assert!(d.contains('.'), "{s:?}: single label {d:?} accepted");
         }
     }
-    let again = strict.check_url(url.as_str()).unwrap_or_else(|e| panic!("{s:?} → {url} refused on the second pass: {e}"));
+    let again = strict
+        .check_url(url.as_str())
+        .unwrap_or_else(|e| panic!("{s:?} → {url} refused on the second pass: {e}"));
     assert_eq!(again.as_str(), url.as_str(), "{s:?}");
     let loose = Policy {
         allow_networks: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
         allow_hosts: vec!["*.example".into(), "localhost".into()],
     };
-    assert!(loose.check_url(s).is_ok(), "{s:?}: accepted by the strict policy, refused by a looser one");
+    assert!(
+        loose.check_url(s).is_ok(),
+        "{s:?}: accepted by the strict policy, refused by a looser one"
+    );
 });
