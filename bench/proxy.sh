@@ -137,6 +137,8 @@ dir = "$WORK/gh-keys-$3"
 
 [log]
 level = "warn"
+# nginx beside it logs nothing either (access_log off).
+access = false
 
 $tls
 

@@ -263,3 +263,89 @@ async fn no_secret_in_any_log_line_after_every_grant() {
         assert!(!out.contains(needle), "{needle:?} is in the logs:\n{out}");
     }
 }
+
+/// `[log] access` is on unless the config turns it off (SPEC §10), and
+/// proxied requests get their lines too: route, target, attempts, and who
+/// the token spoke for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_by_default_with_gateway_lines_and_off_when_asked() {
+    let up = common::serve(axum::Router::new().fallback(|| async { "upstream!" })).await;
+    let routes = format!(
+        r#"[[clients]]
+id = "svc"
+secret = "svc-secret-0815"
+grant_types = ["client_credentials"]
+scopes = ["photos"]
+
+[[apis]]
+name = "ping"
+path = "/ping"
+backend = {{ mock = {{ body = "pong" }} }}
+
+[[apis]]
+name = "up"
+path = "/up"
+auth = {{ kind = "oauth2", scopes = ["photos"] }}
+backend = {{ upstream = "http://{up}" }}
+"#
+    );
+    let on = Gatehouse::start(&routes);
+    let off = Gatehouse::start(&format!("[log]\naccess = false\n\n{routes}"));
+    for gh in [&on, &off] {
+        let c = common::client();
+        let r = c.get(gh.url("/ping?x=secret-value")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let t: Value = c
+            .post(gh.url("/api/oauth/token"))
+            .basic_auth("svc", Some("svc-secret-0815"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let r = c
+            .get(gh.url("/up/items"))
+            .bearer_auth(t["access_token"].as_str().unwrap())
+            .header("x-request-id", "req-up-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "upstream!");
+    }
+    let lines = access_lines(&on, false, 3);
+    assert_eq!(lines.len(), 3, "access lines by default:\n{}", on.stdout());
+    let field = |l: &str, k: &str| {
+        l.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {k} in {l}"))
+    };
+    let ping = lines.iter().find(|l| l.contains("path=/ping")).expect("the /ping line");
+    assert_eq!(field(ping, "route"), "ping", "{ping}");
+    assert_eq!(field(ping, "status"), "200", "{ping}");
+    assert_eq!(field(ping, "query"), "x", "names only: {ping}");
+    assert_eq!(field(ping, "upstream"), "-", "{ping}");
+    assert!(!ping.contains("secret-value"), "{ping}");
+    let up_line = lines
+        .iter()
+        .find(|l| l.contains("path=/up/items"))
+        .expect("the /up line");
+    assert_eq!(field(up_line, "route"), "up", "{up_line}");
+    assert_eq!(field(up_line, "status"), "200", "{up_line}");
+    assert_eq!(field(up_line, "client_id"), "svc", "{up_line}");
+    assert_eq!(field(up_line, "sub"), "svc", "{up_line}");
+    assert_eq!(field(up_line, "attempts"), "1", "{up_line}");
+    assert!(field(up_line, "upstream").contains(&up.to_string()), "{up_line}");
+    assert_eq!(field(up_line, "request_id"), "req-up-1", "{up_line}");
+    assert_eq!(field(up_line, "bytes"), "9", "{up_line}");
+    // The line is written by a thread of its own: give it the same time.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !off.stdout().contains(" access "),
+        "access = false still logs:\n{}",
+        off.stdout()
+    );
+}

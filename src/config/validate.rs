@@ -317,7 +317,7 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             .or(raw.log.level)
             .unwrap_or_else(|| "info".into()),
         access: match env.get("GATEHOUSE_LOG_ACCESS").copied() {
-            None => raw.log.access.unwrap_or(false),
+            None => raw.log.access.unwrap_or(true),
             Some("true") => true,
             Some("false") => false,
             Some(_) => return Err(src.err(At::Env("GATEHOUSE_LOG_ACCESS"), "must be true or false")),

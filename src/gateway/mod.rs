@@ -16,7 +16,7 @@ pub mod upstream;
 use crate::config::{BackendSpec, Config};
 use crate::error::GatewayError;
 use crate::net::{self, ConnInfo};
-use crate::ops::metrics;
+use crate::ops::{access, metrics};
 use crate::token::OwnTokens;
 use axum::response::IntoResponse;
 use backend::Backend;
@@ -119,8 +119,14 @@ impl Gateway {
         let hop = upstream::forward::strip_hop_by_hop(&mut parts.headers);
         let rid = request_id(&mut parts.headers);
         let grpc = is_grpc(&parts.headers);
+        // The access line shows the request as received; gathered only
+        // while the access log is on (the proxy path pays nothing else).
+        let mut seen = access::enabled().then(|| Seen::new(&parts, conn));
         let (route, result) = match checked {
-            Ok(()) => self.dispatch(parts, body, hop, conn, started, grpc).await,
+            Ok(()) => {
+                self.dispatch(parts, body, hop, conn, started, grpc, seen.as_mut())
+                    .await
+            }
             Err(e) => (None, Err(e)),
         };
         let mut resp = result.unwrap_or_else(|e| refusal(e, grpc));
@@ -134,6 +140,9 @@ impl Gateway {
             let route_name = route.map_or("-", |r| &*r.name);
             tracing::warn!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request failed");
         }
+        if let Some(s) = seen {
+            s.log(route.map(|r| &*r.name), &resp, elapsed, &rid);
+        }
         resp.headers_mut().insert(X_REQUEST_ID.clone(), rid);
         resp
     }
@@ -146,6 +155,7 @@ impl Gateway {
         conn: &ConnInfo,
         started: Instant,
         grpc: bool,
+        seen: Option<&mut Seen>,
     ) -> (Option<&Arc<Route>>, Result<Response<Body>, GatewayError>) {
         // Route on the canonical path and forward exactly that path.
         match path::canonical(parts.uri.path()) {
@@ -198,6 +208,9 @@ impl Gateway {
                 }
             }
         };
+        if let Some(s) = seen {
+            s.learn(&cx);
+        }
         if ran == 0 {
             return (Some(route), result);
         }
@@ -215,6 +228,66 @@ impl Gateway {
             }
         }
         (Some(route), Ok(Response::from_parts(head, b)))
+    }
+}
+
+/// What a gateway request's access line shows beyond its answer: the
+/// request as received, and what its exchange learnt (who the token spoke
+/// for, which target answered after how many attempts, the client address
+/// `trusted_proxies` let through).
+struct Seen {
+    method: http::Method,
+    uri: http::Uri,
+    client_ip: std::net::IpAddr,
+    client_id: Option<String>,
+    sub: Option<String>,
+    target: Option<Arc<str>>,
+    attempts: u32,
+}
+
+impl Seen {
+    fn new(parts: &http::request::Parts, conn: &ConnInfo) -> Self {
+        Seen {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            client_ip: conn.peer.ip(),
+            client_id: None,
+            sub: None,
+            target: None,
+            attempts: 0,
+        }
+    }
+
+    fn learn(&mut self, cx: &Exchange<'_>) {
+        self.client_ip = cx.client_ip;
+        self.client_id = cx.client_id().map(str::to_string);
+        self.sub = cx
+            .principal
+            .as_ref()
+            .and_then(|v| v.claim_str("sub"))
+            .map(str::to_string);
+        self.target = cx.target.clone();
+        self.attempts = cx.attempts;
+    }
+
+    fn log(&self, route: Option<&str>, resp: &Response<Body>, latency: std::time::Duration, rid: &HeaderValue) {
+        access::log(&access::Entry {
+            method: &self.method,
+            uri: &self.uri,
+            route,
+            status: resp.status(),
+            bytes: resp
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+            latency,
+            client_id: self.client_id.as_deref(),
+            sub: self.sub.as_deref(),
+            upstream: self.target.as_deref(),
+            attempts: self.attempts,
+            request_id: rid.to_str().unwrap_or("-"),
+            client_ip: self.client_ip,
+        });
     }
 }
 
