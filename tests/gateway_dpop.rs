@@ -18,6 +18,10 @@ fn config(jwt_route_key: &Value) -> String {
     let k = jwt_route_key;
     format!(
         r#"
+# The test client plays a TLS-terminating balancer too (see htu below).
+[gateway]
+trusted_proxies = ["127.0.0.1"]
+
 [tokens]
 access_format = "jwt"
 signing_alg = "ES256"
@@ -266,6 +270,31 @@ async fn the_gateway_refuses_every_bad_proof_precisely() {
     let p = jw.proof(&key, "POST", &plain, json!({"ath_of": at}));
     let a = call(&c, "POST", &plain, &dpop_at, Some(&p)).await;
     assert_eq!(a.status, 200, "{}", a.body);
+
+    // Behind a trusted balancer the client addressed the balancer: its
+    // X-Forwarded-Proto and -Host name the URL the proof must carry.
+    let public = "https://api.example.com/plain/albums";
+    let via_lb = |proof: String| {
+        c.get(&plain)
+            .header("authorization", &dpop_at)
+            .header("DPoP", proof)
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "api.example.com")
+            .send()
+    };
+    let r = via_lb(jw.proof(&key, "GET", public, json!({"ath_of": at})))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = via_lb(jw.proof(&key, "GET", &plain, json!({"ath_of": at})))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a proof for the inner URL behind the balancer");
+    // Without the balancer's headers the public URL is not this request's.
+    let p = jw.proof(&key, "GET", public, json!({"ath_of": at}));
+    call(&c, "GET", &plain, &dpop_at, Some(&p))
+        .await
+        .assert_bad_proof("htu");
 
     // A bearer token is still a bearer token; with the DPoP scheme it is
     // refused (the scheme is for bound tokens).

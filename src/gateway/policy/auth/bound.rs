@@ -29,6 +29,9 @@ pub struct Binding {
     own: Option<Arc<OwnTokens>>,
     /// `auth.dpop_nonce`: proofs must carry a current server nonce.
     nonce_required: bool,
+    /// `[gateway] trusted_proxies`: their `X-Forwarded-Proto` and
+    /// `X-Forwarded-Host` say which URL the client addressed.
+    trusted: Vec<ipnet::IpNet>,
 }
 
 /// The token's DPoP key thumbprint (`cnf.jkt`), if it is DPoP-bound.
@@ -47,21 +50,48 @@ fn dpop_scheme(req: &Parts) -> bool {
 
 /// The URL the client addressed (RFC 9449 §4.3 compares `htu` with it
 /// after normalisation): the listener's scheme, the `Host` (or HTTP/2
-/// `:authority`), and the path; query and fragment do not count.
-fn request_url(req: &Parts, conn: &ConnInfo) -> Option<String> {
-    let scheme = if conn.secure { "https" } else { "http" };
-    let host = match req.headers.get(HOST) {
+/// `:authority`), and the path; query and fragment do not count. Behind a
+/// trusted proxy (a TLS-terminating balancer) the client addressed the
+/// proxy: its `X-Forwarded-Proto` and `X-Forwarded-Host` (the first value
+/// of each, the hop nearest the client) replace scheme and host. From any
+/// other peer those headers are ignored, or a client could make a proof
+/// for one URL pass at another.
+fn request_url(req: &Parts, conn: &ConnInfo, trusted: &[ipnet::IpNet]) -> Option<String> {
+    let mut scheme = if conn.secure { "https" } else { "http" };
+    let mut host = match req.headers.get(HOST) {
         Some(h) => h.to_str().ok()?,
         None => req.uri.authority()?.as_str(),
     };
+    let peer = conn.peer.ip();
+    if trusted.iter().any(|n| n.contains(&peer)) {
+        let first = |name: &str| {
+            let v = req.headers.get(name)?.to_str().ok()?;
+            Some(v.split(',').next()?.trim()).filter(|s| !s.is_empty())
+        };
+        match first("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => scheme = "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => scheme = "http",
+            Some(_) => return None,
+            None => {}
+        }
+        if let Some(h) = first("x-forwarded-host") {
+            // A host (and port) only: anything else cannot be what a
+            // client addressed.
+            h.parse::<http::uri::Authority>()
+                .ok()
+                .filter(|a| !a.as_str().contains('@'))?;
+            host = h;
+        }
+    }
     Some(format!("{scheme}://{host}{}", req.uri.path()))
 }
 
 impl Binding {
-    pub fn new(api: &ApiSpec, own: Option<&Arc<OwnTokens>>) -> Binding {
+    pub fn new(api: &ApiSpec, own: Option<&Arc<OwnTokens>>, trusted: &[ipnet::IpNet]) -> Binding {
         Binding {
             own: own.cloned(),
             nonce_required: api.dpop_nonce,
+            trusted: trusted.to_vec(),
         }
     }
 
@@ -111,7 +141,7 @@ impl Binding {
         let proof = dpop::header(&req.headers)
             .map_err(AuthError::DpopProof)?
             .ok_or(AuthError::DpopProof(DpopError::Missing))?;
-        let url = request_url(req, conn).ok_or(AuthError::DpopProof(DpopError::Htu))?;
+        let url = request_url(req, conn, &self.trusted).ok_or(AuthError::DpopProof(DpopError::Htu))?;
         let Some(own) = &self.own else {
             return Err(AuthError::Unavailable);
         };
@@ -138,6 +168,70 @@ impl Binding {
             if let Ok(v) = HeaderValue::from_str(&own.dpop.nonce(crate::store::now())) {
                 resp.headers.entry(DPOP_NONCE).or_insert(v);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut b = http::Request::builder()
+            .uri("/photos/1?page=2")
+            .header(HOST, "gw.internal:8080");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_url_a_client_addressed_honours_only_trusted_proxies() {
+        let proxy = ConnInfo::new("10.0.0.7:5000".parse().unwrap(), false);
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let fwd = [("x-forwarded-proto", "https"), ("x-forwarded-host", "api.example.com")];
+        assert_eq!(
+            request_url(&parts(&fwd), &proxy, &trusted).as_deref(),
+            Some("https://api.example.com/photos/1")
+        );
+        // The first value is the hop nearest the client.
+        let chain = [
+            ("x-forwarded-proto", "https, http"),
+            ("x-forwarded-host", "api.example.com:8443, lb.internal"),
+        ];
+        assert_eq!(
+            request_url(&parts(&chain), &proxy, &trusted).as_deref(),
+            Some("https://api.example.com:8443/photos/1")
+        );
+        // Only the scheme forwarded: the Host stays.
+        assert_eq!(
+            request_url(&parts(&fwd[..1]), &proxy, &trusted).as_deref(),
+            Some("https://gw.internal:8080/photos/1")
+        );
+        // From a peer that is not trusted the headers say nothing.
+        let client = ConnInfo::new("203.0.113.9:5000".parse().unwrap(), false);
+        assert_eq!(
+            request_url(&parts(&fwd), &client, &trusted).as_deref(),
+            Some("http://gw.internal:8080/photos/1")
+        );
+        assert_eq!(
+            request_url(&parts(&fwd), &proxy, &[]).as_deref(),
+            Some("http://gw.internal:8080/photos/1")
+        );
+        // Garbage from a trusted proxy matches no URL at all.
+        for bad in [
+            [("x-forwarded-proto", "gopher"), ("x-forwarded-host", "api.example.com")],
+            [
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "evil@api.example.com"),
+            ],
+            [
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "api.example.com/other"),
+            ],
+        ] {
+            assert_eq!(request_url(&parts(&bad), &proxy, &trusted), None, "{bad:?}");
         }
     }
 }

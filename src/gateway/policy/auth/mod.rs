@@ -68,7 +68,7 @@ pub fn build(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Option<Arc<dyn Poli
         scopes: scopes.to_vec(),
         scope_text: scopes.join(" ").into(),
         route: api.name.clone(),
-        bound: bound::Binding::new(api, cx.own),
+        bound: bound::Binding::new(api, cx.own, &cx.cfg.gateway.trusted_proxies),
     })))
 }
 
