@@ -33,13 +33,16 @@ to_ms() { # wrk latency like 812.00us / 1.23ms / 1.02s → ms
 }
 
 # wrk --latency output on stdin → "rps p50ms p99ms errors" (non-2xx/3xx
-# answers and socket errors both count as errors).
+# answers and socket errors both count as errors; a script that judges
+# the answers itself prints "Unexpected answers: N", which then counts
+# instead of the statuses).
 parse_wrk() {
   local out rps p50 p99 errs
   out="$(cat)"
   rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
   p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-  errs="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
+  errs="$(awk '/Non-2xx or 3xx responses:/ {s += $NF} /^Unexpected answers:/ {u = $NF; judged = 1}
+    /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + (judged ? u : s)}' <<<"$out")"
   echo "$rps $(to_ms "$p50") $(to_ms "$p99") $errs"
 }

@@ -22,6 +22,13 @@
 #   jwt-bearer           RFC 7523 (gatehouse only): an ES256 assertion in
 #                        (pre-signed by bench/jwt_assertions.py, one jti
 #                        each), an ES256 JWT out
+#   device polling       RFC 8628 §3.4 (gatehouse only): the token request
+#                        of a device whose user has not answered yet
+#                        (`authorization_pending`, each poll recorded in
+#                        SQLite), over 256 device codes in turn
+#   token exchange       RFC 8693 (gatehouse only): delegation, alice's ES256
+#                        access token as subject and the client's own as
+#                        actor, an ES256 JWT with `act` and `aud` out
 #   nginx `return 200`   the yardstick of introspection (same request)
 #   openssl speed        RSA-2048 and P-256 signs/s on 2 processes: the
 #                        physical limit of the JWT rows
@@ -130,18 +137,24 @@ url = "${4:-sqlite://gatehouse.db}"
 [tokens]
 access_format = "$2"
 signing_alg = "$3"
+# The shortest interval: with its 1 s of leeway every poll may come at once.
+device_poll_interval = "1s"
 
 [keys]
 dir = "keys"
 
 [log]
 level = "warn"
+# nginx beside it logs nothing either (access_log off).
+access = false
 
 [[clients]]
 id = "$CLIENT"
 secret = "$SECRET"
-grant_types = ["client_credentials", "password", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"]
+grant_types = ["client_credentials", "password", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+  "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange"]
 scopes = ["api"]
+token_exchange = { audiences = ["back-api"] }
 
 [[users]]
 username = "alice"
@@ -329,6 +342,8 @@ add_row g_rf "refresh (rotation), SQLite" "$(gh_url es256 token)" refresh
 add_row g_rfpg "refresh (rotation), PostgreSQL" "$(gh_url pg_es256 token)" refresh
 add_row g_pw "password grant (logins/s)" "$(gh_url es256 token)" pw
 add_row g_jb "jwt-bearer ES256 → ES256" "$(gh_url jwtb token)" jwtb
+add_row g_dv "device-code polling (pending), SQLite" "$(gh_url es256 token)" dv
+add_row g_te "token exchange ES256 → ES256" "$(gh_url es256 token)" te
 add_row ngx "nginx return 200 (same request)" "http://127.0.0.1:$NGX_PORT/introspect" g_in
 if [ "$PEERS" = 1 ]; then
   lua_form kc_cc "$BASIC" "grant_type=client_credentials"
@@ -388,6 +403,49 @@ expect_opaque g_pg "$CLIENT" "${CC[@]}" >/dev/null
 expect_active g_in "$G_OPAQUE" -u "$CLIENT:$SECRET"
 lua_form g_in "$BASIC" "token=$G_OPAQUE"
 expect_jwt g_pw ES256 "$CLIENT" -d grant_type=password -d username=alice -d password=alice-password -d scope=api
+
+# Device polling: 256 device codes nobody answers, polled in turn; an
+# answer other than `authorization_pending` counts as an error.
+DV_GRANT="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+for _ in $(seq 1 256); do
+  curl -fsS -m 10 -u "$CLIENT:$SECRET" -d scope=api "http://127.0.0.1:${GPORT[es256]}/api/oauth/device_authorization" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["device_code"])'
+done >"$WORK/device_codes.txt"
+body="$(curl -sS -m 10 -u "$CLIENT:$SECRET" -d "$DV_GRANT&device_code=$(head -n 1 "$WORK/device_codes.txt")" "${URL[g_dv]}")"
+grep -q '"authorization_pending"' <<<"$body" || { echo "${NAME[g_dv]}: unexpected answer: $body" >&2; exit 1; }
+cat >"$WORK/dv.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  codes, i, unexpected = {}, 0, 0
+  for line in io.lines("$WORK/device_codes.txt") do codes[#codes + 1] = line end
+end
+function request()
+  i = i % #codes + 1
+  return wrk.format(nil, nil, nil, "$DV_GRANT&device_code=" .. codes[i])
+end
+function response(status, headers, body)
+  if status ~= 400 or not body:find('"authorization_pending"', 1, true) then unexpected = unexpected + 1 end
+end
+function done()
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("unexpected") end
+  io.write("Unexpected answers: " .. n .. "\n")
+end
+LUA
+# Token exchange: alice's access token (password grant) for the back API,
+# with the client's own client_credentials token as actor.
+TE_SUBJECT="$(token_of "${URL[g_te]}" "$CLIENT" -d grant_type=password -d username=alice -d password=alice-password -d scope=api)"
+TE_ACTOR="$(token_of "${URL[g_te]}" "$CLIENT" "${CC[@]}")"
+TE_AT="urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"
+TE_FORM="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$TE_SUBJECT&subject_token_type=$TE_AT&actor_token=$TE_ACTOR&actor_token_type=$TE_AT&audience=back-api"
+lua_form te "$BASIC" "$TE_FORM"
+body="$(curl -fsS -m 10 -u "$CLIENT:$SECRET" --data "$TE_FORM" "${URL[g_te]}")"
+python3 -c 'import base64,json,sys; d=json.load(sys.stdin); t=d["access_token"].split("."); p=json.loads(base64.urlsafe_b64decode(t[1]+"="*(-len(t[1])%4))); assert d["issued_token_type"].endswith(":access_token") and p["sub"]=="alice" and p["act"]["sub"]=="bench" and p["aud"] in ("back-api", ["back-api"]), (d, p)' <<<"$body" ||
+  { echo "${NAME[g_te]}: unexpected answer: $body" >&2; exit 1; }
 if [ "$PEERS" = 1 ]; then
   expect_jwt k_rs RS256 "$CLIENT" -d grant_type=client_credentials
   expect_jwt k_es ES256 bench-es -d grant_type=client_credentials
@@ -545,6 +603,8 @@ line "refresh with rotation (SQLite; Keycloak: H2)" g_rf "${P:+k_rf}" ""
 line "refresh with rotation (PostgreSQL)" g_rfpg "" "${P:+h_rf}"
 line "password grant = logins/s" g_pw "${P:+k_pw}" ""
 line "jwt-bearer, ES256 in and out" g_jb "" ""
+line "device-code polling, pending (SQLite)" g_dv "" ""
+line "token exchange, delegation, ES256" g_te "" ""
 if [ "$PEERS" = 1 ]; then
   printf '| start to first token, ms | %s | %s | %s (ready) |  |  |\n' "$GH_STARTUP_MS" "$KC_STARTUP_MS" "${HYDRA_STARTUP_MS[hydra]}"
   printf '| peak RSS, MiB | %s | %s | %s |  |  |\n' "$(mib "$GH_RSS")" "$(mib "$(hwm "$KC_PID")")" \
