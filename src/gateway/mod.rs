@@ -124,7 +124,7 @@ impl Gateway {
         let mut seen = access::enabled().then(|| Seen::new(&parts, conn));
         let (route, result) = match checked {
             Ok(()) => {
-                self.dispatch(parts, body, hop, conn, started, grpc, seen.as_mut())
+                self.dispatch(parts, body, hop, Arrival { conn, started, grpc }, seen.as_mut())
                     .await
             }
             Err(e) => (None, Err(e)),
@@ -152,9 +152,7 @@ impl Gateway {
         mut parts: http::request::Parts,
         mut body: RequestBody,
         hop: upstream::forward::Hop,
-        conn: &ConnInfo,
-        started: Instant,
-        grpc: bool,
+        arrival: Arrival<'_>,
         seen: Option<&mut Seen>,
     ) -> (Option<&Arc<Route>>, Result<Response<Body>, GatewayError>) {
         // Route on the canonical path and forward exactly that path.
@@ -173,6 +171,7 @@ impl Gateway {
         let Some(route) = self.routes.find(parts.uri.path(), authority) else {
             return (None, Err(GatewayError::NoRoute));
         };
+        let Arrival { conn, started, grpc } = arrival;
         let mut cx = Exchange::new(conn, &route.name, started);
         cx.grpc = grpc;
         let mut ran = 0;
@@ -229,6 +228,14 @@ impl Gateway {
         }
         (Some(route), Ok(Response::from_parts(head, b)))
     }
+}
+
+/// How a request came: its connection, when, and whether it is gRPC
+/// (refusals are shaped for it).
+struct Arrival<'c> {
+    conn: &'c ConnInfo,
+    started: Instant,
+    grpc: bool,
 }
 
 /// What a gateway request's access line shows beyond its answer: the
