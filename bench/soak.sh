@@ -12,9 +12,11 @@
 #                  redirect, code exchange, one API call), one at a time
 #
 # Every $SAMPLE seconds it prints the process's RSS, open file descriptors,
-# threads and open TCP connections. It fails when any request failed, or
-# when after the warm-up (the first quarter) RSS grew by more than 10 % +
-# 8 MiB, or descriptors by more than 16. GATEHOUSE_BIN runs that binary
+# threads, open TCP connections and live Tokio tasks (from /metrics). It
+# fails when any request failed, or when after the warm-up (the first
+# quarter) RSS grew by more than 10 % + 8 MiB, descriptors by more than 16,
+# or tasks by more than half + 64 (they come and go with requests in
+# flight; a leak only grows). GATEHOUSE_BIN runs that binary
 # instead of building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,7 +118,7 @@ python3 bench/soak_logins.py "$base" soak soak-secret-0815 http://127.0.0.1:9/cb
 PIDS+=($!); w4=$!
 
 t0=$(date +%s)
-printf '%8s %10s %6s %8s %6s\n' elapsed_s rss_kib fds threads tcp
+printf '%8s %10s %6s %8s %6s %6s\n' elapsed_s rss_kib fds threads tcp tasks
 samples=()
 # The last sample is taken while the load still runs.
 while [ $(( $(date +%s) + SAMPLE )) -le "$end" ]; do
@@ -126,8 +128,9 @@ while [ $(( $(date +%s) + SAMPLE )) -le "$end" ]; do
   thr="$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")"
   fds="$(ls "/proc/$pid/fd" | wc -l)"
   tcp="$(ss -Htn state established "( sport = :$port )" | wc -l)"
-  printf '%8s %10s %6s %8s %6s\n' "$el" "$rss" "$fds" "$thr" "$tcp"
-  samples+=("$el $rss $fds")
+  tasks="$(curl -fsS -m 10 "$base/metrics" | awk '$1 == "gatehouse_runtime_alive_tasks" {print $2}')"
+  printf '%8s %10s %6s %8s %6s %6s\n' "$el" "$rss" "$fds" "$thr" "$tcp" "${tasks:-?}"
+  samples+=("$el $rss $fds ${tasks:-0}")
 done
 wait "$w1" "$w2" "$w3" "$w4" || true
 
@@ -152,10 +155,11 @@ fi
 n=${#samples[@]}
 warm="${samples[$(( n / 4 ))]}"
 last="${samples[$(( n - 1 ))]}"
-read -r _ wrss wfd <<<"$warm"
-read -r _ lrss lfd <<<"$last"
-echo "after warm-up: RSS $wrss KiB, $wfd fds; at the end: RSS $lrss KiB, $lfd fds"
+read -r _ wrss wfd wtasks <<<"$warm"
+read -r _ lrss lfd ltasks <<<"$last"
+echo "after warm-up: RSS $wrss KiB, $wfd fds, $wtasks tasks; at the end: RSS $lrss KiB, $lfd fds, $ltasks tasks"
 if [ "$lrss" -gt $(( wrss + wrss / 10 + 8192 )) ]; then echo "RSS grew"; fail=1; fi
 if [ "$lfd" -gt $(( wfd + 16 )) ]; then echo "descriptors grew"; fail=1; fi
+if [ "$ltasks" -gt $(( wtasks + wtasks / 2 + 64 )) ]; then echo "tasks grew"; fail=1; fi
 [ "$fail" = 0 ] && echo "soak: passed" || echo "soak: FAILED"
 exit "$fail"

@@ -25,7 +25,8 @@
 #   device polling       RFC 8628 §3.4 (gatehouse only): the token request
 #                        of a device whose user has not answered yet
 #                        (`authorization_pending`, each poll recorded in
-#                        SQLite), over 256 device codes in turn
+#                        SQLite), over tens of thousands of device codes in
+#                        turn, none polled sooner than its interval
 #   token exchange       RFC 8693 (gatehouse only): delegation, alice's ES256
 #                        access token as subject and the client's own as
 #                        actor, an ES256 JWT with `act` and `aud` out
@@ -404,13 +405,37 @@ expect_active g_in "$G_OPAQUE" -u "$CLIENT:$SECRET"
 lua_form g_in "$BASIC" "token=$G_OPAQUE"
 expect_jwt g_pw ES256 "$CLIENT" -d grant_type=password -d username=alice -d password=alice-password -d scope=api
 
-# Device polling: 256 device codes nobody answers, polled in turn; an
-# answer other than `authorization_pending` counts as an error.
+# Device polling: devices that poll at their interval (1 s) and whose
+# user never answers. So that no code is polled sooner than that (which
+# is `slow_down`, and raises the code's interval), there are more codes
+# than polls in 5 s: minted by wrk itself at the device authorization
+# endpoint for $DV_MINT, each answer's device_code written out. An answer
+# other than `authorization_pending` counts as an error.
 DV_GRANT="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
-for _ in $(seq 1 256); do
-  curl -fsS -m 10 -u "$CLIENT:$SECRET" -d scope=api "http://127.0.0.1:${GPORT[es256]}/api/oauth/device_authorization" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["device_code"])'
-done >"$WORK/device_codes.txt"
+DV_MINT="${DV_MINT:-6s}"
+cat >"$WORK/dv_mint.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "scope=api"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  out = io.open("$WORK/device_codes-" .. id .. ".txt", "w")
+  out:setvbuf("line")
+end
+function response(status, headers, body)
+  local c = body:match('"device_code"%s*:%s*"([^"]+)"')
+  if c then out:write(c, "\n") end
+end
+LUA
+$WRK -t2 -c16 -d"$DV_MINT" -s "$WORK/dv_mint.lua" "http://127.0.0.1:${GPORT[es256]}/api/oauth/device_authorization" >/dev/null
+sleep 0.5
+cat "$WORK"/device_codes-*.txt >"$WORK/device_codes.txt"
+echo "device codes minted: $(wc -l <"$WORK/device_codes.txt")" >&2
 body="$(curl -sS -m 10 -u "$CLIENT:$SECRET" -d "$DV_GRANT&device_code=$(head -n 1 "$WORK/device_codes.txt")" "${URL[g_dv]}")"
 grep -q '"authorization_pending"' <<<"$body" || { echo "${NAME[g_dv]}: unexpected answer: $body" >&2; exit 1; }
 cat >"$WORK/dv.lua" <<LUA
@@ -518,9 +543,17 @@ function request()
 end
 EOF
 
-run_wrk() { # row duration → "rps p50ms p99ms errors"
-  local row="$1" n="${CALLS[$1]}" args=()
-  CALLS[$row]=$(( n + 1 ))
+# The call number picks the row's seed set (refresh chains, assertions:
+# each usable once). It is counted here, in the calling shell: run_wrk
+# itself runs in a $(…) subshell, where an increment is lost, so every run
+# replayed the first run's refresh tokens and assertions (reuse detection
+# then revoked whole chains, and the errors went into the median).
+next_call() { # row → its call number
+  NEXT_CALL="${CALLS[$1]}"
+  CALLS[$1]=$(( NEXT_CALL + 1 ))
+}
+run_wrk() { # row duration call → "rps p50ms p99ms errors"
+  local row="$1" n="$3" args=()
   if [ -n "${SEEDS[$row]:-}" ]; then args=(-- "${SEEDS[$row]}-$n")
   elif [ "$row" = g_jb ]; then args=(-- "$n")
   fi
@@ -533,11 +566,12 @@ run_openssl() { # → "rsa2048_sign/s p256_sign/s" on 2 processes
 }
 
 echo "warming up…" >&2
-for row in "${ROWS[@]}"; do run_wrk "$row" "$WARMUP" >/dev/null; done
+for row in "${ROWS[@]}"; do next_call "$row"; run_wrk "$row" "$WARMUP" "$NEXT_CALL" >/dev/null; done
 OPENSSL_RESULTS=""
 for i in $(seq 1 "$RUNS"); do
   for row in "${ROWS[@]}"; do
-    r="$(run_wrk "$row" "$DURATION")"
+    next_call "$row"
+    r="$(run_wrk "$row" "$DURATION" "$NEXT_CALL")"
     echo "run $i ${NAME[$row]}: $r" >&2
     RESULTS[$row]+="$r"$'\n'
   done

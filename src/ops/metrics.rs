@@ -50,6 +50,13 @@ pub fn install() {
 }
 
 pub async fn render() -> impl IntoResponse {
+    // Read at scrape time: a task count that only grows is a leak (the
+    // soak watches it).
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let m = rt.metrics();
+        ::metrics::gauge!("gatehouse_runtime_alive_tasks").set(m.num_alive_tasks() as f64);
+        ::metrics::gauge!("gatehouse_runtime_global_queue_depth").set(m.global_queue_depth() as f64);
+    }
     let body = HANDLE
         .get()
         .and_then(Option::as_ref)
