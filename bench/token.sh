@@ -54,6 +54,7 @@
 # Peers are installed and built once and cached under $BENCH_CACHE
 # (default ~/.cache/gatehouse-bench): Keycloak from Maven Central, Hydra from
 # Go modules, oidc-provider from npm (bench/peers/). PEERS=0 skips them.
+# ONLY="g_dv g_te" measures only the rows named (ids as in add_row below).
 # DURATION / RUNS / WARMUP / OPENSSL_SECONDS / COLD_DURATION (0 skips the
 # cold run) override the defaults for a quick smoke run. Every process it
 # starts is stopped on exit.
@@ -325,7 +326,8 @@ wait_port "$NGX_PORT"
 # ---- rows: URL, wrk script, connections, refresh-token seeds ----
 add_row() { # id name url lua [conns]
   NAME[$1]="$2"; URL[$1]="$3"; LUA[$1]="$4"; CONNS[$1]="${5:-$CONNS_DEFAULT}"; CALLS[$1]=0
-  ROWS+=("$1")
+  # ONLY="g_dv g_te …": measure just these rows (the rest is still set up).
+  if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; then ROWS+=("$1"); fi
 }
 ROWS=()
 FORM_CC="grant_type=client_credentials&scope=api"
@@ -436,17 +438,28 @@ $WRK -t2 -c16 -d"$DV_MINT" -s "$WORK/dv_mint.lua" "http://127.0.0.1:${GPORT[es25
 sleep 0.5
 cat "$WORK"/device_codes-*.txt >"$WORK/device_codes.txt"
 echo "device codes minted: $(wc -l <"$WORK/device_codes.txt")" >&2
-body="$(curl -sS -m 10 -u "$CLIENT:$SECRET" -d "$DV_GRANT&device_code=$(head -n 1 "$WORK/device_codes.txt")" "${URL[g_dv]}")"
+# The check polls one code, which the run then leaves out.
+body="$(curl -sS -m 10 -u "$CLIENT:$SECRET" -d "$DV_GRANT&device_code=$(tail -n 1 "$WORK/device_codes.txt")" "${URL[g_dv]}")"
 grep -q '"authorization_pending"' <<<"$body" || { echo "${NAME[g_dv]}: unexpected answer: $body" >&2; exit 1; }
+sed -i '$d' "$WORK/device_codes.txt"
 cat >"$WORK/dv.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $BASIC"
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+-- Each thread polls its own share of the codes (a code polled by both
+-- would come twice at once: slow_down).
 function init(args)
   codes, i, unexpected = {}, 0, 0
-  for line in io.lines("$WORK/device_codes.txt") do codes[#codes + 1] = line end
+  local n = 0
+  for line in io.lines("$WORK/device_codes.txt") do
+    if n % 2 == id then codes[#codes + 1] = line end
+    n = n + 1
+  end
 end
 function request()
   i = i % #codes + 1
@@ -656,6 +669,7 @@ if [ -n "$COLD" ]; then
     "$COLD_DURATION" "$c_rps" "$c_p50" "$c_p99" "$c_max" "$c_err" "$(mib "$COLD_RSS")"
 fi
 
+[ -z "${ONLY:-}" ] || exit 0
 echo
 echo "## Targets"
 echo
