@@ -49,14 +49,38 @@ pub fn install() {
     });
 }
 
+/// Every Tokio runtime of the process (the control runtime and one per
+/// worker thread), so a scrape answered by one worker counts them all.
+static RUNTIMES: std::sync::Mutex<Vec<tokio::runtime::Handle>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers the calling runtime for the runtime gauges.
+pub fn watch_runtime() {
+    if let (Ok(h), Ok(mut all)) = (tokio::runtime::Handle::try_current(), RUNTIMES.lock()) {
+        all.push(h);
+    }
+}
+
+/// Live tasks and globally queued tasks over every registered runtime
+/// (or the current one, when none registered: unit tests).
+fn runtime_load() -> (usize, usize) {
+    let all = RUNTIMES.lock().map(|v| v.clone()).unwrap_or_default();
+    let all = if all.is_empty() {
+        tokio::runtime::Handle::try_current().into_iter().collect()
+    } else {
+        all
+    };
+    all.iter().fold((0, 0), |(t, q), h| {
+        let m = h.metrics();
+        (t + m.num_alive_tasks(), q + m.global_queue_depth())
+    })
+}
+
 pub async fn render() -> impl IntoResponse {
     // Read at scrape time: a task count that only grows is a leak (the
     // soak watches it).
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        let m = rt.metrics();
-        ::metrics::gauge!("gatehouse_runtime_alive_tasks").set(m.num_alive_tasks() as f64);
-        ::metrics::gauge!("gatehouse_runtime_global_queue_depth").set(m.global_queue_depth() as f64);
-    }
+    let (tasks, queued) = runtime_load();
+    ::metrics::gauge!("gatehouse_runtime_alive_tasks").set(tasks as f64);
+    ::metrics::gauge!("gatehouse_runtime_global_queue_depth").set(queued as f64);
     let body = HANDLE
         .get()
         .and_then(Option::as_ref)

@@ -155,6 +155,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let server_settings = cfg.server.clone();
     let (app, purger) = control.block_on(async {
         ops::metrics::install();
+        ops::metrics::watch_runtime();
         ops::memory::spawn_trim();
         let app = App::build(cfg).await?;
         let purger = store::purge::spawn_purger(app.store.clone(), purge_every);
@@ -182,6 +183,7 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
                     .build()
                     .map_err(|e| e.to_string())?;
                 rt.block_on(async move {
+                    ops::metrics::watch_runtime();
                     ops::memory::spawn_trim();
                     let listener = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
                     conn::serve(listener, router, gateway, limits, tls, stop).await
