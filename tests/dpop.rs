@@ -7,10 +7,10 @@
 
 mod common;
 
+use common::jwcrypto::Jwcrypto;
 use common::Gatehouse;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 
 const CONFIG: &str = r#"
 [tokens]
@@ -41,55 +41,6 @@ scopes = ["openid", "photos"]
 username = "alice"
 password = "wonderland"
 "#;
-
-/// jwcrypto behind a pipe: one JSON request per line.
-struct Jwcrypto {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Jwcrypto {
-    fn start() -> Jwcrypto {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/dpop_proof.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with jwcrypto (./test.sh installs it)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Jwcrypto { child, stdin, stdout }
-    }
-
-    fn ask(&mut self, req: Value) -> Value {
-        writeln!(self.stdin, "{req}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("jwcrypto answered {line:?}: {e}"))
-    }
-
-    fn key(&mut self, kty: &str) -> (Value, String) {
-        let r = self.ask(json!({"new_key": kty}));
-        (r["key"].clone(), r["jkt"].as_str().unwrap().to_string())
-    }
-
-    fn proof(&mut self, key: &Value, htm: &str, htu: &str, extra: Value) -> String {
-        let mut req = json!({"key": key, "htm": htm, "htu": htu});
-        if let (Some(o), Some(e)) = (req.as_object_mut(), extra.as_object()) {
-            o.extend(e.clone());
-        }
-        self.ask(req)["proof"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Jwcrypto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn claims(jwt: &str) -> Value {
     use base64::Engine;
@@ -129,7 +80,7 @@ fn nonce_of(h: &reqwest::header::HeaderMap) -> String {
 async fn token_endpoint_and_userinfo_bind_tokens_and_refuse_every_bad_proof() {
     let gh = Gatehouse::start(CONFIG);
     let c = common::client();
-    let mut jw = Jwcrypto::start();
+    let mut jw = Jwcrypto::dpop();
     let token_url = gh.url("/api/oauth/token");
     let svc = Some(("svc", "svc-secret"));
     let cc = [("grant_type", "client_credentials"), ("scope", "photos")];

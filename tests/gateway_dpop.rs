@@ -9,10 +9,10 @@
 
 mod common;
 
+use common::jwcrypto::Jwcrypto;
 use common::Gatehouse;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 
 fn config(jwt_route_key: &Value) -> String {
     let k = jwt_route_key;
@@ -57,55 +57,6 @@ backend = {{ mock = {{ body = "ext!" }} }}
         x = k["x"].as_str().unwrap(),
         y = k["y"].as_str().unwrap(),
     )
-}
-
-/// jwcrypto behind a pipe: one JSON request per line.
-struct Jwcrypto {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Jwcrypto {
-    fn start() -> Jwcrypto {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/dpop_proof.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with jwcrypto (./test.sh installs it)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Jwcrypto { child, stdin, stdout }
-    }
-
-    fn ask(&mut self, req: Value) -> Value {
-        writeln!(self.stdin, "{req}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("jwcrypto answered {line:?}: {e}"))
-    }
-
-    fn key(&mut self, kty: &str) -> (Value, String) {
-        let r = self.ask(json!({"new_key": kty}));
-        (r["key"].clone(), r["jkt"].as_str().unwrap().to_string())
-    }
-
-    fn proof(&mut self, key: &Value, htm: &str, htu: &str, extra: Value) -> String {
-        let mut req = json!({"key": key, "htm": htm, "htu": htu});
-        if let (Some(o), Some(e)) = (req.as_object_mut(), extra.as_object()) {
-            o.extend(e.clone());
-        }
-        self.ask(req)["proof"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Jwcrypto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn now() -> i64 {
@@ -189,7 +140,7 @@ async fn bound_token(c: &reqwest::Client, gh: &Gatehouse, jw: &mut Jwcrypto, key
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_refuses_every_bad_proof_precisely() {
-    let mut jw = Jwcrypto::start();
+    let mut jw = Jwcrypto::dpop();
     let (issuer_key, _) = jw.key("EC");
     let gh = Gatehouse::start(&config(&issuer_key));
     let c = common::client();
@@ -374,7 +325,7 @@ fn openid_client_and_oauth4webapi_call_the_gateway_with_proofs() {
         std::path::Path::new(dir).join("node_modules/oauth4webapi").exists(),
         "run ./test.sh (it installs openid-client and oauth4webapi from npm)"
     );
-    let (unused, _) = Jwcrypto::start().key("EC");
+    let (unused, _) = Jwcrypto::dpop().key("EC");
     for format in ["jwt", "opaque"] {
         let gh = Gatehouse::start(
             &config(&unused).replace("access_format = \"jwt\"", &format!("access_format = \"{format}\"")),

@@ -10,65 +10,36 @@
 
 mod common;
 
+use common::jwcrypto::Jwcrypto;
 use common::web::{hidden_fields, Browser};
 use common::Gatehouse;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 
 const CB: &str = "http://127.0.0.1:9000/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92IZVOxRxwmf2bQ9nMlUWtJw64_s";
 /// BASE64URL(SHA-256(VERIFIER)).
 const CHALLENGE: &str = "UDzg7DBxMzKI63QhKTK2K7AeZbTozPdz8x7zZx-FgkI";
 
-/// jwcrypto behind a pipe: one JSON request per line.
-struct Jwcrypto {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+/// Request objects signed by jwcrypto (tests/interop/request_object.py).
+trait RequestObjects {
+    /// (private JWK, public JWK)
+    fn signing_key(&mut self, kty: &str, kid: &str) -> (Value, Value);
+    fn sign(&mut self, key: &Value, claims: Value, extra: Value) -> String;
 }
 
-impl Jwcrypto {
-    fn start() -> Jwcrypto {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/request_object.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with jwcrypto (./test.sh installs it)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Jwcrypto { child, stdin, stdout }
-    }
-
-    fn ask(&mut self, req: Value) -> Value {
-        writeln!(self.stdin, "{req}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("jwcrypto answered {line:?}: {e}"))
-    }
-
-    /// (private JWK, public JWK)
-    fn key(&mut self, kty: &str, kid: &str) -> (Value, Value) {
+impl RequestObjects for Jwcrypto {
+    fn signing_key(&mut self, kty: &str, kid: &str) -> (Value, Value) {
         let r = self.ask(json!({"new_key": kty, "kid": kid}));
         (r["key"].clone(), r["public"].clone())
     }
 
     fn sign(&mut self, key: &Value, claims: Value, extra: Value) -> String {
-        let mut req = json!({"key": key, "claims": claims});
-        if let (Some(o), Some(e)) = (req.as_object_mut(), extra.as_object()) {
-            o.extend(e.clone());
-        }
-        self.ask(req)["jwt"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Jwcrypto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.ask_with(json!({"key": key, "claims": claims}), extra)["jwt"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -195,8 +166,8 @@ fn rand_id() -> String {
 
 #[tokio::test]
 async fn pushed_requests_are_validated_single_use_and_required_where_configured() {
-    let mut jose = Jwcrypto::start();
-    let (key, public) = jose.key("EC", "k1");
+    let mut jose = Jwcrypto::start("request_object.py");
+    let (key, public) = jose.signing_key("EC", "k1");
     let gh = Gatehouse::start(&config(&public, ""));
     let issuer = format!("http://{}", gh.addr);
 
@@ -375,8 +346,8 @@ async fn pushed_requests_are_validated_single_use_and_required_where_configured(
 
 #[tokio::test]
 async fn server_wide_par_requirement() {
-    let mut jose = Jwcrypto::start();
-    let (_, public) = jose.key("EC", "k1");
+    let mut jose = Jwcrypto::start("request_object.py");
+    let (_, public) = jose.signing_key("EC", "k1");
     let gh = Gatehouse::start(&config(&public, "require_pushed_authorization_requests = true"));
     let d: Value = common::client()
         .get(gh.url("/.well-known/openid-configuration"))
@@ -399,9 +370,9 @@ async fn server_wide_par_requirement() {
 
 #[tokio::test]
 async fn request_objects_are_verified_and_alone_count() {
-    let mut jose = Jwcrypto::start();
-    let (key, public) = jose.key("EC", "k1");
-    let (other, _) = jose.key("EC", "k1");
+    let mut jose = Jwcrypto::start("request_object.py");
+    let (key, public) = jose.signing_key("EC", "k1");
+    let (other, _) = jose.signing_key("EC", "k1");
     let gh = Gatehouse::start(&config(&public, ""));
     let issuer = format!("http://{}", gh.addr);
     let n = now();
@@ -529,8 +500,8 @@ fn openid_client_and_oauth4webapi_push_and_sign_requests() {
         std::path::Path::new(dir).join("node_modules/openid-client").exists(),
         "run ./test.sh (it installs openid-client and oauth4webapi from npm)"
     );
-    let mut jose = Jwcrypto::start();
-    let (key, public) = jose.key("EC", "k1");
+    let mut jose = Jwcrypto::start("request_object.py");
+    let (key, public) = jose.signing_key("EC", "k1");
     let gh = Gatehouse::start(&config(&public, ""));
     let out = Command::new("node")
         .arg("par.mjs")
