@@ -82,7 +82,7 @@ impl SqlStore<SqlitePool> {
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
         let store = SqlStore::new(pool, &DIALECT, s.statement_timeout + s.connect_timeout);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(checkpointer(store.db.clone(), store.write_gate(), s.statement_timeout));
+            rt.spawn(checkpointer(store.db.clone(), store.write_gate()));
         }
         Ok(store)
     }
@@ -93,18 +93,11 @@ impl SqlStore<SqlitePool> {
     }
 }
 
-/// How long a WAL reset may wait for readers still inside the old WAL.
-/// While it waits SQLite holds off every writer, so this is the longest
-/// stall a reset may put on a commit; a reset that runs out of it is
-/// tried again at a later tick (read transactions here last microseconds
-/// to a few milliseconds, so one usually finds a gap at once).
-const RESET_WAIT_MS: u64 = 20;
-
 /// Copies committed WAL pages into the database file off the request path
 /// (PASSIVE: never waits for readers or writers), and once the WAL is
 /// large and fully copied, resets it to its start while holding the token
 /// write gate, so no batch commits into the reset. Ends when the pool closes.
-async fn checkpointer(pool: SqlitePool, gate: std::sync::Arc<tokio::sync::Mutex<()>>, busy: std::time::Duration) {
+async fn checkpointer(pool: SqlitePool, gate: std::sync::Arc<tokio::sync::Mutex<()>>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -119,37 +112,11 @@ async fn checkpointer(pool: SqlitePool, gate: std::sync::Arc<tokio::sync::Mutex<
         };
         if frames >= RESET_FRAMES && copied == frames {
             let _gate = gate.lock().await;
-            if let Err(e) = reset_wal(&pool, busy).await {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await {
                 tracing::debug!(error = %e, "WAL reset skipped");
             }
         }
     }
-}
-
-/// `wal_checkpoint(RESTART)` on one connection whose busy timeout is cut
-/// to `RESET_WAIT_MS` for it. With the pool's own (the statement timeout,
-/// 5 s) a reset under steady reads waited seconds for readers, and every
-/// writer (token issuance, a login clearing its failures) queued behind it
-/// until its own busy timeout failed the request: the soak's errors.
-/// Returns whether the WAL was reset.
-async fn reset_wal(pool: &SqlitePool, busy: std::time::Duration) -> Result<bool, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    sqlx::query(&format!("PRAGMA busy_timeout = {RESET_WAIT_MS}"))
-        .execute(&mut *conn)
-        .await?;
-    let reset: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-        .fetch_one(&mut *conn)
-        .await;
-    let restored = sqlx::query(&format!("PRAGMA busy_timeout = {}", busy.as_millis()))
-        .execute(&mut *conn)
-        .await;
-    if restored.is_err() {
-        // Never hand a connection with the short timeout back to the pool.
-        conn.detach();
-    }
-    restored?;
-    // The first column is 1 when the reset gave up waiting (SQLITE_BUSY).
-    Ok(reset?.0 == 0)
 }
 
 #[cfg(test)]
@@ -209,73 +176,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fk, 1);
-        s.close().await;
-    }
-
-    /// A reset must wait for the write lock (and for readers still in the
-    /// WAL). Under steady writes it used to wait up to the store's busy
-    /// timeout (5 s) while every other write queued behind it; now it gives
-    /// up after `RESET_WAIT_MS` and a later tick tries again.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_wal_reset_gives_up_fast_when_the_database_is_busy() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::connect(&StoreSettings::for_url(&format!(
-            "sqlite://{}",
-            dir.path().join("g.db").display()
-        )))
-        .await
-        .unwrap();
-        s.put_token(&token("before", TokenKind::Access, "f", 4_000_000_000))
-            .await
-            .unwrap();
-        // Another writer holds the write lock for 1.5 s.
-        let mut writer = s.db.acquire().await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *writer).await.unwrap();
-        sqlx::query("DELETE FROM failures").execute(&mut *writer).await.unwrap();
-        let release = tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-            sqlx::query("COMMIT").execute(&mut *writer).await.unwrap();
-        });
-        let busy = std::time::Duration::from_secs(5);
-        let t0 = std::time::Instant::now();
-        let reset = reset_wal(&s.db, busy).await.unwrap();
-        let waited = t0.elapsed();
-        assert!(!reset, "the write lock is taken: no reset");
-        assert!(
-            waited < std::time::Duration::from_millis(500),
-            "the reset waited {waited:?}"
-        );
-        release.await.unwrap();
-
-        // Once the writer is done the WAL is copied back and reset, and
-        // the connection went back to the pool with the store's timeout.
-        // (The store's own checkpointer runs too and may hold the
-        // checkpoint for a moment: a few tries.)
-        let mut done = false;
-        for _ in 0..50 {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&s.db)
-                .await
-                .unwrap();
-            done = reset_wal(&s.db, busy).await.unwrap();
-            if done {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert!(done, "reset once nobody writes");
-        let mut conns = Vec::new();
-        for _ in 0..8 {
-            conns.push(s.db.acquire().await.unwrap());
-        }
-        for c in &mut conns {
-            let ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-                .fetch_one(&mut **c)
-                .await
-                .unwrap();
-            assert_eq!(ms, 5000);
-        }
-        drop(conns);
         s.close().await;
     }
 
