@@ -283,10 +283,7 @@ impl Seen {
             uri: &self.uri,
             route,
             status: resp.status(),
-            bytes: resp
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok()),
+            bytes: access::response_bytes(resp),
             latency,
             client_id: self.client_id.as_deref(),
             sub: self.sub.as_deref(),

@@ -89,6 +89,15 @@ pub struct Entry<'a> {
     pub client_ip: IpAddr,
 }
 
+/// The answer's body size as the line shows it: its `Content-Length`, or
+/// the body's exact size when it knows one; None (`-`) when it streams.
+pub fn response_bytes<B: http_body::Body>(resp: &http::Response<B>) -> Option<u64> {
+    resp.headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .or_else(|| resp.body().size_hint().exact())
+}
+
 /// Writes `e`'s line (dropped and counted when the writer is behind).
 pub fn log(e: &Entry<'_>) {
     let Some(Some(log)) = LOG.get() else { return };

@@ -46,11 +46,7 @@ pub async fn layer(req: Request, next: Next) -> Response {
             uri: &uri,
             route: route.as_deref(),
             status,
-            bytes: resp
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok())
-                .or_else(|| http_body::Body::size_hint(resp.body()).exact()),
+            bytes: access::response_bytes(&resp),
             latency: started.elapsed(),
             client_id: client_id.as_deref(),
             sub: None,
