@@ -286,6 +286,19 @@ psql "$PG_URL/postgres" -qc 'create database bench_refresh' >/dev/null
 PG_URL_REFRESH="$PG_URL/bench_refresh"
 start_gatehouse pg_opaque opaque RS256 "$PG_URL"
 start_gatehouse pg_es256 jwt ES256 "$PG_URL_REFRESH"
+# One Cassandra node (tests/cassandra/node.sh: cassandra-all from Maven
+# Central, cached; 512 MiB heap), one keyspace per row; CASSANDRA=0 skips it.
+CA_VERSION_TEXT=""
+if [ "${CASSANDRA:-1}" = 1 ]; then
+  CA_LOG="$WORK/cassandra.log"
+  CA_CONTACT="$(tests/cassandra/node.sh start --watch $$ 2>"$CA_LOG")" || { cat "$CA_LOG" >&2; exit 1; }
+  CA_DIR="$(tail -n 1 "$CA_LOG")"
+  trap 'tests/cassandra/node.sh stop "$CA_DIR" 2>/dev/null || true; tests/pg/cluster.sh stop "$PG_DIR" 2>/dev/null || true; cleanup' EXIT INT TERM
+  CA_VERSION_TEXT="Apache Cassandra $(ls "${CASSANDRA_CACHE:-$HOME/.cache/gatehouse/cassandra-5.0.6}/lib" | sed -n 's/^cassandra-all-\(.*\)\.jar$/\1/p'), one node"
+  CA_URL="cassandra://cassandra:cassandra@$CA_CONTACT"
+  start_gatehouse ca_opaque opaque RS256 "$CA_URL/bench_opaque?replication=1"
+  start_gatehouse ca_es256 jwt ES256 "$CA_URL/bench_refresh?replication=1"
+fi
 
 # nginx `return 200`, two workers: the introspection yardstick.
 NGX_PORT="$(free_port)"
@@ -319,7 +332,7 @@ if [ "$PEERS" = 1 ]; then
     GPORT[op_$m]="$port"
   done
 fi
-for g in rs256 es256 opaque jwtb pg_opaque pg_es256; do gh_wait "$g"; done
+for g in rs256 es256 opaque jwtb pg_opaque pg_es256 ${CA_URL:+ca_opaque ca_es256}; do gh_wait "$g"; done
 [ "$PEERS" = 1 ] && for m in opaque jwt; do wait_port "${GPORT[op_$m]}"; done
 wait_port "$NGX_PORT"
 
@@ -340,9 +353,11 @@ add_row g_es "client_credentials JWT ES256" "$(gh_url es256 token)" cc
 add_row g_op "client_credentials opaque, SQLite" "$(gh_url opaque token)" cc
 add_row g_op256 "  … at 256 connections" "$(gh_url opaque token)" cc 256
 add_row g_pg "client_credentials opaque, PostgreSQL" "$(gh_url pg_opaque token)" cc
+[ -n "${CA_URL:-}" ] && add_row g_ca "client_credentials opaque, Cassandra" "$(gh_url ca_opaque token)" cc
 add_row g_in "introspection" "$(gh_url opaque introspect)" g_in
 add_row g_rf "refresh (rotation), SQLite" "$(gh_url es256 token)" refresh
 add_row g_rfpg "refresh (rotation), PostgreSQL" "$(gh_url pg_es256 token)" refresh
+[ -n "${CA_URL:-}" ] && add_row g_rfca "refresh (rotation), Cassandra" "$(gh_url ca_es256 token)" refresh
 add_row g_pw "password grant (logins/s)" "$(gh_url es256 token)" pw
 add_row g_jb "jwt-bearer ES256 → ES256" "$(gh_url jwtb token)" jwtb
 add_row g_dv "device-code polling (pending), SQLite" "$(gh_url es256 token)" dv
@@ -403,6 +418,7 @@ expect_jwt g_rs RS256 "$CLIENT" "${CC[@]}"
 expect_jwt g_es ES256 "$CLIENT" "${CC[@]}"
 G_OPAQUE="$(expect_opaque g_op "$CLIENT" "${CC[@]}")"
 expect_opaque g_pg "$CLIENT" "${CC[@]}" >/dev/null
+[ -n "${CA_URL:-}" ] && expect_opaque g_ca "$CLIENT" "${CC[@]}" >/dev/null
 expect_active g_in "$G_OPAQUE" -u "$CLIENT:$SECRET"
 lua_form g_in "$BASIC" "token=$G_OPAQUE"
 expect_jwt g_pw ES256 "$CLIENT" -d grant_type=password -d username=alice -d password=alice-password -d scope=api
@@ -521,6 +537,7 @@ seed_row() { # row minter-command...
 echo "minting refresh tokens…" >&2
 seed_row g_rf mint_password "${URL[g_rf]}" "$CLIENT" "$SEEDS_PER_THREAD" api
 seed_row g_rfpg mint_password "${URL[g_rfpg]}" "$CLIENT" "$SEEDS_PER_THREAD" api
+[ -n "${CA_URL:-}" ] && seed_row g_rfca mint_password "${URL[g_rfca]}" "$CLIENT" "$SEEDS_PER_THREAD" api
 if [ "$PEERS" = 1 ]; then
   seed_row k_rf mint_password "${URL[k_rf]}" bench-es "$SEEDS_PER_THREAD"
   seed_row h_rf python3 bench/peers/hydra_refresh_tokens.py "${HYDRA_PUBLIC[hydra_es]}" "${HYDRA_ADMIN[hydra_es]}" \
@@ -635,6 +652,7 @@ echo "- $GH_VERSION_TEXT"
 [ "$PEERS" = 1 ] && echo "- $KC_VERSION_TEXT"
 [ "$PEERS" = 1 ] && echo "- $HYDRA_VERSION_TEXT"
 [ "$PEERS" = 1 ] && echo "- node oidc-provider $OP_VERSION"
+[ -n "$CA_VERSION_TEXT" ] && echo "- $CA_VERSION_TEXT"
 echo "- $PG_VERSION_TEXT, $NGX_VERSION_TEXT, $(openssl version | cut -d' ' -f1-2)"
 echo
 echo "| row | gatehouse | Keycloak | Hydra | ÷ Keycloak | ÷ Hydra |"
@@ -645,9 +663,11 @@ line "client_credentials, JWT ES256" g_es "${P:+k_es}" "${P:+h_es}"
 line "client_credentials, opaque (SQLite)" g_op "" ""
 line "… opaque, 256 connections" g_op256 "" ""
 line "client_credentials, opaque (PostgreSQL)" g_pg "" "${P:+h_op}"
+[ -n "${CA_URL:-}" ] && line "client_credentials, opaque (Cassandra)" g_ca "" ""
 line "introspection" g_in "${P:+k_in}" "${P:+h_in}"
 line "refresh with rotation (SQLite; Keycloak: H2)" g_rf "${P:+k_rf}" ""
 line "refresh with rotation (PostgreSQL)" g_rfpg "" "${P:+h_rf}"
+[ -n "${CA_URL:-}" ] && line "refresh with rotation (Cassandra)" g_rfca "" ""
 line "password grant = logins/s" g_pw "${P:+k_pw}" ""
 line "jwt-bearer, ES256 in and out" g_jb "" ""
 line "device-code polling, pending (SQLite)" g_dv "" ""

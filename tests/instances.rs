@@ -1,13 +1,14 @@
-//! Several real `gatehouse serve` processes sharing one PostgreSQL (SPEC
-//! §5): tokens, sessions and keys work on every instance, a revocation on
-//! one reaches the others at once (LISTEN/NOTIFY), single-use things stay
-//! single-use when two instances race for them, and login throttling
-//! counts every instance's failures.
+//! Several real `gatehouse serve` processes sharing one store (SPEC §5),
+//! each case on PostgreSQL and on Cassandra: tokens, sessions and keys work
+//! on every instance, a revocation on one reaches the others at once
+//! (LISTEN/NOTIFY on PostgreSQL, the polled change table on Cassandra),
+//! single-use things stay single-use when two instances race for them, and
+//! login throttling counts every instance's failures.
 
 mod common;
 
 use common::web::Browser;
-use common::{client, pg, Gatehouse};
+use common::{cassandra, client, pg, Gatehouse};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -55,10 +56,33 @@ backend = {{ mock = {{ body = "photos" }} }}
     )
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Postgres,
+    Cassandra,
+}
+
+/// A fresh database (PostgreSQL) or keyspace (Cassandra) on the run's
+/// shared server: its URL, and what drops it.
+async fn fresh_store(b: Backend) -> (String, Option<cassandra::Keyspace>) {
+    match b {
+        Backend::Postgres => (pg::fresh_db(&pg::shared()).await, None),
+        Backend::Cassandra => {
+            let ks = cassandra::url(&cassandra::shared(), "");
+            (ks.url.clone(), Some(ks))
+        }
+    }
+}
+
+/// What a cluster's instances share besides the store: the key directory,
+/// and the keyspace to drop afterwards.
+type Shared = (tempfile::TempDir, Option<cassandra::Keyspace>);
+
 /// `n` instances on one fresh database and one key directory, started at
-/// the same moment (so their migrations race for the advisory lock).
-async fn cluster(n: usize, format: &str, staleness: &str) -> (Vec<Gatehouse>, tempfile::TempDir) {
-    let db = pg::fresh_db(&pg::shared()).await;
+/// the same moment (so their migrations race for the advisory lock on
+/// PostgreSQL, for the schema lock row on Cassandra).
+async fn cluster(b: Backend, n: usize, format: &str, staleness: &str) -> (Vec<Gatehouse>, Shared) {
+    let (db, ks) = fresh_store(b).await;
     let keys = tempfile::tempdir().unwrap();
     let cfg = config(&db, keys.path().to_str().unwrap(), format, staleness);
     let starts: Vec<_> = (0..n)
@@ -68,7 +92,7 @@ async fn cluster(n: usize, format: &str, staleness: &str) -> (Vec<Gatehouse>, te
         })
         .collect();
     let all = starts.into_iter().map(|t| t.join().unwrap()).collect();
-    (all, keys)
+    (all, (keys, ks))
 }
 
 async fn token(gh: &Gatehouse, form: &[(&str, &str)]) -> (StatusCode, Value) {
@@ -135,10 +159,9 @@ fn s(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}")).to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_sessions_and_keys_work_on_every_instance() {
+async fn tokens_sessions_and_keys_work_on_every_instance(b: Backend) {
     for format in ["jwt", "opaque"] {
-        let (gh, _keys) = cluster(3, format, "5s").await;
+        let (gh, _keys) = cluster(b, 3, format, "5s").await;
         // Issued by a, accepted by b's gateway and introspected by c.
         let v = password_grant(&gh[0]).await;
         let access = s(&v, "access_token");
@@ -172,7 +195,7 @@ async fn tokens_sessions_and_keys_work_on_every_instance() {
     }
 
     // A browser signed in on a is signed in on b: no login page there.
-    let (gh, _keys) = cluster(2, "jwt", "5s").await;
+    let (gh, _keys) = cluster(b, 2, "jwt", "5s").await;
     let on_a = Browser::new(&gh[0]);
     let params = [
         ("response_type", "code"),
@@ -238,10 +261,9 @@ async fn tokens_sessions_and_keys_work_on_every_instance() {
 
 /// With a 30 s staleness bound, b still refuses a token revoked on a within
 /// a second or two: the notification dropped b's cached answer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_reaches_other_instances_at_once() {
+async fn revocation_reaches_other_instances_at_once(b: Backend) {
     for format in ["jwt", "opaque"] {
-        let (gh, _keys) = cluster(2, format, "30s").await;
+        let (gh, _keys) = cluster(b, 2, format, "30s").await;
         // Let b's notification channel come up.
         tokio::time::sleep(Duration::from_millis(500)).await;
         for revoke_refresh in [false, true] {
@@ -273,9 +295,8 @@ async fn revocation_reaches_other_instances_at_once() {
 /// The same refresh token sent to two instances at the same moment: one
 /// rotation wins, the other is a reuse that revokes the grant, including
 /// what the winner was just given.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_refresh_token_raced_on_two_instances_has_exactly_one_winner() {
-    let (gh, _keys) = cluster(2, "opaque", "30s").await;
+async fn a_refresh_token_raced_on_two_instances_has_exactly_one_winner(b: Backend) {
+    let (gh, _keys) = cluster(b, 2, "opaque", "30s").await;
     let (mut wins, mut losses) = (0, 0);
     for round in 0..ROUNDS {
         let rt = s(&password_grant(&gh[round % 2]).await, "refresh_token");
@@ -324,9 +345,8 @@ async fn a_refresh_token_raced_on_two_instances_has_exactly_one_winner() {
 
 /// One authorization code redeemed on two instances at once: exactly one
 /// token response.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_authorization_code_raced_on_two_instances_is_redeemed_once() {
-    let (gh, _keys) = cluster(2, "jwt", "30s").await;
+async fn an_authorization_code_raced_on_two_instances_is_redeemed_once(b: Backend) {
+    let (gh, _keys) = cluster(b, 2, "jwt", "30s").await;
     let b = Browser::new(&gh[0]);
     let params = [
         ("response_type", "code"),
@@ -362,9 +382,8 @@ async fn an_authorization_code_raced_on_two_instances_is_redeemed_once() {
     assert_eq!((wins, losses), (ROUNDS, ROUNDS));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_throttling_counts_failures_on_every_instance() {
-    let (gh, _keys) = cluster(2, "jwt", "5s").await;
+async fn login_throttling_counts_failures_on_every_instance(b: Backend) {
+    let (gh, _keys) = cluster(b, 2, "jwt", "5s").await;
     let bad = [
         ("grant_type", "password"),
         ("username", "alice"),
@@ -396,6 +415,34 @@ async fn login_throttling_counts_failures_on_every_instance() {
         assert!(r.headers().contains_key("retry-after"), "locked on every instance");
     }
 }
+
+/// Each case as two tests, `CASE::postgres` and `CASE::cassandra`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                use super::Backend;
+                // Four worker threads so the races really race.
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$case(Backend::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn cassandra() {
+                    super::$case(Backend::Cassandra).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    tokens_sessions_and_keys_work_on_every_instance,
+    revocation_reaches_other_instances_at_once,
+    a_refresh_token_raced_on_two_instances_has_exactly_one_winner,
+    an_authorization_code_raced_on_two_instances_is_redeemed_once,
+    login_throttling_counts_failures_on_every_instance,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_command_prepares_a_fresh_database() {

@@ -1,21 +1,39 @@
 #!/usr/bin/env bash
-# Two gatehouse instances behind nginx, sharing one PostgreSQL and one key
-# directory: the "Running several instances" setup of the README, on
-# loopback, in one command. Ctrl-C stops everything.
+# Two gatehouse instances behind nginx, sharing one PostgreSQL (or one
+# Apache Cassandra node) and one key directory: the "Running several
+# instances" setup of the README, on loopback, in one command. Ctrl-C stops
+# everything.
 #
-#   examples/cluster/demo.sh            build (release), start, print curl lines, wait
-#   examples/cluster/demo.sh --smoke    start, run the curl story once, stop (used by the tests)
+#   examples/cluster/demo.sh              build (release), start, print curl lines, wait
+#   examples/cluster/demo.sh --cassandra  the same on Cassandra instead of PostgreSQL
+#   examples/cluster/demo.sh --smoke      start, run the curl story once, stop (used by the tests;
+#                                         with --cassandra too)
 #
-# Needs PostgreSQL and nginx from Debian (installed when missing, as root).
+# Needs PostgreSQL and nginx from Debian (installed when missing, as root);
+# with --cassandra, Java 17 and Maven instead of PostgreSQL (cassandra-all
+# comes from Maven Central, cached in ~/.cache/gatehouse).
 # GATEHOUSE_BIN picks a gatehouse binary (default: target/release/gatehouse,
-# built if missing). PORT picks nginx's port (default 8080).
+# built if missing). PORT picks nginx's port (default 8080). With
+# --cassandra, CASSANDRA=host:port uses a running node (its default
+# superuser) instead of starting one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-smoke=""
-[ "${1:-}" = "--smoke" ] && smoke=1
+smoke="" store=postgres
+for a in "$@"; do
+  case "$a" in
+    --smoke) smoke=1 ;;
+    --cassandra) store=cassandra ;;
+    *) echo "unknown option $a" >&2; exit 2 ;;
+  esac
+done
 
 need=()
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ "$store" = cassandra ]; then
+  command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || need+=(maven)
+else
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+fi
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
@@ -31,11 +49,12 @@ fi
 
 WORK="$(mktemp -d /tmp/gatehouse-cluster.XXXXXX)"
 PIDS=()
-PG_DIR=""
+PG_DIR="" CA_DIR=""
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -n "$PG_DIR" ] && tests/pg/cluster.sh stop "$PG_DIR"
+  [ -n "$CA_DIR" ] && tests/cassandra/node.sh stop "$CA_DIR"
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -50,10 +69,25 @@ wait_port() {
   return 1
 }
 
-# 1. One PostgreSQL (throw-away: initdb in a temp dir, loopback only).
-PG_URL="$(tests/pg/cluster.sh start 2>"$WORK/pg.err")" || { cat "$WORK/pg.err" >&2; exit 1; }
-PG_DIR="$(tail -n 1 "$WORK/pg.err")"
-psql -q "$PG_URL/postgres" -c "CREATE DATABASE gatehouse" >/dev/null
+# 1. One PostgreSQL (throw-away: initdb in a temp dir, loopback only), or
+#    one Cassandra node (throw-away, loopback, its default superuser).
+if [ "$store" = cassandra ]; then
+  KEYSPACE=gatehouse
+  if [ -n "${CASSANDRA:-}" ]; then
+    CA="$CASSANDRA" KEYSPACE="demo_$$"
+  else
+    CA="$(tests/cassandra/node.sh start 2>"$WORK/cassandra.err")" || { cat "$WORK/cassandra.err" >&2; exit 1; }
+    CA_DIR="$(tail -n 1 "$WORK/cassandra.err")"
+  fi
+  # One node: replication 1 (a real cluster: the default, min(nodes, 3)),
+  # and LOCAL_QUORUM of one replica is that replica.
+  STORE_URL="cassandra://cassandra:cassandra@$CA/$KEYSPACE?replication=1&consistency=local_quorum"
+else
+  PG_URL="$(tests/pg/cluster.sh start 2>"$WORK/pg.err")" || { cat "$WORK/pg.err" >&2; exit 1; }
+  PG_DIR="$(tail -n 1 "$WORK/pg.err")"
+  psql -q "$PG_URL/postgres" -c "CREATE DATABASE gatehouse" >/dev/null
+  STORE_URL="$PG_URL/gatehouse"
+fi
 
 # 2. Two instances: same config, same key directory, same database; only
 #    the listen port differs (GATEHOUSE_LISTEN). The issuer is the public
@@ -65,7 +99,7 @@ cat >"$WORK/gatehouse.toml" <<TOML
 issuer = "$ISSUER"
 
 [store]
-url = "$PG_URL/gatehouse"
+url = "$STORE_URL"
 pool_size = 16
 revocation_staleness = "5s"
 
@@ -141,6 +175,9 @@ story() {
   # Round robin: the token from one instance works on both.
   for _ in 1 2 3 4; do curl -fsS -H "Authorization: Bearer $t" "$ISSUER/flickr/photos" >/dev/null; done
   curl -fsS -u printer:printer-demo-secret -d "token=$t" "$ISSUER/api/oauth/revoke" >/dev/null
+  # PostgreSQL tells the other instance at once (NOTIFY); on Cassandra it
+  # polls the change table every 250 ms at most.
+  [ "$store" = cassandra ] && sleep 0.5
   for _ in 1 2 3 4; do
     code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $t" "$ISSUER/flickr/photos")"
     [ "$code" = 401 ] || { echo "a revoked token got $code" >&2; return 1; }
@@ -154,7 +191,7 @@ if [ -n "$smoke" ]; then
 fi
 
 cat <<TXT
-gatehouse cluster demo: nginx $ISSUER -> 2 gatehouse instances -> PostgreSQL ($PG_URL/gatehouse)
+gatehouse cluster demo: nginx $ISSUER -> 2 gatehouse instances -> $store (${STORE_URL/cassandra:cassandra@/})
 work dir $WORK (configs, logs), removed on exit
 
   T=\$(curl -s -u printer:printer-demo-secret -d grant_type=client_credentials -d scope=photos $ISSUER/api/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod cassandra;
 pub mod jwcrypto;
 pub mod nginx;
 pub mod pg;

@@ -1,7 +1,8 @@
 //! The change feed on Cassandra (which has no LISTEN/NOTIFY): every
 //! revocation and client change is a row of `changes`, partitioned by
 //! minute, and each instance polls the current minutes every half
-//! `revocation_staleness` (at least 50 ms, at most 1 s), so another
+//! `revocation_staleness` (at least 50 ms, at most 250 ms: one read of a
+//! small partition, cheap enough to make revocations near-immediate), so another
 //! instance's revocation reaches its caches well within that bound. Rows
 //! are read with an overlap of OVERLAP_MS behind the last poll (writes in
 //! flight, clock skew between instances) and de-duplicated by their
@@ -40,7 +41,7 @@ impl CassandraStore {
     /// Starts the poller; it stops once the store is dropped.
     pub(super) fn follow_changes(&self, session: Arc<Session>, alive: Weak<()>, staleness: Duration) {
         let Some(tx) = self.changes.clone() else { return };
-        let every = (staleness / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let every = (staleness / 2).clamp(Duration::from_millis(50), Duration::from_millis(250));
         let limit = self.limit;
         tokio::spawn(async move {
             let mut since = wall_ms() - OVERLAP_MS;

@@ -116,8 +116,10 @@ impl CassandraStore {
         }
     }
 
+    /// A plain write (never a lightweight transaction): idempotent, so when
+    /// the node coordinating it dies the driver sends it to another one.
     async fn exec(&self, cql: &'static str, values: impl SerializeRow) -> Result<(), StoreError> {
-        self.run(Statement::new(cql), values).await.map(|_| ())
+        self.run(idempotent(Statement::new(cql)), values).await.map(|_| ())
     }
 
     /// Rows of a query at the URL's consistency.
@@ -125,7 +127,7 @@ impl CassandraStore {
     where
         R: for<'f, 'm> DeserializeRow<'f, 'm>,
     {
-        let r = self.run(Statement::new(cql.to_string()), values).await?;
+        let r = self.run(idempotent(Statement::new(cql.to_string())), values).await?;
         collect(r)
     }
 
@@ -136,7 +138,7 @@ impl CassandraStore {
     where
         R: for<'f, 'm> DeserializeRow<'f, 'm>,
     {
-        let mut st = Statement::new(cql);
+        let mut st = idempotent(Statement::new(cql));
         st.set_consistency(self.serial);
         collect(self.run(st, values).await?)
     }
@@ -174,6 +176,15 @@ impl CassandraStore {
         key.hash(&mut h);
         &self.stripes[(h.finish() as usize) % STRIPES]
     }
+}
+
+/// Marks a read or a plain write as safe to send again: the driver's retry
+/// policy then moves it to another replica when its coordinator dies or
+/// times out (a lightweight transaction is never marked: sent twice, the
+/// second would read the first one's effect as a refusal).
+fn idempotent(mut st: Statement) -> Statement {
+    st.set_is_idempotent(true);
+    st
 }
 
 fn collect<R>(r: QueryResult) -> Result<Vec<R>, StoreError>

@@ -24,7 +24,7 @@ impl CassandraStore {
     where
         R: 'static + for<'f, 'm> DeserializeRow<'f, 'm>,
     {
-        let mut st = Statement::new(cql);
+        let mut st = super::idempotent(Statement::new(cql));
         st.set_page_size(page);
         let pager = tokio::time::timeout(self.limit, self.db.execute_iter(st, values))
             .await
@@ -107,11 +107,13 @@ impl PurgeStore for CassandraStore {
             .await?;
         // Their lookup rows (which would also go by TTL).
         for (hash, family, client, subject, issued_at) in &tokens {
-            self.exec(
-                "DELETE FROM tokens_by_family WHERE family_id = ? AND token_hash = ?",
-                (family, hash),
-            )
-            .await?;
+            if !family.is_empty() {
+                self.exec(
+                    "DELETE FROM tokens_by_family WHERE family_id = ? AND token_hash = ?",
+                    (family, hash),
+                )
+                .await?;
+            }
             let mut owners = vec![Owner::Client(client).revocation_id()];
             owners.extend(subject.as_deref().map(|s| Owner::Subject(s).revocation_id()));
             for o in owners {

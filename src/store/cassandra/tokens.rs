@@ -94,7 +94,11 @@ impl CassandraStore {
         }
         let client = Owner::Client(&t.client_id).revocation_id();
         let sub = t.subject.as_deref().map(|s| Owner::Subject(s).revocation_id());
-        let mut ids = vec![t.family_id.as_str(), client.as_str()];
+        let mut ids = vec![client.as_str()];
+        // No family, no family entry (and no empty partition key).
+        if !t.family_id.is_empty() {
+            ids.push(t.family_id.as_str());
+        }
         if let Some(s) = &sub {
             ids.push(s);
         }
@@ -134,7 +138,7 @@ impl CassandraStore {
         key: &str,
         mut each: impl FnMut(String) -> bool + Send,
     ) -> Result<(), StoreError> {
-        let mut st = Statement::new(cql);
+        let mut st = super::idempotent(Statement::new(cql));
         st.set_page_size(200);
         let pager = tokio::time::timeout(self.limit, self.db.execute_iter(st, (key,)))
             .await
@@ -190,27 +194,33 @@ impl TokenStore for CassandraStore {
         if !fresh {
             return Err(StoreError::Conflict("token already stored".into()));
         }
-        let family = self.exec(
-            "INSERT INTO tokens_by_family (family_id, token_hash) VALUES (?, ?) USING TTL ?",
-            (&t.family_id, &t.token_hash, life),
-        );
+        // A token of no family (client_credentials) has no by-family row:
+        // an empty partition key is refused by Cassandra, and there is no
+        // family to revoke.
+        let family = async {
+            if t.family_id.is_empty() {
+                return Ok(());
+            }
+            self.exec(
+                "INSERT INTO tokens_by_family (family_id, token_hash) VALUES (?, ?) USING TTL ?",
+                (&t.family_id, &t.token_hash, life),
+            )
+            .await
+        };
         let client = Owner::Client(&t.client_id).revocation_id();
         let by_client = self.exec(
             "INSERT INTO tokens_by_owner (owner, issued_at, token_hash) VALUES (?, ?, ?) USING TTL ?",
             (client, t.issued_at, &t.token_hash, life),
         );
-        match &t.subject {
-            Some(s) => {
-                let by_sub = self.exec(
-                    "INSERT INTO tokens_by_owner (owner, issued_at, token_hash) VALUES (?, ?, ?) USING TTL ?",
-                    (Owner::Subject(s).revocation_id(), t.issued_at, &t.token_hash, life),
-                );
-                tokio::try_join!(family, by_client, by_sub)?;
-            }
-            None => {
-                tokio::try_join!(family, by_client)?;
-            }
-        }
+        let by_subject = async {
+            let Some(s) = &t.subject else { return Ok(()) };
+            self.exec(
+                "INSERT INTO tokens_by_owner (owner, issued_at, token_hash) VALUES (?, ?, ?) USING TTL ?",
+                (Owner::Subject(s).revocation_id(), t.issued_at, &t.token_hash, life),
+            )
+            .await
+        };
+        tokio::try_join!(family, by_client, by_subject)?;
         Ok(())
     }
 
