@@ -98,12 +98,19 @@ impl Tally {
 #[ignore = "three Cassandra nodes: GATEHOUSE_TEST_CASSANDRA_NODES=3 ./test.sh"]
 async fn one_node_of_three_down_under_load_fails_no_request() {
     let nodes = cassandra::Private::start(3);
-    let ks = cassandra::url(
-        &nodes.contacts,
-        "replication=3&consistency=local_quorum&serial_consistency=local_serial",
-    );
+    let url = nodes.keyspace("replication=3&consistency=local_quorum&serial_consistency=local_serial");
     let keys = tempfile::tempdir().unwrap();
-    let gh = Arc::new(Gatehouse::start_full(&config(&ks.url, keys.path().to_str().unwrap())));
+    let cfg = config(&url, keys.path().to_str().unwrap());
+    // The schema first (`gatehouse migrate`, as a deploy job would): DDL
+    // with schema agreement over three JVMs on a small machine can take
+    // longer than the harness waits for a server to listen.
+    let file = keys.path().join("gatehouse.toml");
+    std::fs::write(&file, &cfg).unwrap();
+    let started = Instant::now();
+    let o = common::run(&["migrate", "--config", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    println!("schema created in {:?}", started.elapsed());
+    let gh = Arc::new(Gatehouse::start_full(&cfg));
 
     let tally = Arc::new(Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));

@@ -110,7 +110,7 @@ impl Server {
         match self {
             Server::Postgres(p) => pg::fresh_db(&p.base).await,
             // The node goes away with the test: nothing to drop.
-            Server::Cassandra(c) => cassandra::url(&c.contacts, "").keep(),
+            Server::Cassandra(c) => c.keyspace(""),
         }
     }
 

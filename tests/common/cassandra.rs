@@ -37,16 +37,45 @@ pub fn shared() -> String {
 pub struct Private {
     /// Contact points, `host:port[,host:port…]`.
     pub contacts: String,
+    /// `user:password` to log in with.
+    pub login: String,
     dir: String,
 }
 
 impl Private {
+    /// With several nodes, the cluster is set up as a production one must
+    /// be for a node to go down without failing logins: `system_auth`
+    /// replicated to every node (its default is one replica, so the node
+    /// holding a role takes every login with it), and a role of its own
+    /// for gatehouse (Cassandra reads the default `cassandra` superuser at
+    /// QUORUM, other roles at the configurable LOCAL_QUORUM).
     pub fn start(nodes: usize) -> Private {
         let pid = std::process::id().to_string();
         let n = nodes.to_string();
         let (contacts, dir) = node(&["start", "--nodes", &n, "--watch", &pid]);
         let dir = dir.lines().last().unwrap_or_default().to_string();
-        Private { contacts, dir }
+        let mut login = "cassandra:cassandra".to_string();
+        if nodes > 1 {
+            cql(
+                &contacts,
+                &[
+                    &format!(
+                        "ALTER KEYSPACE system_auth WITH replication = \
+                         {{'class': 'NetworkTopologyStrategy', 'datacenter1': {nodes}}}"
+                    ),
+                    "CREATE ROLE IF NOT EXISTS gatehouse WITH PASSWORD = 'gatehouse-test' AND LOGIN = true",
+                ],
+            );
+            login = "gatehouse:gatehouse-test".into();
+        }
+        Private { contacts, login, dir }
+    }
+
+    /// A fresh keyspace's URL on these nodes (left in place: the nodes go
+    /// away with the test).
+    pub fn keyspace(&self, options: &str) -> String {
+        let ks = url(&self.contacts, options).keep();
+        ks.replacen("cassandra:cassandra@", &format!("{}@", self.login), 1)
     }
 
     /// Kills node `i` (1-based) at once, as a crash would.
@@ -94,6 +123,34 @@ pub struct Keyspace {
     pub url: String,
     pub name: String,
     contacts: String,
+}
+
+/// Runs statements as the default superuser.
+fn cql(contacts: &str, statements: &[&str]) {
+    let (contacts, statements): (String, Vec<String>) =
+        (contacts.to_string(), statements.iter().map(|s| s.to_string()).collect());
+    // Its own thread and runtime: callers may be inside a test's runtime.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut b = scylla::client::session_builder::SessionBuilder::new().user("cassandra", "cassandra");
+            for c in contacts.split(',') {
+                b = b.known_node(c);
+            }
+            let s = b.build().await.unwrap();
+            for st in &statements {
+                s.query_unpaged(st.as_str(), ())
+                    .await
+                    .unwrap_or_else(|e| panic!("{st}: {e}"));
+            }
+            s.await_schema_agreement().await.unwrap();
+        })
+    })
+    .join()
+    .unwrap();
 }
 
 impl Keyspace {

@@ -1,6 +1,8 @@
 //! Authorization codes: `INSERT … IF NOT EXISTS` (a hash stored again is a
 //! Conflict, never a reset), consumed by `UPDATE … IF used = false`: of any
-//! number of instances racing, Paxos lets one apply.
+//! number of instances racing, Paxos lets one apply. The consume writes its
+//! own id to `used_by`, so that one sent again after its coordinator died
+//! knows whether the lost first attempt was the winner.
 
 use super::{ttl, unavailable, CassandraStore};
 use crate::store::{AuthCode, CodeStore, Consume, StoreError};
@@ -10,10 +12,11 @@ use async_trait::async_trait;
 impl CodeStore for CassandraStore {
     async fn put_code(&self, c: &AuthCode) -> Result<(), StoreError> {
         let doc = serde_json::to_string(c).map_err(unavailable)?;
+        // The hash of a code just minted: a row found there is ours.
         let fresh = self
-            .lwt(
+            .insert_own(
                 "INSERT INTO codes (code_hash, doc, used, expires_at) VALUES (?, ?, false, ?) IF NOT EXISTS USING TTL ?",
-                (&c.code_hash, doc, c.expires_at, ttl(c.expires_at)),
+                &(&c.code_hash, doc, c.expires_at, ttl(c.expires_at)),
             )
             .await?;
         if fresh {
@@ -33,10 +36,14 @@ impl CodeStore for CassandraStore {
         let code: AuthCode = serde_json::from_str(&doc).map_err(unavailable)?;
         // The used flag lives as long as the row (an UPDATE's cells carry
         // their own TTL).
+        let me = crate::authz::secrets::random_token();
         let won = self
-            .lwt(
-                "UPDATE codes USING TTL ? SET used = true WHERE code_hash = ? IF used = false",
-                (ttl(expires_at), code_hash),
+            .claim(
+                "UPDATE codes USING TTL ? SET used = true, used_by = ? WHERE code_hash = ? IF used = false",
+                &(ttl(expires_at), &me, code_hash),
+                "SELECT used_by FROM codes WHERE code_hash = ?",
+                code_hash,
+                &me,
             )
             .await?;
         Ok(if won {

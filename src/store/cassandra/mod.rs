@@ -145,12 +145,63 @@ impl CassandraStore {
 
     /// A lightweight transaction: whether it applied.
     async fn lwt(&self, cql: &'static str, values: impl SerializeRow) -> Result<bool, StoreError> {
-        let r = self.run(Statement::new(cql), values).await?;
-        let rows = r.into_rows_result().map_err(unavailable)?;
-        let first: Option<scylla::value::Row> = rows.maybe_first_row().map_err(unavailable)?;
-        match first.and_then(|r| r.columns.into_iter().next().flatten()) {
-            Some(scylla::value::CqlValue::Boolean(b)) => Ok(b),
-            other => Err(unavailable(format!("unexpected LWT answer {other:?}"))),
+        applied(self.run(Statement::new(cql), values).await?)
+    }
+
+    /// A lightweight transaction that outlives the node coordinating it:
+    /// when an attempt fails in a way another node may not (the connection
+    /// broke, the coordinator timed out or lacked replicas, no connection
+    /// to it), it is sent once more, within the same time limit; the
+    /// driver's plan puts another replica first. Returns whether it
+    /// applied, and whether an earlier attempt may have applied with its
+    /// answer lost: the caller tells its own effect from another's (an
+    /// insert of a key only it could make; a claim carrying its own id).
+    /// Not for a condition someone else's effect could also fail (a `jti`
+    /// another request may be using), where a lost answer stays an error.
+    async fn lwt_retried<V: SerializeRow>(&self, cql: &'static str, values: &V) -> Result<(bool, bool), StoreError> {
+        let deadline = tokio::time::Instant::now() + self.limit;
+        let mut lost = false;
+        loop {
+            let attempt = self.db.execute_unpaged(Statement::new(cql), values);
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(r)) => return Ok((applied(r)?, lost)),
+                Ok(Err(e)) if !lost && may_pass_elsewhere(&e) => {
+                    tracing::debug!(error = %e, "lightweight transaction sent again");
+                    lost = true;
+                }
+                Ok(Err(e)) => return Err(unavailable(e)),
+                Err(_) => return Err(StoreError::Unavailable("cassandra did not answer in time".into())),
+            }
+        }
+    }
+
+    /// Inserts (`INSERT … IF NOT EXISTS`) a row under a key only this call
+    /// could have made (the hash of a secret it just minted): whether the
+    /// row is new. A row found by the second attempt after the first one's
+    /// answer was lost is the first attempt's.
+    async fn insert_own<V: SerializeRow>(&self, cql: &'static str, values: &V) -> Result<bool, StoreError> {
+        let (applied, lost) = self.lwt_retried(cql, values).await?;
+        Ok(applied || lost)
+    }
+
+    /// A single-use claim: `update` sets `used_by = claim` under its
+    /// condition; when a lost answer leaves it unclear who won, `readback`
+    /// (the row's `used_by`, read at the serial consistency) says.
+    async fn claim<V: SerializeRow>(
+        &self,
+        update: &'static str,
+        values: &V,
+        readback: &'static str,
+        key: &str,
+        claim: &str,
+    ) -> Result<bool, StoreError> {
+        match self.lwt_retried(update, values).await? {
+            (true, _) => Ok(true),
+            (false, false) => Ok(false),
+            (false, true) => {
+                let rows: Vec<(Option<String>,)> = self.serial_rows(readback, (key,)).await?;
+                Ok(rows.first().and_then(|r| r.0.as_deref()) == Some(claim))
+            }
         }
     }
 
@@ -175,6 +226,40 @@ impl CassandraStore {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
         &self.stripes[(h.finish() as usize) % STRIPES]
+    }
+}
+
+/// Whether a lightweight transaction applied (its `[applied]` column).
+fn applied(r: QueryResult) -> Result<bool, StoreError> {
+    let rows = r.into_rows_result().map_err(unavailable)?;
+    let first: Option<scylla::value::Row> = rows.maybe_first_row().map_err(unavailable)?;
+    match first.and_then(|r| r.columns.into_iter().next().flatten()) {
+        Some(scylla::value::CqlValue::Boolean(b)) => Ok(b),
+        other => Err(unavailable(format!("unexpected LWT answer {other:?}"))),
+    }
+}
+
+/// Whether a failed request may succeed on another node: the connection
+/// to its coordinator broke or there was none, or the coordinator timed
+/// out or lacked live replicas (gossip may not have told it yet that a
+/// replica died). Not a refusal of the statement itself.
+fn may_pass_elsewhere(e: &scylla::errors::ExecutionError) -> bool {
+    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+    match e {
+        ExecutionError::ConnectionPoolError(_) | ExecutionError::EmptyPlan => true,
+        ExecutionError::LastAttemptError(a) => match a {
+            RequestAttemptError::BrokenConnectionError(_) | RequestAttemptError::UnableToAllocStreamId => true,
+            RequestAttemptError::DbError(db, _) => matches!(
+                db,
+                DbError::WriteTimeout { .. }
+                    | DbError::ReadTimeout { .. }
+                    | DbError::Unavailable { .. }
+                    | DbError::Overloaded
+                    | DbError::IsBootstrapping
+            ),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -10,11 +10,12 @@ use async_trait::async_trait;
 impl PushedRequestStore for CassandraStore {
     async fn put_pushed_request(&self, r: &PushedRequest) -> Result<(), StoreError> {
         let params = serde_json::to_string(&r.params).map_err(unavailable)?;
+        // The URI is a secret just minted: a row found there is ours.
         let fresh = self
-            .lwt(
+            .insert_own(
                 "INSERT INTO pushed_requests (uri_hash, client_id, params, expires_at) VALUES (?, ?, ?, ?) \
                  IF NOT EXISTS USING TTL ?",
-                (&r.uri_hash, &r.client_id, params, r.expires_at, ttl(r.expires_at)),
+                &(&r.uri_hash, &r.client_id, params, r.expires_at, ttl(r.expires_at)),
             )
             .await?;
         if fresh {

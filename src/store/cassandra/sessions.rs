@@ -9,11 +9,12 @@ use async_trait::async_trait;
 impl SessionStore for CassandraStore {
     async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let t = ttl(s.expires_at);
+        // The id is the hash of a secret just minted: a row found there is ours.
         let fresh = self
-            .lwt(
+            .insert_own(
                 "INSERT INTO sessions (id_hash, kind, subject, auth_time, expires_at) VALUES (?, ?, ?, ?, ?) \
                  IF NOT EXISTS USING TTL ?",
-                (&s.id_hash, &s.kind, &s.subject, s.auth_time, s.expires_at, t),
+                &(&s.id_hash, &s.kind, &s.subject, s.auth_time, s.expires_at, t),
             )
             .await?;
         if !fresh {

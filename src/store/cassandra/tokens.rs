@@ -168,12 +168,13 @@ impl TokenStore for CassandraStore {
             .transpose()
             .map_err(unavailable)?;
         let life = ttl(t.expires_at);
+        // The hash of a token just minted: a row found there is ours.
         let fresh = self
-            .lwt(
+            .insert_own(
                 "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, audience, family_id, issued_at, \
                  expires_at, auth_time, used, revoked, cnf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  IF NOT EXISTS USING TTL ?",
-                (
+                &(
                     &t.token_hash,
                     t.kind.as_str(),
                     &t.client_id,
@@ -236,11 +237,15 @@ impl TokenStore for CassandraStore {
             Some(t) if t.kind == TokenKind::Refresh => t,
             _ => return Ok(Consume::NotFound),
         };
+        let me = crate::authz::secrets::random_token();
         let won = !t.used
             && self
-                .lwt(
-                    "UPDATE tokens USING TTL ? SET used = true WHERE token_hash = ? IF used = false",
-                    (ttl(t.expires_at), token_hash),
+                .claim(
+                    "UPDATE tokens USING TTL ? SET used = true, used_by = ? WHERE token_hash = ? IF used = false",
+                    &(ttl(t.expires_at), &me, token_hash),
+                    "SELECT used_by FROM tokens WHERE token_hash = ?",
+                    token_hash,
+                    &me,
                 )
                 .await?;
         let t = self.with_list(TokenRecord { used: true, ..t }).await?;

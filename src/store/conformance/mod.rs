@@ -222,8 +222,14 @@ impl Drop for DropKeyspace {
 
 pub async fn cassandra_store() -> (DynStore, Guard) {
     let (settings, ks) = cassandra_settings();
-    let guard = DropKeyspace(ks);
-    (super::open(&settings).await.unwrap(), Box::new(guard))
+    cassandra_store_for(&settings, &ks).await
+}
+
+/// The store of `settings` (from `cassandra_settings`), its keyspace
+/// dropped when the guard goes.
+pub async fn cassandra_store_for(settings: &StoreSettings, ks: &str) -> (DynStore, Guard) {
+    let guard = DropKeyspace(ks.to_string());
+    (super::open(settings).await.unwrap(), Box::new(guard))
 }
 
 /// Every case of every concern, as tests of the backend made by `$factory`.
