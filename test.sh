@@ -85,8 +85,10 @@ trap 'rm -f "$log"; tests/pg/cluster.sh stop "$pg_dir"' EXIT
 # ~/.cache/gatehouse): every test makes its own keyspace on it and drops
 # it afterwards.
 GATEHOUSE_TEST_CASSANDRA="$(tests/cassandra/node.sh start 2>"$log")" || { cat "$log" >&2; exit 1; }
-export GATEHOUSE_TEST_CASSANDRA
 cassandra_dir="$(tail -n 1 "$log")"
+# The folder holds the CA of the node's TLS certificate (tests/instances.rs).
+GATEHOUSE_TEST_CASSANDRA_DIR="$cassandra_dir"
+export GATEHOUSE_TEST_CASSANDRA GATEHOUSE_TEST_CASSANDRA_DIR
 trap 'rm -f "$log"; tests/pg/cluster.sh stop "$pg_dir"; tests/cassandra/node.sh stop "$cassandra_dir"' EXIT
 
 # The README's first command on a machine without any of the -dev packages

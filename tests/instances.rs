@@ -532,3 +532,49 @@ async fn connects_over_tls_with_sslmode() {
     let o = common::run(&["migrate", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// `tls_ca=…` connects to Cassandra over TLS (rustls) and verifies the
+/// node's certificate: the node counts gatehouse's connections as
+/// encrypted, and a CA that did not sign it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_to_cassandra_over_tls() {
+    let keys = tempfile::tempdir().unwrap();
+    let ks = cassandra::url(&cassandra::shared(), &format!("tls_ca={}", cassandra::shared_ca()));
+    let gh = Gatehouse::start_full(&config(&ks.url, keys.path().to_str().unwrap(), "opaque", "5s"));
+    let v = password_grant(&gh).await;
+    assert_eq!(api(&gh, &s(&v, "access_token")).await, StatusCode::OK);
+    // Only this test connects with TLS, and the test's own session is plain.
+    let encrypted = cassandra::query(&cassandra::shared(), "SELECT ssl_enabled FROM system_views.clients")
+        .into_iter()
+        .filter(|r| r[0] == "Boolean(true)")
+        .count();
+    assert!(encrypted > 0, "no encrypted connection from gatehouse");
+    drop(gh);
+
+    // A CA that did not sign the node's certificate: refused.
+    let other = tempfile::tempdir().unwrap();
+    let bogus = other.path().join("ca.pem");
+    let o = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-subj", "/CN=other"])
+        .args(["-keyout", other.path().join("k.pem").to_str().unwrap()])
+        .args(["-out", bogus.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let bad = cassandra::url(&cassandra::shared(), &format!("tls_ca={}", bogus.display()));
+    let cfg = other.path().join("gatehouse.toml");
+    std::fs::write(&cfg, config(&bad.url, "keys", "jwt", "5s")).unwrap();
+    let o = common::run(&["migrate", "--config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains(":cassandra@"), "the password shows: {err}");
+}

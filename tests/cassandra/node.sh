@@ -14,6 +14,9 @@
 #   node.sh down DIR [I]    kills node I (default 1) at once, as a crash would
 #   node.sh up DIR [I]      starts node I again (same address, same data)
 #
+# Every node also speaks TLS on its native port (optional: plain clients
+# still connect), with a certificate for its address signed by DIR/ca.pem.
+#
 # CASSANDRA_CACHE overrides the cache folder
 # (default $HOME/.cache/gatehouse/cassandra-5.0.6).
 set -euo pipefail
@@ -38,10 +41,27 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# A test CA (DIR/ca.pem, made once per DIR) and a certificate it signs for
+# node I's address, as the PKCS12 keystore Cassandra reads.
+certify() { # dir i addr
+  local n="$1/n$2"
+  if [ ! -f "$1/ca.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=gatehouse-test-ca \
+      -keyout "$1/ca.key" -out "$1/ca.pem" 2>/dev/null
+  fi
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$3" \
+    -keyout "$n/node.key" -out "$n/node.csr" 2>/dev/null
+  openssl x509 -req -in "$n/node.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf 'subjectAltName=IP:%s\n' "$3") -out "$n/node.pem" 2>/dev/null
+  openssl pkcs12 -export -inkey "$n/node.key" -in "$n/node.pem" -certfile "$1/ca.pem" \
+    -passout pass:gatehouse-test -out "$n/keystore.p12"
+}
+
 # Writes node I's config under DIR/nI: address, ports, seeds.
 configure() { # dir i addr native_port storage_port seeds
   local n="$1/n$2"
   mkdir -p "$n/data"
+  certify "$1" "$2" "$3"
   # commitlog_sync: batch acknowledges a write only once it is on disk, so a
   # node killed (`down`) right after answering loses nothing it answered;
   # `periodic` (the production default, where replicas on other machines
@@ -85,6 +105,15 @@ authorizer: AllowAllAuthorizer
 role_manager: CassandraRoleManager
 roles_validity: 60s
 credentials_validity: 60s
+# TLS on the native port, optional: the same port takes plain and TLS
+# clients (tests/instances.rs connects with tls_ca=DIR/ca.pem).
+client_encryption_options:
+  enabled: true
+  optional: true
+  keystore: $n/keystore.p12
+  keystore_password: gatehouse-test
+  store_type: PKCS12
+  require_client_auth: false
 YAML
   cat >"$n/logback.xml" <<XML
 <configuration>

@@ -21,15 +21,65 @@ fn node(args: &[&str]) -> (String, String) {
     )
 }
 
-/// The node shared by the tests of this process: its contact point.
+/// The node shared by the tests of this process: its contact point, and
+/// the folder node.sh made for it.
+fn shared_node() -> &'static (String, String) {
+    static NODE: OnceLock<(String, String)> = OnceLock::new();
+    NODE.get_or_init(|| match std::env::var("GATEHOUSE_TEST_CASSANDRA") {
+        Ok(c) => (
+            c.trim().to_string(),
+            std::env::var("GATEHOUSE_TEST_CASSANDRA_DIR").unwrap_or_default(),
+        ),
+        Err(_) => {
+            let (contact, dir) = node(&["start", "--watch", &std::process::id().to_string()]);
+            (contact, dir.lines().last().unwrap_or_default().to_string())
+        }
+    })
+}
+
 pub fn shared() -> String {
-    static CONTACT: OnceLock<String> = OnceLock::new();
-    CONTACT
-        .get_or_init(|| match std::env::var("GATEHOUSE_TEST_CASSANDRA") {
-            Ok(c) => c.trim().to_string(),
-            Err(_) => node(&["start", "--watch", &std::process::id().to_string()]).0,
+    shared_node().0.clone()
+}
+
+/// The CA that signed the shared node's TLS certificate.
+pub fn shared_ca() -> String {
+    format!("{}/ca.pem", shared_node().1)
+}
+
+/// Rows of a query as the default superuser, each column as text.
+pub fn query(contacts: &str, statement: &str) -> Vec<Vec<String>> {
+    let (contacts, statement) = (contacts.to_string(), statement.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = session(&contacts).await;
+            let r = s.query_unpaged(statement.as_str(), ()).await.unwrap();
+            let rows = r.into_rows_result().unwrap();
+            rows.rows::<scylla::value::Row>()
+                .unwrap()
+                .map(|r| {
+                    r.unwrap()
+                        .columns
+                        .into_iter()
+                        .map(|c| c.map_or("null".into(), |v| format!("{v:?}")))
+                        .collect()
+                })
+                .collect()
         })
-        .clone()
+    })
+    .join()
+    .unwrap()
+}
+
+async fn session(contacts: &str) -> scylla::client::session::Session {
+    let mut b = scylla::client::session_builder::SessionBuilder::new().user("cassandra", "cassandra");
+    for c in contacts.split(',') {
+        b = b.known_node(c);
+    }
+    b.build().await.unwrap()
 }
 
 /// A node (or `nodes` nodes, one cluster) of the test's own, which it may
@@ -136,11 +186,7 @@ fn cql(contacts: &str, statements: &[&str]) {
             .build()
             .unwrap();
         rt.block_on(async {
-            let mut b = scylla::client::session_builder::SessionBuilder::new().user("cassandra", "cassandra");
-            for c in contacts.split(',') {
-                b = b.known_node(c);
-            }
-            let s = b.build().await.unwrap();
+            let s = session(&contacts).await;
             for st in &statements {
                 s.query_unpaged(st.as_str(), ())
                     .await
