@@ -83,8 +83,16 @@ impl AuthServer {
     /// The algorithm of `client`'s ID tokens: its registered
     /// `id_token_signed_response_alg`, else RS256 (OIDC Registration §2).
     pub fn id_token_alg(&self, client: &Client) -> SigningAlg {
+        self.signed_response_alg(client.meta.id_token_signed_response_alg.as_deref())
+    }
+
+    /// The algorithm of what the server signs for a client that registered
+    /// `registered` for it (ID tokens, JWT introspection answers, logout
+    /// tokens): that one if there is a key for it, else RS256 (OIDC
+    /// Registration §2, RFC 9701 §6).
+    pub fn signed_response_alg(&self, registered: Option<&str>) -> SigningAlg {
         let keys = self.keys.load();
-        let want = match client.meta.id_token_signed_response_alg.as_deref() {
+        let want = match registered {
             Some(a) => a.parse().unwrap_or(keys.alg),
             None => SigningAlg::Rs256,
         };

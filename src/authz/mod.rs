@@ -196,6 +196,9 @@ impl AuthServer {
                 created_at: now,
                 meta: store::ClientMeta {
                     id_token_signed_response_alg: c.id_token_signed_response_alg.map(|a| a.as_str().to_string()),
+                    introspection_signed_response_alg: c
+                        .introspection_signed_response_alg
+                        .map(|a| a.as_str().to_string()),
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
                     token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
                     jwks: c.jwks.clone(),

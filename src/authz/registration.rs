@@ -39,6 +39,10 @@ pub struct ClientMetadata {
     /// `RS256` (default) or the server's signing algorithm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// RFC 9701 §6: algorithm of JWT introspection responses to this
+    /// client: `RS256` (default) or the server's signing algorithm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_signed_response_alg: Option<String>,
     /// Audience put in the client's access tokens (admin only).
     pub audience: Vec<String>,
     /// `jwt` (RFC 9068) or `opaque` access tokens (admin only; default: the server's).
@@ -277,18 +281,27 @@ pub fn build_client(
     if key_jwt && m.jwks.is_none() && m.jwks_uri.is_none() {
         return Err(meta("private_key_jwt needs one of jwks or jwks_uri"));
     }
-    let id_alg = match m.id_token_signed_response_alg.as_deref() {
-        None => None,
+    // Signed answers to the client: RS256 (always there) or the server's.
+    let signed_alg = |field: &str, a: Option<&str>| match a {
+        None => Ok(None),
         Some(a) => {
             let alg: SigningAlg = a.parse().map_err(meta)?;
             if alg != SigningAlg::Rs256 && alg != signing_alg {
                 return Err(meta(format!(
-                    "id_token_signed_response_alg {a:?}: this server signs with RS256 or {signing_alg}"
+                    "{field} {a:?}: this server signs with RS256 or {signing_alg}"
                 )));
             }
-            Some(alg.as_str().to_string())
+            Ok(Some(alg.as_str().to_string()))
         }
     };
+    let id_alg = signed_alg(
+        "id_token_signed_response_alg",
+        m.id_token_signed_response_alg.as_deref(),
+    )?;
+    let introspection_alg = signed_alg(
+        "introspection_signed_response_alg",
+        m.introspection_signed_response_alg.as_deref(),
+    )?;
     if let Some(f) = m.access_token_format.as_deref() {
         if !matches!(f, "jwt" | "opaque") {
             return Err(meta(format!("access_token_format {f:?}: jwt or opaque")));
@@ -334,6 +347,7 @@ pub fn build_client(
             // Set by the caller with the secret (`issue_secret`).
             client_secret_sealed: None,
             id_token_signed_response_alg: id_alg,
+            introspection_signed_response_alg: introspection_alg,
             post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
             logo_uri: m.logo_uri.clone(),
             access_token_format: m.access_token_format.clone(),
@@ -374,6 +388,7 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
         jwks_uri: c.meta.jwks_uri.clone(),
         post_logout_redirect_uris: c.meta.post_logout_redirect_uris.clone(),
         id_token_signed_response_alg: c.meta.id_token_signed_response_alg.clone(),
+        introspection_signed_response_alg: c.meta.introspection_signed_response_alg.clone(),
         audience: c.audience.clone(),
         access_token_format: c.meta.access_token_format.clone(),
         access_token_ttl: c.access_ttl,
@@ -589,6 +604,13 @@ mod tests {
             (
                 ClientMetadata {
                     id_token_signed_response_alg: Some("HS256".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    introspection_signed_response_alg: Some("PS256".into()),
                     ..web()
                 },
                 "invalid_client_metadata",

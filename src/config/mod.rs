@@ -284,6 +284,9 @@ pub struct ClientSpec {
     pub refresh_ttl: Option<Duration>,
     /// Algorithm of this client's ID tokens (None: RS256).
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Algorithm of JWT introspection responses to this client (RFC
+    /// 9701; None: RS256).
+    pub introspection_signed_response_alg: Option<SigningAlg>,
     /// Where RP-initiated logout may send the user back to.
     pub post_logout_redirect_uris: Vec<String>,
     /// `private_key_jwt` when the client proves itself with signed

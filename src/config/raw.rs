@@ -195,6 +195,7 @@ pub struct RawClient {
     pub access_ttl: Option<Dur>,
     pub refresh_ttl: Option<Dur>,
     pub id_token_signed_response_alg: Option<Spanned<String>>,
+    pub introspection_signed_response_alg: Option<Spanned<String>>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     pub token_endpoint_auth_method: Option<Spanned<String>>,

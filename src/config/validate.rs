@@ -660,22 +660,26 @@ fn client(
     outbound: &crate::outbound::Policy,
 ) -> Result<ClientSpec, ConfigError> {
     let at = span(&c.id);
-    let id_token_signed_response_alg = match &c.id_token_signed_response_alg {
-        None => None,
+    // What the server signs for the client: RS256 (always there) or `[tokens] signing_alg`.
+    let signed_alg = |field: &str, a: &Option<toml::Spanned<String>>| match a {
+        None => Ok(None),
         Some(a) => match SigningAlg::from_str(a.get_ref()) {
-            Ok(alg) if alg == SigningAlg::Rs256 || alg == signing_alg => Some(alg),
-            _ => {
-                return Err(src.err(
-                    span(a),
-                    format!(
-                    "id_token_signed_response_alg {:?}: ID tokens are signed with RS256 or {} ([tokens] signing_alg)",
+            Ok(alg) if alg == SigningAlg::Rs256 || alg == signing_alg => Ok(Some(alg)),
+            _ => Err(src.err(
+                span(a),
+                format!(
+                    "{field} {:?}: the server signs with RS256 or {} ([tokens] signing_alg)",
                     a.get_ref(),
                     signing_alg.as_str()
                 ),
-                ))
-            }
+            )),
         },
     };
+    let id_token_signed_response_alg = signed_alg("id_token_signed_response_alg", &c.id_token_signed_response_alg)?;
+    let introspection_signed_response_alg = signed_alg(
+        "introspection_signed_response_alg",
+        &c.introspection_signed_response_alg,
+    )?;
     let method = c.token_endpoint_auth_method.as_ref().map(|m| m.get_ref().as_str());
     let key_jwt = method == Some("private_key_jwt");
     if let Some(m) = &c.token_endpoint_auth_method {
@@ -796,6 +800,7 @@ fn client(
         access_ttl: c.access_ttl.map(|d| d.0),
         refresh_ttl: c.refresh_ttl.map(|d| d.0),
         id_token_signed_response_alg,
+        introspection_signed_response_alg,
         post_logout_redirect_uris: c.post_logout_redirect_uris,
         token_endpoint_auth_method: method.map(str::to_owned),
         jwks,

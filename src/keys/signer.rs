@@ -194,15 +194,22 @@ impl SigningKeys {
     /// Like `sign`, with the key of `alg` (the configured key when there
     /// is none: `algs` lists what there is).
     pub fn sign_as<T: Serialize>(&self, alg: SigningAlg, typ: &str, claims: &T) -> Result<String, SignError> {
-        let signer = self.signers.iter().find(|s| s.alg == alg).unwrap_or(&self.signers[0]);
         let payload = serde_json::to_vec(claims).map_err(|e| SignError::Json(e.to_string()))?;
+        self.sign_payload(alg, typ, &payload)
+    }
+
+    /// Like `sign_as`, over a claims set already serialised (the caller
+    /// vouches that `payload` is one JSON object): the JWT introspection
+    /// response embeds the plain answer's bytes as they are.
+    pub fn sign_payload(&self, alg: SigningAlg, typ: &str, payload: &[u8]) -> Result<String, SignError> {
+        let signer = self.signers.iter().find(|s| s.alg == alg).unwrap_or(&self.signers[0]);
         let mut out = String::with_capacity(100 + payload.len() * 4 / 3 + 360);
         match signer.headers.iter().find(|(t, _)| *t == typ) {
             Some((_, h)) => out.push_str(h),
             None => out.push_str(&encoded_header(signer.alg, &signer.kid, typ)?),
         }
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
         let sig = self.raw_sign(signer, out.as_bytes())?;
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&sig, &mut out);

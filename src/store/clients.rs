@@ -48,6 +48,10 @@ pub struct ClientMeta {
     /// OIDC `id_token_signed_response_alg` (None: RS256).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// RFC 9701 §6 `introspection_signed_response_alg`: the algorithm of
+    /// JWT introspection responses to this client (None: RS256).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_signed_response_alg: Option<String>,
     /// OIDC RP-Initiated Logout: where the user may be sent after logout.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,

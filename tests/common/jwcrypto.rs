@@ -1,7 +1,8 @@
 //! Python jwcrypto behind a pipe (one JSON request per line): DPoP proofs
 //! (tests/interop/dpop_proof.py) and signed request objects
 //! (tests/interop/request_object.py), made by a library this project did
-//! not write.
+//! not write, and signatures of gatehouse's own JWTs checked by it
+//! (tests/interop/jwt_verify.py).
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -46,6 +47,21 @@ impl Jwcrypto {
             o.extend(e.clone());
         }
         self.ask(base)
+    }
+
+    /// The verifier (jwt_verify.py).
+    pub fn verifier() -> Jwcrypto {
+        Self::start("jwt_verify.py")
+    }
+
+    /// (jwt_verify.py) The header and claims of `jwt` if a key of `jwks`
+    /// (the one its `kid` names) verifies its signature; why not otherwise.
+    pub fn verify(&mut self, jwks: &Value, jwt: &str) -> Result<(Value, Value), String> {
+        let r = self.ask(json!({"jwks": jwks, "jwt": jwt}));
+        match r.get("error") {
+            Some(e) => Err(e.as_str().unwrap_or("?").to_string()),
+            None => Ok((r["header"].clone(), r["claims"].clone())),
+        }
     }
 
     /// (dpop_proof.py) A new private JWK and its thumbprint.

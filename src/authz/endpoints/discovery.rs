@@ -44,6 +44,9 @@ pub fn document(s: &AuthServer) -> Value {
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        // RFC 9701 §7: JWT answers (Accept: application/token-introspection+jwt),
+        // RS256 by default or per client `introspection_signed_response_alg`.
+        "introspection_signing_alg_values_supported": keys.algs().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "scopes_supported": scopes,
         "response_types_supported": ResponseType::SUPPORTED,
         "response_modes_supported": ResponseMode::SUPPORTED,

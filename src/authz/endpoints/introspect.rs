@@ -1,19 +1,26 @@
 //! POST /api/oauth/introspect (RFC 7662). The caller must authenticate as a
-//! client; anything not currently valid is just `{"active": false}`.
+//! client; anything not currently valid is just `{"active": false}`. A
+//! caller that accepts `application/token-introspection+jwt` gets the same
+//! answer inside a signed JWT instead (RFC 9701).
 
-use super::{no_store_body, no_store_json};
+use super::no_store_body;
 use crate::authz::form::Form;
 use crate::authz::AuthServer;
 use crate::error::{AuthError, OAuthError};
-use crate::store::{self, hash_token, TokenKind};
+use crate::store::{self, hash_token, Client, TokenKind};
 use crate::token::Verified;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// RFC 9701 §4/§5: the media type a caller asks for, and the JWT's `typ`.
+pub const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
+const JWT_TYP: &str = "token-introspection+jwt";
 
 pub async fn introspect(
     State(s): State<Arc<AuthServer>>,
@@ -21,10 +28,80 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match run(&s, &headers, body, peer).await {
-        Ok(Answer::Active(v)) => no_store_body(StatusCode::OK, active_json(&v)),
-        Ok(Answer::Other(v)) => no_store_json(StatusCode::OK, &v),
-        Err(e) => e.into_response(),
+    let (client, answer) = match run(&s, &headers, body, peer).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let json = match answer {
+        Answer::Active(v) => active_json(&v),
+        Answer::Other(v) => match serde_json::to_vec(&v) {
+            Ok(b) => b,
+            Err(_) => return OAuthError::ServerError.into_response(),
+        },
+    };
+    if wants_jwt(&headers) {
+        signed(&s, &client, &json)
+    } else {
+        no_store_body(StatusCode::OK, json)
+    }
+}
+
+/// Whether `Accept` names the JWT response type (with a non-zero `q`):
+/// then it is preferred to JSON, whatever else is listed.
+fn wants_jwt(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            let q_zero = parts.any(|p| {
+                p.split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                })
+            });
+            media.eq_ignore_ascii_case(JWT_MEDIA_TYPE) && !q_zero
+        })
+}
+
+/// RFC 9701 §5: `{iss, aud, iat, token_introspection}` signed with the key
+/// of the client's `introspection_signed_response_alg` (RS256 by
+/// default), `typ: token-introspection+jwt`. `answer` is the plain JSON
+/// answer, embedded as it is.
+fn signed(s: &AuthServer, client: &Client, answer: &[u8]) -> Response {
+    let mut payload = Vec::with_capacity(answer.len() + 160);
+    payload.extend_from_slice(b"{");
+    let mut first = true;
+    for (name, value) in [
+        ("iss", json!(s.cfg.issuer)),
+        ("aud", json!(client.id)),
+        ("iat", json!(store::now())),
+    ] {
+        if !std::mem::take(&mut first) {
+            payload.push(b',');
+        }
+        payload.push(b'"');
+        payload.extend_from_slice(name.as_bytes());
+        payload.extend_from_slice(b"\":");
+        payload.extend_from_slice(value.to_string().as_bytes());
+    }
+    payload.extend_from_slice(b",\"token_introspection\":");
+    payload.extend_from_slice(answer);
+    payload.push(b'}');
+    let alg = s.signed_response_alg(client.meta.introspection_signed_response_alg.as_deref());
+    match s.keys.load().sign_payload(alg, JWT_TYP, &payload) {
+        Ok(jwt) => {
+            let mut r = no_store_body(StatusCode::OK, jwt.into_bytes());
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(JWT_MEDIA_TYPE));
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign an introspection response");
+            OAuthError::ServerError.into_response()
+        }
     }
 }
 
@@ -93,7 +170,13 @@ fn inactive() -> Value {
     json!({"active": false})
 }
 
-async fn run(s: &AuthServer, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Result<Answer, OAuthError> {
+/// The authenticated caller and the answer about its token.
+async fn run(
+    s: &AuthServer,
+    headers: &HeaderMap,
+    body: Body,
+    peer: SocketAddr,
+) -> Result<(Arc<Client>, Answer), OAuthError> {
     let form = Form::read(headers, body).await?;
     let client = s.authenticate_client(headers, &form, peer.ip()).await?;
     if client.is_public() {
@@ -101,6 +184,11 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body, peer: SocketAddr) 
             description: "introspection needs client authentication",
         });
     }
+    let answer = answer(s, &form).await?;
+    Ok((client, answer))
+}
+
+async fn answer(s: &AuthServer, form: &Form) -> Result<Answer, OAuthError> {
     let token = form.require("token")?;
     let refresh_first = form.get("token_type_hint") == Some("refresh_token");
     if refresh_first {
@@ -146,4 +234,31 @@ async fn refresh(s: &AuthServer, token: &str) -> Result<Option<Value>, OAuthErro
         o.insert("cnf".into(), json!(cnf));
     }
     Ok(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_jwt;
+    use http::header::ACCEPT;
+    use http::HeaderMap;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_jwt_type_is_chosen_only_when_accepted() {
+        assert!(wants_jwt(&accept("application/token-introspection+jwt")));
+        assert!(wants_jwt(&accept("Application/Token-Introspection+JWT")));
+        assert!(wants_jwt(&accept(
+            "application/json;q=0.5, application/token-introspection+jwt"
+        )));
+        assert!(wants_jwt(&accept("application/token-introspection+jwt; q=0.3")));
+        assert!(!wants_jwt(&accept("application/token-introspection+jwt;q=0")));
+        assert!(!wants_jwt(&accept("application/json")));
+        assert!(!wants_jwt(&accept("*/*")));
+        assert!(!wants_jwt(&HeaderMap::new()));
+    }
 }

@@ -52,6 +52,7 @@ pub async fn metadata_round_trips(s: DynStore) {
         jwks_uri: None,
         client_secret_sealed: Some("v1.sealed".into()),
         id_token_signed_response_alg: Some("ES256".into()),
+        introspection_signed_response_alg: Some("ES256".into()),
         post_logout_redirect_uris: vec!["https://app.example/bye".into()],
         access_token_format: Some("opaque".into()),
         logo_uri: Some("https://app.example/logo.png".into()),
