@@ -136,6 +136,7 @@ impl AuthServer {
                 subject: s.sub.clone(),
                 auth_time: s.auth_time,
                 expires_at: s.exp,
+                clients: Vec::new(),
             })
             .await?;
         let cookie = self.session_cookie(kind, &s);

@@ -26,6 +26,10 @@ pub struct AuthCode {
     /// tokens' `aud`); empty: the client's default audience.
     #[serde(default)]
     pub resource: Vec<String>,
+    /// The `sid` of the browser session the code was issued in (OIDC
+    /// Back-Channel Logout), for its ID token.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 #[async_trait]

@@ -378,6 +378,7 @@ impl Flow<'_> {
                     family_id: secrets::random_token(),
                     expires_at: store::now() + s.cfg.tokens.code_ttl.as_secs() as i64,
                     resource: req.resources.clone(),
+                    sid: None,
                 })
                 .await?;
             out.push(("code", c.clone()));

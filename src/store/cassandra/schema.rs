@@ -62,6 +62,9 @@ const MIGRATIONS: &[&[&str]] = &[&[
     // instance's (see `CassandraStore::claim`).
     "ALTER TABLE {ks}.codes ADD used_by text",
     "ALTER TABLE {ks}.tokens ADD used_by text",
+    // And OIDC Back-Channel Logout: the clients a session issued codes or
+    // tokens to. (Codes keep their `sid` in their JSON document.)
+    "ALTER TABLE {ks}.sessions ADD clients set<text>",
 ]];
 
 pub const VERSION: i32 = MIGRATIONS.len() as i32;

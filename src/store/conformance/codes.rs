@@ -20,6 +20,7 @@ pub async fn single_use(s: DynStore) {
     old.code_challenge = None;
     old.code_challenge_method = None;
     old.nonce = Some("n-0S6_WzA2Mj".into());
+    old.sid = None;
     s.put_code(&old).await.unwrap();
     assert_eq!(s.consume_code("h2").await.unwrap(), Consume::Consumed(old));
 }

@@ -67,6 +67,7 @@ pub fn code(hash: &str, expires_at: i64) -> AuthCode {
         family_id: format!("fam-{hash}"),
         expires_at,
         resource: vec!["https://api.example/".into()],
+        sid: Some(format!("sid-{hash}")),
     }
 }
 
@@ -254,7 +255,7 @@ macro_rules! backend_suite {
             },
             revocations { list_entries_and_bounds },
             used_ids { first_use_then_replay, concurrent_use_has_one_winner, concurrent_many_ids },
-            sessions { round_trip },
+            sessions { round_trip, clients_are_recorded_and_handed_back },
             failures { count_within_a_window, concurrent_failures_are_all_counted },
             consents { upsert_get_delete },
             device_codes { lifecycle, poll_interval_is_enforced, concurrent_poll_has_one_winner },

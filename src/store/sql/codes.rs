@@ -11,8 +11,9 @@ impl<D: Db> CodeStore for SqlStore<D> {
     async fn put_code(&self, c: &AuthCode) -> Result<(), StoreError> {
         // Plain INSERT: a duplicate hash is a Conflict, never a replacement
         // (which would reset `used` and make a spent code work again).
-        let sql =
-            format!("INSERT INTO auth_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+        let sql = format!(
+            "INSERT INTO auth_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
         let args = [
             Arg::Str(&c.code_hash),
             Arg::Str(&c.client_id),
@@ -26,6 +27,7 @@ impl<D: Db> CodeStore for SqlStore<D> {
             Arg::Str(&c.family_id),
             Arg::Int(c.expires_at),
             Arg::Text(to_json(&c.resource)?),
+            Arg::OptStr(c.sid.as_deref()),
         ];
         self.exec(&sql, &args).await?;
         Ok(())
@@ -48,7 +50,7 @@ impl<D: Db> CodeStore for SqlStore<D> {
 }
 
 const CODE_COLS: &str = "code_hash, client_id, username, redirect_uri, scope, code_challenge, \
-     code_challenge_method, nonce, auth_time, family_id, expires_at, resource";
+     code_challenge_method, nonce, auth_time, family_id, expires_at, resource, sid";
 
 fn code(r: &impl SqlRow) -> Result<AuthCode, StoreError> {
     Ok(AuthCode {
@@ -64,5 +66,6 @@ fn code(r: &impl SqlRow) -> Result<AuthCode, StoreError> {
         family_id: r.text("family_id")?,
         expires_at: r.int("expires_at")?,
         resource: from_json(&r.text("resource")?)?,
+        sid: r.opt_text("sid")?,
     })
 }
