@@ -523,7 +523,8 @@ impl Service {
             .ok_or_else(|| AdminError::NotFound(format!("no user {username:?}")))?;
         user.password_hash = hash_password(password).await?;
         self.store.put_user(&user).await?;
-        self.store.delete_sessions_of("user", username).await?;
+        let ended = self.store.delete_sessions_of("user", username).await?;
+        self.sessions_ended(&ended).await;
         Ok(())
     }
 
@@ -534,7 +535,8 @@ impl Service {
         self.store
             .revoke_owner(Owner::Subject(username), now, self.cutoff_until(now))
             .await?;
-        self.store.delete_sessions_of("user", username).await?;
+        let ended = self.store.delete_sessions_of("user", username).await?;
+        self.sessions_ended(&ended).await;
         self.store.delete_user(username).await?;
         self.forget_tokens();
         Ok(())
@@ -584,6 +586,14 @@ impl Service {
             .max(one);
         self.forget_tokens();
         Ok(Revoked { revoked })
+    }
+
+    /// Back-channel logout for sessions the admin ended (from the command
+    /// line, with no server running, nobody is told).
+    async fn sessions_ended(&self, ended: &[crate::store::SessionRecord]) {
+        if let Some(a) = &self.authz {
+            a.sessions_ended(ended).await;
+        }
     }
 
     fn forget_tokens(&self) {

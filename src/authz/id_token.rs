@@ -50,6 +50,9 @@ pub struct IdTokenInput<'a> {
     /// The authorization request's `state`, for `s_hash` in ID tokens sent
     /// through the front channel (FAPI 1.0 §5.2.2.1; harmless elsewhere).
     pub state: Option<&'a str>,
+    /// The browser session's `sid` (OIDC Back-Channel Logout §2.1), when
+    /// the token is issued within one.
+    pub sid: Option<&'a str>,
 }
 
 impl AuthServer {
@@ -117,6 +120,9 @@ impl AuthServer {
         c.insert("amr".into(), json!(["pwd"]));
         if let Some(n) = i.nonce {
             c.insert("nonce".into(), json!(n));
+        }
+        if let Some(sid) = i.sid {
+            c.insert("sid".into(), json!(sid));
         }
         if let Some(at) = i.access_token {
             c.insert("at_hash".into(), json!(half_hash(alg, at)));

@@ -4,6 +4,7 @@
 
 pub mod assertion;
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod dpop;
 pub mod endpoints;
@@ -200,6 +201,8 @@ impl AuthServer {
                         .introspection_signed_response_alg
                         .map(|a| a.as_str().to_string()),
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                    backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+                    backchannel_logout_session_required: c.backchannel_logout_session_required,
                     token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
                     jwks: c.jwks.clone(),
                     jwks_uri: c.jwks_uri.clone(),

@@ -36,6 +36,14 @@ pub struct ClientMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// OIDC Back-Channel Logout: where the server POSTs a logout token
+    /// when a session the client was issued tokens in ends (absolute
+    /// http(s), no fragment, reachable under the outbound policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (gatehouse always sends it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
     /// `RS256` (default) or the server's signing algorithm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
@@ -266,6 +274,13 @@ pub fn build_client(
     if let Some(l) = &m.logo_uri {
         check_web_uri("logo_uri", l)?;
     }
+    if let Some(u) = &m.backchannel_logout_uri {
+        // The server POSTs to it: a web URI, and the outbound guard's rules (SSRF).
+        check_web_uri("backchannel_logout_uri", u)?;
+        outbound
+            .check_url(u)
+            .map_err(|e| meta(format!("backchannel_logout_uri {e}")))?;
+    }
     if let Some(u) = &m.jwks_uri {
         // The server fetches it: the outbound guard's rules (SSRF).
         outbound.check_url(u).map_err(|e| meta(format!("jwks_uri {e}")))?;
@@ -349,6 +364,8 @@ pub fn build_client(
             id_token_signed_response_alg: id_alg,
             introspection_signed_response_alg: introspection_alg,
             post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: m.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: m.backchannel_logout_session_required,
             logo_uri: m.logo_uri.clone(),
             access_token_format: m.access_token_format.clone(),
             registration_token_hash: None,
@@ -387,6 +404,8 @@ pub fn metadata_of(c: &Client) -> ClientMetadata {
         jwks: c.meta.jwks.clone(),
         jwks_uri: c.meta.jwks_uri.clone(),
         post_logout_redirect_uris: c.meta.post_logout_redirect_uris.clone(),
+        backchannel_logout_uri: c.meta.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: c.meta.backchannel_logout_session_required,
         id_token_signed_response_alg: c.meta.id_token_signed_response_alg.clone(),
         introspection_signed_response_alg: c.meta.introspection_signed_response_alg.clone(),
         audience: c.audience.clone(),
@@ -604,6 +623,27 @@ mod tests {
             (
                 ClientMetadata {
                     id_token_signed_response_alg: Some("HS256".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    backchannel_logout_uri: Some("https://app.example/bcl#frag".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    backchannel_logout_uri: Some("http://127.0.0.1:9000/bcl".into()),
+                    ..web()
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                ClientMetadata {
+                    backchannel_logout_uri: Some("com.example.app:/bcl".into()),
                     ..web()
                 },
                 "invalid_client_metadata",

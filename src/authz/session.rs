@@ -57,6 +57,10 @@ pub struct Session {
     pub sub: String,
     pub auth_time: i64,
     pub exp: i64,
+    /// The clients the session issued to so far (from the store record;
+    /// not in the cookie).
+    #[serde(skip)]
+    pub clients: Vec<String>,
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -87,9 +91,12 @@ impl AuthServer {
     /// The caller's session of `kind`: a cookie we signed, not expired, and
     /// not ended (still in the store). A store failure reads as no session.
     pub async fn session_of(&self, kind: &SessionKind, headers: &HeaderMap, now: i64) -> Option<Session> {
-        let s = self.session_from_cookie(kind, headers, now)?;
+        let mut s = self.session_from_cookie(kind, headers, now)?;
         match self.store.get_session(&hash_token(&s.sid)).await {
-            Ok(Some(r)) if r.kind == kind.kind && r.subject == s.sub && r.expires_at > now => Some(s),
+            Ok(Some(r)) if r.kind == kind.kind && r.subject == s.sub && r.expires_at > now => {
+                s.clients = r.clients;
+                Some(s)
+            }
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "session check failed");
@@ -110,6 +117,20 @@ impl AuthServer {
         (s.exp > now).then_some(s)
     }
 
+    /// Records that the session issued a code or tokens to `client_id`
+    /// (once per client and session), so that the client hears of its
+    /// end; returns the session's `sid` for its ID tokens.
+    pub async fn session_issued_to(&self, s: &Session, client_id: &str) -> Result<String, OAuthError> {
+        let id_hash = hash_token(&s.sid);
+        // Registration refuses ids with spaces; a config-declared one is
+        // not recorded (the SQL stores keep the list space-separated).
+        let recordable = !client_id.chars().any(char::is_whitespace);
+        if recordable && !s.clients.iter().any(|c| c == client_id) {
+            self.store.add_session_client(&id_hash, client_id, s.exp).await?;
+        }
+        Ok(self.session_sid(&id_hash))
+    }
+
     /// Signs `sub` in: records a new end-user session and returns it with
     /// its cookie.
     pub async fn start_session(&self, sub: String, now: i64) -> Result<(Session, Option<HeaderValue>), OAuthError> {
@@ -128,6 +149,7 @@ impl AuthServer {
             sub,
             auth_time: now,
             exp: now + kind.ttl,
+            clients: Vec::new(),
         };
         self.store
             .put_session(&SessionRecord {
@@ -143,14 +165,16 @@ impl AuthServer {
         Ok((s, cookie))
     }
 
-    /// Ends the end-user session on every instance; returns the cookie
-    /// that clears it.
+    /// Ends the end-user session on every instance (its clients are told
+    /// by back-channel logout); returns the cookie that clears it.
     pub async fn end_session(&self, s: &Session) -> Result<Option<HeaderValue>, OAuthError> {
         self.end_session_of(&USER, s).await
     }
 
     pub async fn end_session_of(&self, kind: &SessionKind, s: &Session) -> Result<Option<HeaderValue>, OAuthError> {
-        self.store.delete_session(&hash_token(&s.sid)).await?;
+        if let Some(ended) = self.store.delete_session(&hash_token(&s.sid)).await? {
+            self.sessions_ended(&[ended]).await;
+        }
         Ok(HeaderValue::from_str(&format!(
             "{}=; Max-Age=0{}{}",
             kind.cookie,

@@ -70,6 +70,13 @@ struct AddArgs {
     /// Where RP-initiated logout may send the user back to (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
+    /// OIDC Back-Channel Logout: where a logout token is POSTed when a
+    /// session the client was issued tokens in ends.
+    #[arg(long = "backchannel-logout-uri")]
+    backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in its logout tokens (always sent).
+    #[arg(long = "backchannel-logout-session-required")]
+    backchannel_logout_session_required: bool,
     /// How the client authenticates at the token endpoint:
     /// client_secret_basic (default), client_secret_post, client_secret_jwt
     /// (HS256 assertions keyed with the secret), private_key_jwt (with
@@ -119,6 +126,8 @@ fn metadata(a: &AddArgs) -> Result<ClientMetadata, String> {
         jwks: jwks(a)?,
         jwks_uri: a.jwks_uri.clone(),
         post_logout_redirect_uris: a.post_logout_redirect_uris.clone(),
+        backchannel_logout_uri: a.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: a.backchannel_logout_session_required,
         id_token_signed_response_alg: a.id_token_alg.map(|x| x.as_str().to_string()),
         audience: a.audience.clone(),
         access_token_ttl: secs(a.access_ttl),

@@ -289,6 +289,10 @@ pub struct ClientSpec {
     pub introspection_signed_response_alg: Option<SigningAlg>,
     /// Where RP-initiated logout may send the user back to.
     pub post_logout_redirect_uris: Vec<String>,
+    /// OIDC Back-Channel Logout: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens.
+    pub backchannel_logout_session_required: bool,
     /// `private_key_jwt` when the client proves itself with signed
     /// assertions (then `jwks` or `jwks_uri` holds its keys).
     pub token_endpoint_auth_method: Option<String>,

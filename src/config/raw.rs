@@ -198,6 +198,9 @@ pub struct RawClient {
     pub introspection_signed_response_alg: Option<Spanned<String>>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
     pub token_endpoint_auth_method: Option<Spanned<String>>,
     pub jwks: Option<toml::Value>,
     pub jwks_uri: Option<String>,

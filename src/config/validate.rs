@@ -709,6 +709,18 @@ fn client(
             Some(json)
         }
     };
+    if let Some(u) = &c.backchannel_logout_uri {
+        // POSTed to when a session ends: absolute http(s) without a
+        // fragment, and the outbound guard's rules.
+        let parsed =
+            url::Url::parse(u).map_err(|e| src.err(at.clone(), format!("backchannel_logout_uri {u:?}: {e}")))?;
+        if parsed.fragment().is_some() {
+            return Err(src.err(at, format!("backchannel_logout_uri {u:?} must not contain a fragment")));
+        }
+        outbound
+            .check_url(u)
+            .map_err(|e| src.err(at.clone(), format!("backchannel_logout_uri {e}")))?;
+    }
     if let Some(u) = &c.jwks_uri {
         // Fetched when the client authenticates: the outbound guard's rules.
         outbound
@@ -802,6 +814,8 @@ fn client(
         id_token_signed_response_alg,
         introspection_signed_response_alg,
         post_logout_redirect_uris: c.post_logout_redirect_uris,
+        backchannel_logout_uri: c.backchannel_logout_uri,
+        backchannel_logout_session_required: c.backchannel_logout_session_required,
         token_endpoint_auth_method: method.map(str::to_owned),
         jwks,
         jwks_uri: c.jwks_uri,

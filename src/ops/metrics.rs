@@ -162,6 +162,13 @@ pub fn token_issued(grant: &'static str) {
     counter!("gatehouse_tokens_issued_total", "grant" => grant).increment(1);
 }
 
+/// A back-channel logout delivery ended: `delivered`, `rejected` (a 4xx or
+/// a redirect), `refused` (by the outbound guard) or `failed` (no success
+/// after every retry).
+pub fn backchannel_logout(outcome: &'static str) {
+    counter!("gatehouse_backchannel_logout_total", "outcome" => outcome).increment(1);
+}
+
 pub fn token_error(code: &'static str) {
     counter!("gatehouse_token_errors_total", "error" => code).increment(1);
 }

@@ -1,7 +1,7 @@
 //! The guard of every outbound fetch a client can cause (SSRF defence):
-//! a client's `jwks_uri` today, and any other URL a client registers or
-//! sends that the server then fetches (`sector_identifier_uri`,
-//! `backchannel_logout_uri`, request-object keys, …). Operator-configured
+//! a client's `jwks_uri`, its `backchannel_logout_uri` (POSTed to), and
+//! any other URL a client registers or sends that the server then fetches
+//! (`sector_identifier_uri`, request-object keys, …). Operator-configured
 //! URLs (`[[trusted_issuers]]`, routes' `jwks_uri`, upstreams) are not
 //! client-caused and do not go through it.
 //!
@@ -176,6 +176,38 @@ impl Guard {
                 .await
                 .map(|b| b.to_bytes())
                 .map_err(|e| FetchError::Failed(format!("reading the body: {e}")))
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| FetchError::Failed("timed out".into()))?
+    }
+
+    /// POST `form` (`application/x-www-form-urlencoded`) to `uri`
+    /// (checked again here, and at connect time) within `timeout`: the
+    /// answer's status. Redirects are never followed (a 3xx is just its
+    /// status); at most `MAX_DRAIN` bytes of the body are read.
+    pub async fn post_form(
+        &self,
+        uri: &str,
+        form: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<http::StatusCode, FetchError> {
+        use http_body_util::{BodyExt, Limited};
+        const MAX_DRAIN: usize = 64 * 1024;
+        let parsed = self.policy.check_url(uri).map_err(FetchError::Refused)?;
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = http::Request::post(parsed.as_str())
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(body))
+            .map_err(|e| FetchError::Failed(e.to_string()))?;
+        let work = async {
+            let resp = self.client.request(req).await.map_err(|e| connect::fetch_error(&e))?;
+            let status = resp.status();
+            // Read (a little of) the answer so the connection can be reused.
+            let _ = Limited::new(resp.into_body(), MAX_DRAIN).collect().await;
+            Ok(status)
         };
         tokio::time::timeout(timeout, work)
             .await

@@ -55,6 +55,13 @@ pub struct ClientMeta {
     /// OIDC RP-Initiated Logout: where the user may be sent after logout.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// OIDC Back-Channel Logout: where a logout token is POSTed when a
+    /// session this client was issued tokens in ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (they always carry it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,
     /// "jwt" or "opaque" for this client's access tokens (None: `[tokens]

@@ -361,6 +361,8 @@ impl Flow<'_> {
         let s = self.s;
         let req = self.req;
         let mut out: Vec<(&'static str, String)> = Vec::new();
+        // Whatever is issued, the client now hears when the session ends.
+        let sid = s.session_issued_to(session, &req.client.id).await?;
         let mut code = None;
         if req.response.code {
             let c = secrets::random_token();
@@ -378,7 +380,7 @@ impl Flow<'_> {
                     family_id: secrets::random_token(),
                     expires_at: store::now() + s.cfg.tokens.code_ttl.as_secs() as i64,
                     resource: req.resources.clone(),
-                    sid: None,
+                    sid: Some(sid.clone()),
                 })
                 .await?;
             out.push(("code", c.clone()));
@@ -420,6 +422,7 @@ impl Flow<'_> {
                 access_token: access.as_deref(),
                 code: code.as_deref(),
                 state: req.state.as_deref(),
+                sid: Some(&sid),
             })?;
             out.push(("id_token", id));
         }

@@ -36,6 +36,10 @@ pub fn document(s: &AuthServer) -> Value {
         "revocation_endpoint": format!("{iss}{}", super::REVOKE),
         "introspection_endpoint": format!("{iss}{}", super::INTROSPECT),
         "end_session_endpoint": format!("{iss}{}", super::LOGOUT),
+        // OIDC Back-Channel Logout §2.1: logout tokens carry `sid`, and
+        // so do ID tokens issued in a browser session.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported": METHODS,
         "revocation_endpoint_auth_methods_supported": METHODS,
@@ -52,7 +56,7 @@ pub fn document(s: &AuthServer) -> Value {
         "response_modes_supported": ResponseMode::SUPPORTED,
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "s_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "s_hash", "azp", "sid", "amr", "name", "preferred_username", "email", "email_verified"],
         "claims_parameter_supported": false,
         // RFC 9101: signed request objects by value; request_uri only for
         // our own PAR URIs (nothing is fetched), which RFC 9126 §5 says

@@ -111,6 +111,7 @@ impl Grant for AuthorizationCode {
                 access_token: Some(&resp.access_token),
                 code: None,
                 state: None,
+                sid: c.sid.as_deref(),
             })?);
         }
         Ok(resp)

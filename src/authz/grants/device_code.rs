@@ -89,6 +89,7 @@ impl Grant for DeviceCode {
                 access_token: Some(&resp.access_token),
                 code: None,
                 state: None,
+                sid: None,
             })?);
         }
         Ok(resp)

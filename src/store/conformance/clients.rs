@@ -54,6 +54,8 @@ pub async fn metadata_round_trips(s: DynStore) {
         id_token_signed_response_alg: Some("ES256".into()),
         introspection_signed_response_alg: Some("ES256".into()),
         post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+        backchannel_logout_uri: Some("https://app.example/backchannel".into()),
+        backchannel_logout_session_required: true,
         access_token_format: Some("opaque".into()),
         logo_uri: Some("https://app.example/logo.png".into()),
         registration_token_hash: Some("rat-hash".into()),
