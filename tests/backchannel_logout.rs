@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 const ISSUER: &str = "http://gatehouse.test";
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const ADMIN_PW: &str = "admin-password-1234";
+const IAT: &str = "initial-access-token-0123456789";
 
 /// One POST a receiver got.
 #[derive(Debug, Clone)]
@@ -137,6 +138,9 @@ backchannel_logout_session_required = {}
             id == "web1"
         ));
     }
+    c.push_str(&format!(
+        "\n[registration]\ninitial_access_token = \"{IAT}\"\nallowed_scopes = [\"openid\", \"profile\"]\n"
+    ));
     for (u, p) in [
         ("alice", "wonderland"),
         ("bob", "builder-1234"),
@@ -156,6 +160,18 @@ async fn sign_in(
     jwcrypto: &mut Jwcrypto,
     jwks: &Value,
     client_id: &str,
+    user: (&str, &str),
+) -> (Value, String, Option<String>) {
+    let secret = format!("{client_id}-secret");
+    sign_in_to(b, jwcrypto, jwks, (client_id, &secret), user).await
+}
+
+/// `sign_in` for a client with this secret.
+async fn sign_in_to(
+    b: &Browser<'_>,
+    jwcrypto: &mut Jwcrypto,
+    jwks: &Value,
+    (client_id, secret): (&str, &str),
     user: (&str, &str),
 ) -> (Value, String, Option<String>) {
     let cb = format!("http://127.0.0.1:9/cb/{client_id}");
@@ -180,7 +196,7 @@ async fn sign_in(
     let code = p.get("code").unwrap_or_else(|| panic!("no code: {p:?}"));
     let r = client()
         .post(b.gh.url("/api/oauth/token"))
-        .basic_auth(client_id, Some(format!("{client_id}-secret")))
+        .basic_auth(client_id, Some(secret))
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -455,4 +471,109 @@ async fn the_admin_ending_sessions_tells_the_clients() {
     assert_eq!(rx.names(), vec!["web1", "web2"]);
     assert_eq!(rx.hits("web1").len(), 1);
     assert_eq!(rx.hits("web2").len(), 2);
+}
+
+/// The metadata flows through dynamic registration (RFC 7591/7592) and the
+/// admin API, checked like other URIs the server reaches; a dynamically
+/// registered client gets its logout token too.
+#[tokio::test]
+async fn registered_clients_are_told_too() {
+    let (rx, addr) = receivers().await;
+    let gh = Gatehouse::start_full(&config(addr));
+    let mut jwcrypto = Jwcrypto::verifier();
+    let keys = jwks(&gh).await;
+    let register = |body: Value| {
+        client()
+            .post(gh.url("/api/oauth/register"))
+            .bearer_auth(IAT)
+            .json(&body)
+            .send()
+    };
+    // Refused: a fragment, an address [outbound] does not allow, not http(s).
+    for bad in ["http://127.0.0.1:1/bcl#x", "http://10.1.2.3/bcl", "urn:example:bcl"] {
+        let r = register(json!({"redirect_uris": ["http://127.0.0.1:9/cb/x"], "backchannel_logout_uri": bad}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_client_metadata", "{bad}: {e}");
+        assert!(
+            e["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("backchannel_logout_uri"),
+            "{e}"
+        );
+    }
+
+    // The redirect URI names the client; its id comes with the answer, so
+    // the registration is replaced (RFC 7592 PUT) once it is known.
+    let r = register(
+        json!({"client_name": "Dyn", "redirect_uris": ["http://127.0.0.1:9/cb/pending"], "scope": "openid profile"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let reg: Value = r.json().await.unwrap();
+    let id = reg["client_id"].as_str().unwrap().to_string();
+    let secret = reg["client_secret"].as_str().unwrap().to_string();
+    let bcl = format!("http://{addr}/bcl/dyn");
+    let r = client()
+        .put(gh.url(&format!("/api/oauth/register/{id}")))
+        .bearer_auth(reg["registration_access_token"].as_str().unwrap())
+        .json(&json!({"client_id": id, "client_name": "Dyn", "redirect_uris": [format!("http://127.0.0.1:9/cb/{id}")],
+                      "scope": "openid profile", "backchannel_logout_uri": bcl, "backchannel_logout_session_required": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let updated: Value = r.json().await.unwrap();
+    assert_eq!(updated["backchannel_logout_uri"], json!(bcl), "{updated}");
+    assert_eq!(updated["backchannel_logout_session_required"], true, "{updated}");
+    let r = client()
+        .get(gh.url(&format!("/api/oauth/register/{id}")))
+        .bearer_auth(updated["registration_access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let read: Value = r.json().await.unwrap();
+    assert_eq!(read["backchannel_logout_uri"], json!(bcl), "{read}");
+
+    // The admin API takes and shows the same members.
+    let r = client()
+        .post(gh.url("/admin/api/clients"))
+        .basic_auth("admin", Some(ADMIN_PW))
+        .json(
+            &json!({"client_id": "by-admin", "redirect_uris": ["https://rp.example/cb"],
+                      "backchannel_logout_uri": format!("http://{addr}/bcl/by-admin")}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(
+        created["client"]["backchannel_logout_uri"],
+        json!(format!("http://{addr}/bcl/by-admin"))
+    );
+    assert!(
+        created["client"].get("backchannel_logout_session_required").is_none(),
+        "false is left out"
+    );
+
+    // Alice signs in to the registered client and out again: it is told.
+    let b = Browser::new(&gh);
+    let (claims, id_token, _) = sign_in_to(&b, &mut jwcrypto, &keys, (&id, &secret), ("alice", "wonderland")).await;
+    let out = b
+        .http
+        .get(gh.url("/api/oauth/logout"))
+        .query(&[("id_token_hint", id_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK, "the signed-out page");
+    let hits = wait_for(&rx, "dyn", 1).await;
+    let logout = check_logout_token(&mut jwcrypto, &keys, &hits[0], &id, "alice");
+    assert_eq!(logout["sid"], claims["sid"]);
+    assert_eq!(rx.names(), vec!["dyn"]);
 }

@@ -1271,6 +1271,44 @@ mod tests {
     }
 
     #[test]
+    fn backchannel_logout_uris_are_checked_like_fetched_ones() {
+        let client = |extra: &str| {
+            format!("[[clients]]\nid = \"rp\"\nsecret = \"s\"\nredirect_uris = [\"https://rp.example/cb\"]\n{extra}\n")
+        };
+        let c = parse_str(&client(
+            "backchannel_logout_uri = \"https://rp.example/bcl?x=1\"\nbackchannel_logout_session_required = true\nintrospection_signed_response_alg = \"RS256\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.clients[0].backchannel_logout_uri.as_deref(),
+            Some("https://rp.example/bcl?x=1")
+        );
+        assert!(c.clients[0].backchannel_logout_session_required);
+        assert_eq!(c.clients[0].introspection_signed_response_alg, Some(SigningAlg::Rs256));
+        for (bad, why) in [
+            ("https://rp.example/bcl#f", "fragment"),
+            ("http://127.0.0.1:9000/bcl", "allow_networks"),
+            ("http://localhost/bcl", "allow_hosts"),
+            ("ftp://rp.example/bcl", "http(s)"),
+            ("/bcl", "backchannel_logout_uri"),
+        ] {
+            let e = parse_str(&client(&format!("backchannel_logout_uri = \"{bad}\""))).unwrap_err();
+            assert!(
+                e.reason.contains("backchannel_logout_uri") && e.reason.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        // Loopback once [outbound] allows it.
+        let t = format!(
+            "[outbound]\nallow_networks = [\"127.0.0.0/8\"]\n{}",
+            client("backchannel_logout_uri = \"http://127.0.0.1:9000/bcl\"")
+        );
+        assert!(parse_str(&t).is_ok());
+        let e = parse_str(&client("introspection_signed_response_alg = \"PS256\"")).unwrap_err();
+        assert!(e.reason.contains("introspection_signed_response_alg"), "{e}");
+    }
+
+    #[test]
     fn mock_defaults_to_hello_world() {
         let c = parse_str("[[apis]]\npath = \"/hello\"\nbackend = { mock = {} }\n").unwrap();
         match &c.apis[0].backend {
