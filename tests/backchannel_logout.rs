@@ -393,15 +393,23 @@ async fn rp_initiated_logout_reaches_every_client_of_the_session() {
     );
     assert!(prompt_none(&bob_browser).await.contains_key("code"));
 
-    // Counted in /metrics.
-    let metrics = client()
-        .get(gh.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Counted in /metrics (`slow` is counted once it has answered, 3 s
+    // after it was sent).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = client()
+            .get(gh.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if m.contains(r#"gatehouse_backchannel_logout_total{outcome="delivered"} 4"#) || Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         metrics.contains(r#"gatehouse_backchannel_logout_total{outcome="delivered"} 4"#),
         "{}",
