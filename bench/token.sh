@@ -6,7 +6,8 @@
 # hits every row alike; wrk shares the cores with the servers):
 #
 #   client_credentials   JWT RS256, JWT ES256, opaque (SQLite; gatehouse
-#                        also at 256 connections and on PostgreSQL)
+#                        also at 256 connections, on PostgreSQL and on one
+#                        Apache Cassandra node)
 #   introspection        RFC 7662, one access token asked about again and
 #                        again (gatehouse: an opaque token in SQLite;
 #                        Keycloak: its ES256 JWT; Hydra: an opaque token, on
@@ -15,7 +16,7 @@
 #                        new refresh token and the wrk script sends that one
 #                        next (each connection follows its own chain; the
 #                        chains start from tokens minted before the run);
-#                        gatehouse on SQLite and PostgreSQL, ES256 JWT access
+#                        gatehouse on SQLite, PostgreSQL and Cassandra, ES256 JWT access
 #                        tokens; Keycloak ES256; Hydra ES256 on PostgreSQL
 #   password             RFC 6749 §4.3 (argon2id in both gatehouse and
 #                        Keycloak; Hydra has no password grant)
@@ -54,6 +55,8 @@
 # Peers are installed and built once and cached under $BENCH_CACHE
 # (default ~/.cache/gatehouse-bench): Keycloak from Maven Central, Hydra from
 # Go modules, oidc-provider from npm (bench/peers/). PEERS=0 skips them.
+# Cassandra (tests/cassandra/node.sh, cassandra-all from Maven Central)
+# runs one node beside PostgreSQL; CASSANDRA=0 skips its rows.
 # ONLY="g_dv g_te" measures only the rows named (ids as in add_row below).
 # DURATION / RUNS / WARMUP / OPENSSL_SECONDS / COLD_DURATION (0 skips the
 # cold run) override the defaults for a quick smoke run. Every process it
