@@ -195,16 +195,7 @@ async fn one_node_of_three_down_under_load_fails_no_request() {
     // Every token answered 200 is valid, read at LOCAL_QUORUM with all
     // three nodes back.
     for tok in &tokens {
-        let r: Value = client()
-            .post(gh.url("/api/oauth/introspect"))
-            .basic_auth("printer", Some(SECRET))
-            .form(&[("token", tok.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = gh.introspect("printer", SECRET, tok).await;
         assert_eq!(r["active"], true, "a token answered 200 was lost: {r}");
     }
 }

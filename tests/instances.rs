@@ -132,16 +132,7 @@ async fn api(gh: &Gatehouse, access: &str) -> StatusCode {
 }
 
 async fn introspect(gh: &Gatehouse, t: &str) -> Value {
-    client()
-        .post(gh.url("/api/oauth/introspect"))
-        .basic_auth("printer", Some(SECRET))
-        .form(&[("token", t)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    gh.introspect("printer", SECRET, t).await
 }
 
 async fn revoke(gh: &Gatehouse, t: &str) {

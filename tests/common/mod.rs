@@ -40,6 +40,21 @@ impl Gatehouse {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// RFC 7662 introspection of `token`, the client authenticating with
+    /// client_secret_basic: the JSON answer.
+    pub async fn introspect(&self, client_id: &str, secret: &str, token: &str) -> serde_json::Value {
+        client()
+            .post(self.url("/api/oauth/introspect"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
