@@ -71,23 +71,14 @@ fn wants_jwt(headers: &HeaderMap) -> bool {
 /// default), `typ: token-introspection+jwt`. `answer` is the plain JSON
 /// answer, embedded as it is.
 fn signed(s: &AuthServer, client: &Client, answer: &[u8]) -> Response {
-    let mut payload = Vec::with_capacity(answer.len() + 160);
-    payload.extend_from_slice(b"{");
-    let mut first = true;
-    for (name, value) in [
-        ("iss", json!(s.cfg.issuer)),
-        ("aud", json!(client.id)),
-        ("iat", json!(store::now())),
-    ] {
-        if !std::mem::take(&mut first) {
-            payload.push(b',');
-        }
-        payload.push(b'"');
-        payload.extend_from_slice(name.as_bytes());
-        payload.extend_from_slice(b"\":");
-        payload.extend_from_slice(value.to_string().as_bytes());
-    }
-    payload.extend_from_slice(b",\"token_introspection\":");
+    let head = format!(
+        "{{\"iss\":{},\"aud\":{},\"iat\":{},\"token_introspection\":",
+        json!(s.cfg.issuer),
+        json!(client.id),
+        store::now()
+    );
+    let mut payload = Vec::with_capacity(head.len() + answer.len() + 1);
+    payload.extend_from_slice(head.as_bytes());
     payload.extend_from_slice(answer);
     payload.push(b'}');
     let alg = s.signed_response_alg(client.meta.introspection_signed_response_alg.as_deref());
