@@ -357,6 +357,7 @@ async fn admin_api_manages_clients_users_and_tokens() {
         "/admin/api/clients/{id}/secret",
         "/admin/api/users/{username}/password",
         "/admin/api/keys/rotate",
+        "/admin/api/traffic",
     ] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
     }
@@ -492,6 +493,7 @@ scopes = ["photos"]
     // Sign in; the session cookie is HttpOnly, SameSite=Strict, path /admin.
     let ok = sign_in(&b, ADMIN_PW).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    assert_eq!(ok.location.as_deref(), Some("/admin/"), "to the overview");
     let set = ok.headers["set-cookie"].to_str().unwrap().to_string();
     assert!(
         set.starts_with("gh_admin=")

@@ -47,7 +47,7 @@ backend = {{ mock = {{ body = "photos!" }} }}
         gh.url("/admin/login"),
         "no session: the sign-in page"
     );
-    assert_eq!(r["afterSignIn"], gh.url("/admin/clients"));
+    assert_eq!(r["afterSignIn"], gh.url("/admin/"), "signing in lands on the overview");
     assert_eq!(r["created"]["clientId"], "canon-printer");
     assert!(r["created"]["secretLength"].as_u64().unwrap() >= 40);
     assert_eq!(

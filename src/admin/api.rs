@@ -46,7 +46,7 @@ pub struct LoginResponse {
     paths(
         login, list_clients, create_client, get_client, update_client, delete_client, regenerate_secret,
         client_tokens, revoke_client_tokens, list_users, create_user, get_user, reset_password, delete_user,
-        user_tokens, revoke_user_tokens, revoke_token, list_keys, rotate_keys,
+        user_tokens, revoke_user_tokens, revoke_token, list_keys, rotate_keys, traffic,
         register::register, register::read, register::update, register::delete
     ),
     components(schemas(ErrorBody)),
@@ -97,6 +97,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/admin/api/tokens/{id}", delete(revoke_token))
         .route("/admin/api/keys", get(list_keys))
         .route("/admin/api/keys/rotate", post(rotate_keys))
+        .route("/admin/api/traffic", get(traffic))
         // Not a fallback: the gateway's is the application's one.
         .route("/admin/api/{*rest}", axum::routing::any(not_found))
         .with_state(admin)
@@ -385,4 +386,16 @@ async fn list_keys(State(a): S, ConnectInfo(peer): Peer, h: HeaderMap) -> Respon
 async fn rotate_keys(State(a): S, ConnectInfo(peer): Peer, h: HeaderMap) -> Response {
     auth!(a, h, peer);
     reply(a.service.rotate_keys().await, StatusCode::OK)
+}
+
+/// This instance's traffic of the last minutes, per interval: per route
+/// requests per second, 5xx and 4xx shares, p50/p99 latency and rate-limit
+/// refusals; per upstream target its health, attempts and failures;
+/// tokens issued per grant. Series run oldest first; the last interval is
+/// the one running now.
+#[utoipa::path(get, path = "/admin/api/traffic", tag = "traffic",
+    responses((status = 200, body = crate::ops::traffic::Overview), (status = 401, body = ErrorBody)))]
+async fn traffic(State(a): S, ConnectInfo(peer): Peer, h: HeaderMap) -> Response {
+    auth!(a, h, peer);
+    ok(StatusCode::OK, &crate::ops::traffic::overview())
 }

@@ -175,9 +175,15 @@ fn forbidden(message: &str) -> Response {
     )
 }
 
+/// The overview: this instance's traffic of the last minutes.
 async fn home(State(a): S, h: HeaderMap) -> Response {
     match signed(&a, &h).await {
-        Ok(_) => see_other("/admin/clients"),
+        Ok(s) => s.page(
+            "overview",
+            "overview",
+            StatusCode::OK,
+            super::traffic::context(&crate::ops::traffic::overview()),
+        ),
         Err(r) => r,
     }
 }
@@ -215,7 +221,7 @@ fn login_form(
 
 async fn login_page(State(a): S, h: HeaderMap) -> Response {
     if session(&a, &h).await.is_some() {
-        return see_other("/admin/clients");
+        return see_other("/admin/");
     }
     let (csrf, cookie) = a.authz.csrf_token(&h);
     login_form(&csrf, "", None, StatusCode::OK, cookie)
@@ -241,7 +247,7 @@ async fn login(State(a): S, ConnectInfo(peer): Peer, h: HeaderMap, body: Body) -
     match a.check_password(user, pass, peer.ip()).await {
         Ok(true) => match a.authz.start_session_of(&ADMIN, user.to_string(), store::now()).await {
             Ok((_, c)) => {
-                let mut r = see_other("/admin/clients");
+                let mut r = see_other("/admin/");
                 if let Some(c) = c {
                     r.headers_mut().append(SET_COOKIE, c);
                 }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod console;
 pub mod service;
+mod traffic;
 
 use crate::authz::session::ADMIN;
 use crate::authz::{secrets, AuthServer};

@@ -75,18 +75,25 @@ fn runtime_load() -> (usize, usize) {
     })
 }
 
-pub async fn render() -> impl IntoResponse {
+/// The text exposition of every metric (empty without a recorder).
+pub fn exposition() -> String {
     // Read at scrape time: a task count that only grows is a leak (the
     // soak watches it).
     let (tasks, queued) = runtime_load();
     ::metrics::gauge!("gatehouse_runtime_alive_tasks").set(tasks as f64);
     ::metrics::gauge!("gatehouse_runtime_global_queue_depth").set(queued as f64);
-    let body = HANDLE
+    HANDLE
         .get()
         .and_then(Option::as_ref)
         .map(PrometheusHandle::render)
-        .unwrap_or_default();
-    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+        .unwrap_or_default()
+}
+
+pub async fn render() -> impl IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        exposition(),
+    )
 }
 
 const NO_ROUTE: &str = "<none>";
@@ -156,6 +163,16 @@ pub fn request(route: Option<&Arc<str>>, status: StatusCode, elapsed: Duration) 
 pub fn auth_failure(route: &Arc<str>, reason: &'static str) {
     counter!("gatehouse_auth_failures_total", "route" => SharedString::from(route.clone()), "reason" => reason)
         .increment(1);
+}
+
+/// A request a route's rate limit refused.
+pub fn rate_limited(route: &Arc<str>) {
+    counter!("gatehouse_rate_limited_total", "route" => SharedString::from(route.clone())).increment(1);
+}
+
+/// A shard of the local limiter forgot its keys (too many live at once).
+pub fn rate_limit_reset() {
+    counter!("gatehouse_rate_limit_resets_total").increment(1);
 }
 
 pub fn token_issued(grant: &'static str) {

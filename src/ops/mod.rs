@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod observe;
 pub mod shutdown;
 pub mod telemetry;
+pub mod traffic;
 
 #[cfg(test)]
 mod dashboard_tests;

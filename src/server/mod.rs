@@ -153,9 +153,13 @@ pub fn serve(mut cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let purge_every = cfg.store.purge_every;
     let source = cfg.source.clone();
     let server_settings = cfg.server.clone();
+    let traffic_view = cfg.admin.is_some();
     let (app, purger) = control.block_on(async {
         ops::metrics::install();
         ops::metrics::watch_runtime();
+        if traffic_view {
+            ops::traffic::spawn();
+        }
         ops::memory::spawn_trim();
         let app = App::build(cfg).await?;
         let purger = store::purge::spawn_purger(app.store.clone(), purge_every);

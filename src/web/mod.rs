@@ -37,6 +37,7 @@ fn env() -> &'static Environment<'static> {
             ("admin/user.html", include_str!("templates/admin/user.html")),
             ("admin/user_form.html", include_str!("templates/admin/user_form.html")),
             ("admin/keys.html", include_str!("templates/admin/keys.html")),
+            ("admin/overview.html", include_str!("templates/admin/overview.html")),
         ] {
             if let Err(e) = env.add_template(name, src) {
                 tracing::error!(template = name, error = %e, "template does not compile");

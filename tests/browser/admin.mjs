@@ -55,8 +55,10 @@ try {
   await page.fill('#username', 'admin');
   await page.fill('#password', password);
   await page.click('#sign-in');
-  await page.waitForSelector('#new-client');
+  await page.waitForSelector('#routes-h');
   out.afterSignIn = page.url();
+  await page.click('nav a[href="/admin/clients"]');
+  await page.waitForSelector('#new-client');
 
   // Register a confidential client with a redirect URI; the page is the
   // first screenshot.

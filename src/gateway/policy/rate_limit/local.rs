@@ -104,7 +104,7 @@ impl Local {
                     keys = map.len(),
                     "rate limit: too many live keys in one shard; forgetting them"
                 );
-                metrics::counter!("gatehouse_rate_limit_resets_total").increment(1);
+                crate::ops::metrics::rate_limit_reset();
                 map.clear();
             }
         }

@@ -157,7 +157,7 @@ impl Policy for RateLimit {
         if d.allowed {
             return Step::Next;
         }
-        metrics::counter!("gatehouse_rate_limited_total", "route" => self.route.to_string()).increment(1);
+        crate::ops::metrics::rate_limited(&self.route);
         Step::Stop(Stop::Refuse(GatewayError::RateLimited {
             retry_after: secs(d.retry_ns).max(1),
         }))
