@@ -1,6 +1,7 @@
 //! OpenTelemetry traces reach a real OTLP/HTTP receiver (the OpenTelemetry
 //! project's protobuf definitions, `tests/otlp/receiver.py`): the client's
 //! W3C trace context is continued, store statements are child spans, the
+//! proxied requests have policy and upstream-attempt child spans, the
 //! upstream sees a new parent span id, and sampling 0 exports nothing of
 //! its own.
 
@@ -143,6 +144,169 @@ async fn token_endpoint_continues_the_clients_trace_with_store_children() {
         let q = s["attributes"]["db.query.text"].as_str().unwrap();
         assert!(!q.contains("svc-secret-123"), "{q}");
     }
+}
+
+/// What an upstream received of the trace context.
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+async fn upstream() -> (std::net::SocketAddr, Seen) {
+    let seen: Seen = Arc::default();
+    let keep = seen.clone();
+    let app = axum::Router::new().fallback(move |h: axum::http::HeaderMap| {
+        let keep = keep.clone();
+        async move {
+            let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+            keep.lock().unwrap().push((get("traceparent"), get("tracestate")));
+            "photos!"
+        }
+    });
+    (common::serve(app).await, seen)
+}
+
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn gateway_config(live: std::net::SocketAddr, dead: u16) -> String {
+    format!(
+        r#"[tokens]
+access_format = "opaque"
+{CLIENT}
+[[upstreams]]
+name = "photo-servers"
+targets = ["http://127.0.0.1:{dead}", "http://{live}"]
+retries = 1
+
+[[apis]]
+name = "photos"
+path = "/photos"
+rate_limit = {{ requests = 100, per = "1m", by = "client" }}
+request_headers = {{ set = {{ "x-from" = "gatehouse" }} }}
+auth = {{ kind = "oauth2", scopes = ["photos"] }}
+backend = {{ pool = "photo-servers" }}
+"#
+    )
+}
+
+async fn svc_token(gh: &Gatehouse) -> String {
+    let t: Value = common::client()
+        .post(gh.url("/api/oauth/token"))
+        .basic_auth("svc", Some("svc-secret-123"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+/// A proxied request: the server span continues the client's trace and
+/// names the route, status, client and target; each policy is a child
+/// span (the opaque token's store lookup a child of `auth`); each attempt
+/// to a target is a client span (the dead target's failed, the retry's
+/// 200), and the target that answered received `traceparent` naming its
+/// attempt's span as parent, with the client's `tracestate`. Without
+/// `[telemetry]` the client's own headers reach the target untouched.
+#[tokio::test]
+async fn gateway_request_is_traced_through_policies_to_the_upstream() {
+    let rx = Receiver::start();
+    let (live, seen) = upstream().await;
+    let gh = Gatehouse::start_full(&format!(
+        "listen = \"127.0.0.1:0\"\n\n[store]\nurl = \"sqlite://data/g.db\"\n\n{}{}",
+        rx.config(1.0),
+        gateway_config(live, dead_port())
+    ));
+    let token = svc_token(&gh).await;
+    let r = common::client()
+        .get(gh.url("/photos/1"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
+        .header("tracestate", "vendor=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "photos!");
+    let spans = rx.wait_trace(TRACE, |t| {
+        t.iter().any(|s| s["kind"] == 2) && t.iter().filter(|s| s["name"] == "GET").count() >= 2
+    });
+    let server = spans
+        .iter()
+        .find(|s| s["kind"] == 2)
+        .unwrap_or_else(|| panic!("no server span in {spans:#?}\nlog:\n{}", gh.log()));
+    assert_eq!(server["parent_span_id"], PARENT, "{server}");
+    assert_eq!(server["name"], "GET photos");
+    let a = &server["attributes"];
+    assert_eq!(a["http.route"], "photos");
+    assert_eq!(a["http.response.status_code"], 200);
+    assert_eq!(a["client_id"], "svc");
+    assert_eq!(a["upstream.target"], format!("http://{live}"));
+    assert_eq!(a["upstream.attempts"], 2, "{a}");
+    assert!(a["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+    let child_named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name && s["parent_span_id"] == server["span_id"])
+            .unwrap_or_else(|| panic!("no {name} span under the request: {spans:#?}"))
+    };
+    for p in ["rate_limit", "auth", "headers"] {
+        assert_eq!(child_named(p)["attributes"]["gatehouse.policy.outcome"], "next");
+    }
+    let auth = child_named("auth");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["attributes"]["db.system.name"] == "sqlite" && s["parent_span_id"] == auth["span_id"]),
+        "the token lookup is not a child of the auth policy: {spans:#?}"
+    );
+    let attempts: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["kind"] == 3 && s["parent_span_id"] == server["span_id"])
+        .collect();
+    assert_eq!(attempts.len(), 2, "{attempts:#?}");
+    let failed = attempts
+        .iter()
+        .find(|s| s["attributes"]["error.type"] == "connect")
+        .expect("the dead target's attempt");
+    assert_eq!(failed["status"], 2, "an error status: {failed}");
+    let ok = attempts
+        .iter()
+        .find(|s| s["attributes"]["http.response.status_code"] == 200)
+        .expect("the answering attempt");
+    assert_eq!(ok["attributes"]["http.request.resend_count"], 1);
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let tp = got[0].0.clone().expect("traceparent at the upstream");
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert_eq!(parts[1], TRACE, "the client's trace continues: {tp}");
+    assert_eq!(
+        parts[2], ok["span_id"],
+        "the upstream's parent is its attempt's span: {tp}"
+    );
+    assert_ne!(parts[2], PARENT);
+    assert_eq!(got[0].1.as_deref(), Some("vendor=abc"));
+
+    // Without [telemetry]: nothing of gatehouse's own, the client's
+    // context passes through as sent.
+    let (live2, seen2) = upstream().await;
+    let plain = Gatehouse::start(&gateway_config(live2, dead_port()));
+    let token = svc_token(&plain).await;
+    let sent = format!("00-{TRACE}-{PARENT}-01");
+    let r = common::client()
+        .get(plain.url("/photos/1"))
+        .bearer_auth(&token)
+        .header("traceparent", &sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(seen2.lock().unwrap().clone(), vec![(Some(sent), None)]);
 }
 
 /// sample_ratio 0: requests without a sampled parent export nothing; a

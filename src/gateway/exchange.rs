@@ -30,6 +30,9 @@ pub struct Exchange<'c> {
     /// goes back (CORS, `RateLimit`): added to the backend's answer and to
     /// the gateway's own refusals alike. `Vary` is appended, the rest set.
     pub answer_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The request's server span when traces are on (else disabled): the
+    /// upstream call is its child and names it to the target.
+    pub span: tracing::Span,
 }
 
 impl<'c> Exchange<'c> {
@@ -44,6 +47,7 @@ impl<'c> Exchange<'c> {
             target: None,
             attempts: 0,
             answer_headers: Vec::new(),
+            span: tracing::Span::none(),
         }
     }
 

@@ -16,7 +16,7 @@ pub mod upstream;
 use crate::config::{BackendSpec, Config};
 use crate::error::GatewayError;
 use crate::net::{self, ConnInfo};
-use crate::ops::{access, metrics};
+use crate::ops::{access, metrics, telemetry};
 use crate::token::OwnTokens;
 use axum::response::IntoResponse;
 use backend::Backend;
@@ -27,6 +27,7 @@ use policy::{Policy, Step, Stop};
 use routing::RouteTable;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::{Instrument, Span};
 use upstream::Pools;
 
 pub struct Route {
@@ -113,6 +114,13 @@ impl Gateway {
     pub async fn serve(&self, req: Request<RequestBody>, conn: &ConnInfo) -> Response<Body> {
         let started = Instant::now();
         let (mut parts, body) = req.into_parts();
+        // Disabled without `[telemetry]`: one atomic load, nothing else.
+        let span = crate::server_span!(parts.method, parts.uri.path());
+        let traced = !span.is_disabled();
+        if traced {
+            telemetry::continue_from(&span, &parts.headers);
+        }
+        let method = traced.then(|| parts.method.clone());
         let checked = upstream::forward::check_request_head(&mut parts);
         // Hop-by-hop fields (and whatever `Connection` names) go before the
         // gateway adds any header of its own.
@@ -124,8 +132,18 @@ impl Gateway {
         let mut seen = access::enabled().then(|| Seen::new(&parts, conn));
         let (route, result) = match checked {
             Ok(()) => {
-                self.dispatch(parts, body, hop, Arrival { conn, started, grpc }, seen.as_mut())
-                    .await
+                let arrival = Arrival {
+                    conn,
+                    started,
+                    grpc,
+                    span: &span,
+                };
+                let dispatched = self.dispatch(parts, body, hop, arrival, seen.as_mut());
+                if traced {
+                    dispatched.instrument(span.clone()).await
+                } else {
+                    dispatched.await
+                }
             }
             Err(e) => (None, Err(e)),
         };
@@ -139,6 +157,12 @@ impl Gateway {
         if status.is_server_error() {
             let route_name = route.map_or("-", |r| &*r.name);
             tracing::warn!(request_id = ?rid, route = route_name, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request failed");
+        }
+        if let Some(m) = method {
+            if let Ok(id) = rid.to_str() {
+                span.record("request_id", id);
+            }
+            telemetry::finish(&span, &m, route.map(|r| &*r.name), status);
         }
         if let Some(s) = seen {
             s.log(route.map(|r| &*r.name), &resp, elapsed, &rid);
@@ -171,18 +195,30 @@ impl Gateway {
         let Some(route) = self.routes.find(parts.uri.path(), authority) else {
             return (None, Err(GatewayError::NoRoute));
         };
-        let Arrival { conn, started, grpc } = arrival;
+        let Arrival {
+            conn,
+            started,
+            grpc,
+            span,
+        } = arrival;
         let mut cx = Exchange::new(conn, &route.name, started);
         cx.grpc = grpc;
+        let traced = !span.is_disabled();
+        if traced {
+            cx.span = span.clone();
+        }
         let mut ran = 0;
         let mut stopped = None;
         for p in &route.chain {
             ran += 1;
-            let step = p.request(&mut parts, &mut cx);
-            let r = match step {
-                Step::Next => Ok(()),
-                Step::Stop(s) => Err(s),
-                Step::Wait(f) => f.await,
+            let r = if traced {
+                policy_traced(&**p, &mut parts, &mut cx).await
+            } else {
+                match p.request(&mut parts, &mut cx) {
+                    Step::Next => Ok(()),
+                    Step::Stop(s) => Err(s),
+                    Step::Wait(f) => f.await,
+                }
             };
             if let Err(s) = r {
                 stopped = Some(s);
@@ -207,6 +243,9 @@ impl Gateway {
                 }
             }
         };
+        if traced {
+            record_exchange(span, &cx);
+        }
         if let Some(s) = seen {
             s.learn(&cx);
         }
@@ -230,12 +269,55 @@ impl Gateway {
     }
 }
 
-/// How a request came: its connection, when, and whether it is gRPC
-/// (refusals are shaped for it).
+/// How a request came: its connection, when, whether it is gRPC
+/// (refusals are shaped for it), and its server span (disabled without
+/// `[telemetry]`).
 struct Arrival<'c> {
     conn: &'c ConnInfo,
     started: Instant,
     grpc: bool,
+    span: &'c Span,
+}
+
+/// One policy's request phase as a child span of the request's: named
+/// after the policy, with how it ended. Store calls a policy makes while
+/// it waits (an opaque token's lookup) are children of it.
+async fn policy_traced(p: &dyn Policy, parts: &mut http::request::Parts, cx: &mut Exchange<'_>) -> Result<(), Stop> {
+    let span = tracing::trace_span!(
+        target: "gatehouse::otel",
+        "policy",
+        otel.name = p.name(),
+        gatehouse.policy = p.name(),
+        gatehouse.policy.outcome = tracing::field::Empty,
+    );
+    let step = span.in_scope(|| p.request(parts, cx));
+    let r = match step {
+        Step::Next => Ok(()),
+        Step::Stop(s) => Err(s),
+        Step::Wait(f) => f.instrument(span.clone()).await,
+    };
+    let outcome = match &r {
+        Ok(()) => "next",
+        Err(Stop::Refuse(_)) => "refused",
+        Err(Stop::Answer(_)) => "answered",
+    };
+    span.record("gatehouse.policy.outcome", outcome);
+    r
+}
+
+/// What the exchange learnt, on the server span: who the token spoke for,
+/// which target answered after how many attempts.
+fn record_exchange(span: &Span, cx: &Exchange<'_>) {
+    if let Some(c) = cx.client_id() {
+        span.record("client_id", c);
+    }
+    if let Some(sub) = cx.principal.as_ref().and_then(|v| v.claim_str("sub")) {
+        span.record("enduser.id", sub);
+    }
+    if let Some(t) = &cx.target {
+        span.record("upstream.target", &**t);
+        span.record("upstream.attempts", i64::from(cx.attempts));
+    }
 }
 
 /// What a gateway request's access line shows beyond its answer: the

@@ -150,6 +150,45 @@ macro_rules! server_span {
     };
 }
 
+/// A client span for one attempt to an upstream target, child of the
+/// request's server span (a disabled span when that one is).
+pub fn upstream_span(parent: &Span, method: &http::Method, target: &str, attempt: u32) -> Span {
+    if parent.is_disabled() {
+        return Span::none();
+    }
+    tracing::trace_span!(
+        target: "gatehouse::otel",
+        parent: parent,
+        "upstream",
+        otel.name = %method,
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        server.address = target,
+        http.request.resend_count = i64::from(attempt.saturating_sub(1)),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+/// An attempt's outcome on its span: the status, or why it failed.
+pub fn upstream_outcome(span: &Span, status: Option<http::StatusCode>, failure: Option<&'static str>) {
+    if span.is_disabled() {
+        return;
+    }
+    if let Some(s) = status {
+        span.record("http.response.status_code", i64::from(s.as_u16()));
+        // For a client span every 4xx and 5xx is an error (HTTP conventions).
+        if s.is_client_error() || s.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    if let Some(f) = failure {
+        span.record("error.type", f);
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
 /// A child span for one SQL statement: named by its operation and table
 /// (`SELECT clients`), with the statement's text (parameters are bound,
 /// so it holds no value).

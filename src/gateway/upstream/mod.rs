@@ -16,6 +16,7 @@ use crate::config::{Balance, HashOn, PoolSpec, Protocol};
 use crate::error::GatewayError;
 use crate::gateway::body::{Body, BoxError, RequestBody};
 use crate::gateway::exchange::Exchange;
+use crate::ops::telemetry;
 use balance::{Balancer, Tried};
 use connect::{Conn, ConnectError, Connector};
 use forward::Hop;
@@ -168,6 +169,8 @@ impl Pool {
             let t = &self.targets[i];
             cx.attempts += 1;
             cx.target = Some(t.url.clone());
+            // Ends when this iteration does: at the answer's head or the failure.
+            let span = telemetry::upstream_span(&cx.span, &parts.method, &t.url, cx.attempts);
             let may_retry = |left: &mut u32| -> bool {
                 if *left > 0 && self.budget.withdraw() {
                     *left -= 1;
@@ -182,6 +185,7 @@ impl Pool {
                 Ok(c) => c,
                 Err(e) => {
                     // Nothing was sent: any method may go elsewhere.
+                    telemetry::upstream_outcome(&span, None, Some("connect"));
                     t.metrics.failed("connect");
                     t.outcome(false, trial);
                     tracing::warn!(upstream = %self.name, target = %t.url, error = %e, "upstream connect failed");
@@ -199,6 +203,8 @@ impl Pool {
             let spare = (replayable && retries_left > 0).then(|| copy_head(&parts));
             let h2 = matches!(conn, Conn::H2(_));
             forward::request_head(&mut parts, t, h2, cx.conn, prefix, strip_prefix, &hop)?;
+            // The target's spans become children of this attempt.
+            telemetry::inject(&span, &mut parts.headers);
             let started = Instant::now();
             let mut req = Request::from_parts(parts, body.take().unwrap_or_else(RequestBody::empty));
             // A pooled connection the target closed meanwhile hands the
@@ -235,6 +241,7 @@ impl Pool {
                         Failure::Timeout => ("timeout", GatewayError::UpstreamTimeout),
                         Failure::Unsent(unsent) => {
                             let (p, b) = *unsent;
+                            telemetry::upstream_outcome(&span, None, Some("connect"));
                             t.metrics.failed("connect");
                             t.outcome(false, trial);
                             if may_retry(&mut retries_left) {
@@ -256,6 +263,7 @@ impl Pool {
                             ("reset", GatewayError::UpstreamUnavailable)
                         }
                     };
+                    telemetry::upstream_outcome(&span, None, Some(kind));
                     t.metrics.failed(kind);
                     t.outcome(false, trial);
                     if let Some(p) = spare {
@@ -269,6 +277,7 @@ impl Pool {
             };
             let status = resp.0.status();
             let bad = retry::retryable_status(status);
+            telemetry::upstream_outcome(&span, Some(status), None);
             t.outcome(!bad, trial);
             t.metrics.answered(started.elapsed());
             if bad {
