@@ -994,7 +994,7 @@ async fn admin_registers_client_secret_jwt_clients() {
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims,
-            &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+            &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()).unwrap(),
         )
         .unwrap()
     };

@@ -265,7 +265,7 @@ async fn bad_tokens_get_401_with_rfc6750_challenges() {
     );
     // HS256 with the RSA public key as the HMAC secret (alg confusion),
     // with and without our kid.
-    let hs_key = EncodingKey::from_secret(&key.public_pem);
+    let hs_key = EncodingKey::from_secret(&key.public_pem).unwrap();
     let hs_plain = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &good_claims(), &hs_key).unwrap();
     let mut hs_header = Header::new(Algorithm::HS256);
     hs_header.kid = Some(key.kid.clone());

@@ -144,7 +144,12 @@ password = "wonderland"
     let hs_with_public_key = {
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(idp.kid.clone());
-        jsonwebtoken::encode(&h, &claims(json!({})), &EncodingKey::from_secret(&idp.public_pem)).unwrap()
+        jsonwebtoken::encode(
+            &h,
+            &claims(json!({})),
+            &EncodingKey::from_secret(&idp.public_pem).unwrap(),
+        )
+        .unwrap()
     };
     let none_alg = {
         let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());

@@ -270,7 +270,7 @@ async fn rustls_client_handshakes() {
     for c in CertificateDer::pem_file_iter(dir.path().join("ca.pem")).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     for (versions, alpn, want_version, want_alpn) in [
         (
             &[&rustls::version::TLS13, &rustls::version::TLS12][..],

@@ -104,14 +104,19 @@ mod tests {
             keys: vec![PublicJwk {
                 kid: None,
                 alg: Algorithm::HS256,
-                key: DecodingKey::from_secret(secret),
+                key: DecodingKey::from_secret(secret).unwrap(),
                 json: Value::Null,
             }],
         }));
         let now = crate::store::now();
         let token = |nbf: Value| {
             let c = json!({"iss": "c", "sub": "c", "aud": "https://as/token", "exp": now + 60, "nbf": nbf});
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(secret)).unwrap()
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &c,
+                &EncodingKey::from_secret(secret).unwrap(),
+            )
+            .unwrap()
         };
         let check = |t: String| {
             let keys = &keys;

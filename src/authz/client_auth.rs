@@ -279,10 +279,13 @@ impl AuthServer {
         let kid = jsonwebtoken::decode_header(assertion)
             .map_err(|_| bad("the client assertion is malformed"))?
             .kid;
+        // An empty secret is refused by jsonwebtoken (and never issued here).
+        let key = jsonwebtoken::DecodingKey::from_secret(&secret)
+            .map_err(|_| bad("the client has no usable secret for client_secret_jwt"))?;
         let key = PublicJwk {
             kid,
             alg: jsonwebtoken::Algorithm::HS256,
-            key: jsonwebtoken::DecodingKey::from_secret(&secret),
+            key,
             json: serde_json::Value::Null,
         };
         Ok(crate::token::jwks::KeyProvider::Static(Arc::new(PublicKeySet {

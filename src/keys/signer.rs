@@ -291,9 +291,9 @@ mod tests {
             assert_eq!(k.algs(), vec![alg, SigningAlg::Rs256]);
             assert_eq!(k.public.keys.len(), 2, "both keys are published");
             let claims = serde_json::json!({"sub": "x"});
-            let h = jsonwebtoken::decode_header(&k.sign("JWT", &claims).unwrap()).unwrap();
+            let h = jsonwebtoken::decode_header(k.sign("JWT", &claims).unwrap()).unwrap();
             assert_eq!(h.alg, alg.jwt_alg());
-            let h = jsonwebtoken::decode_header(&k.sign_as(SigningAlg::Rs256, "JWT", &claims).unwrap()).unwrap();
+            let h = jsonwebtoken::decode_header(k.sign_as(SigningAlg::Rs256, "JWT", &claims).unwrap()).unwrap();
             assert_eq!(h.alg, jsonwebtoken::Algorithm::RS256);
             assert!(k.public.has_kid(h.kid.as_deref().unwrap()));
             // The second start reuses both keys.

@@ -209,8 +209,9 @@ impl JwtVerifier {
                     if self.issuer_required && !matches!(data.claims.get("iss"), Some(Value::String(_))) {
                         return Err(AuthError::Invalid(InvalidToken::WrongIssuer));
                     }
-                    // jsonwebtoken skips an `nbf` it cannot read as a u64 (a
-                    // string, a number beyond u64): such a token is refused.
+                    // jsonwebtoken 12 refuses an `nbf` it cannot read as a u64
+                    // itself (InvalidClaimFormat, so Malformed); 9 skipped it.
+                    // Kept so that the rule does not hang on the crate's version.
                     if let Some(nbf) = data.claims.get("nbf") {
                         match nbf.as_f64() {
                             Some(n) if n <= now_secs().saturating_add(self.leeway) as f64 => {}
@@ -347,8 +348,9 @@ mod tests {
     }
 
     /// Found by fuzz/fuzz_targets/jwt_verify.rs: an `nbf` beyond u64 (or a
-    /// string) was skipped by jsonwebtoken, so the token was accepted
-    /// before it was valid.
+    /// string) was skipped by jsonwebtoken 9, so the token was accepted
+    /// before it was valid. Since jsonwebtoken 12 such an `nbf` is a claim
+    /// of the wrong format: refused as malformed.
     #[tokio::test]
     async fn unreadable_nbf_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -356,8 +358,8 @@ mod tests {
         let v = verifier(&keys);
         let exp = now_secs() + 600;
         for (nbf, want) in [
-            (json!(22222222222222222222.0), InvalidToken::NotYetValid),
-            (json!(1e300), InvalidToken::NotYetValid),
+            (json!(22222222222222222222.0), InvalidToken::Malformed),
+            (json!(1e300), InvalidToken::Malformed),
             (json!("tomorrow"), InvalidToken::Malformed),
         ] {
             let t = keys.sign("JWT", &json!({"exp": exp, "nbf": nbf})).unwrap();
