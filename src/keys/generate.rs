@@ -5,7 +5,6 @@ use super::jwk::thumbprint;
 use super::SigningAlg;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::rngs::OsRng;
 use serde_json::{json, Value};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -43,57 +42,58 @@ fn crypto<E: std::fmt::Display>(e: E) -> KeyGenError {
     KeyGenError::Crypto(e.to_string())
 }
 
+/// PEM with LF line endings (the pem crate's default is CRLF, which the
+/// files written before did not have).
+fn to_pem(tag: &str, der: &[u8]) -> String {
+    let p = pem::Pem::new(tag, der);
+    let text = pem::encode_config(&p, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF));
+    // The Pem holds a copy of the private DER.
+    drop(zeroize::Zeroizing::new(p.into_contents()));
+    text
+}
+
 pub fn generate(alg: SigningAlg) -> Result<GeneratedKey, KeyGenError> {
-    let (private_pem, public_pem, mut jwk) = match alg {
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, ECDSA_P256_SHA256_FIXED_SIGNING,
+    };
+    let failed = |what: &str| KeyGenError::Crypto(what.into());
+    let (private_der, public_der, jwk) = match alg {
         SigningAlg::Rs256 | SigningAlg::Ps256 => {
-            use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-            use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(crypto)?;
-            let public = rsa::RsaPublicKey::from(&key);
-            let private_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(crypto)?;
-            let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(crypto)?;
-            let jwk = json!({"kty": "RSA", "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())});
-            (private_pem, public_pem, jwk)
+            let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| failed("RSA"))?;
+            let private: Pkcs8V1Der = key.as_der().map_err(|_| failed("RSA PKCS#8"))?;
+            let public: PublicKeyX509Der = key.public_key().as_der().map_err(|_| failed("RSA SPKI"))?;
+            // Big-endian without leading zeros, as RFC 7518 §6.3.1 wants n and e.
+            let c = RsaPublicKeyComponents::<Vec<u8>>::from(key.public_key());
+            let jwk = json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)});
+            (private.as_ref().to_vec(), public.as_ref().to_vec(), jwk)
         }
         SigningAlg::Es256 => {
-            use p256::elliptic_curve::sec1::ToEncodedPoint;
-            use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-            let key = p256::SecretKey::random(&mut OsRng);
-            let public = key.public_key();
-            let point = public.to_encoded_point(false);
-            let (x, y) = match (point.x(), point.y()) {
-                (Some(x), Some(y)) => (b64(x), b64(y)),
-                _ => return Err(KeyGenError::Crypto("P-256 point has no coordinates".into())),
+            let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| failed("P-256"))?;
+            let private = key.to_pkcs8v1().map_err(|_| failed("P-256 PKCS#8"))?;
+            let public: PublicKeyX509Der = key.public_key().as_der().map_err(|_| failed("P-256 SPKI"))?;
+            // The SEC1 uncompressed point: 0x04 || x || y.
+            let (x, y) = match key.public_key().as_ref() {
+                [4, xy @ ..] if xy.len() == 64 => xy.split_at(32),
+                _ => return Err(failed("P-256 public key is not an uncompressed point")),
             };
-            let private_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(crypto)?;
-            let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(crypto)?;
-            (
-                private_pem,
-                public_pem,
-                json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
-            )
+            let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)});
+            (private.as_ref().to_vec(), public.as_ref().to_vec(), jwk)
         }
         SigningAlg::EdDsa => {
-            use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-            use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
-            let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
-            let public = key.verifying_key();
+            let key = Ed25519KeyPair::generate().map_err(|_| failed("Ed25519"))?;
             // PKCS#8 v1 (RFC 8410 without the public key): OpenSSL 3.0's CLI,
-            // Node's crypto and Python's cryptography refuse the v2 form
-            // that SigningKey::to_pkcs8_pem writes.
-            let v1 = ed25519_dalek::pkcs8::KeypairBytes {
-                secret_key: key.to_bytes(),
-                public_key: None,
-            };
-            let private_pem = v1.to_pkcs8_pem(LineEnding::LF).map_err(crypto)?;
-            let public_pem = public.to_public_key_pem(LineEnding::LF).map_err(crypto)?;
-            (
-                private_pem,
-                public_pem,
-                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(public.as_bytes())}),
-            )
+            // Node's crypto and Python's cryptography refuse the v2 form.
+            let private = key.to_pkcs8v1().map_err(|_| failed("Ed25519 PKCS#8"))?;
+            let public: PublicKeyX509Der = key.public_key().as_der().map_err(|_| failed("Ed25519 SPKI"))?;
+            let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(key.public_key().as_ref())});
+            (private.as_ref().to_vec(), public.as_ref().to_vec(), jwk)
         }
     };
+    let private_der = zeroize::Zeroizing::new(private_der);
+    let private_pem = zeroize::Zeroizing::new(to_pem("PRIVATE KEY", &private_der));
+    let public_pem = to_pem("PUBLIC KEY", &public_der);
+    let mut jwk = jwk;
     let kid = thumbprint(&jwk).ok_or_else(|| KeyGenError::Crypto("cannot compute JWK thumbprint".into()))?;
     if let Some(o) = jwk.as_object_mut() {
         o.insert("kid".into(), json!(kid));
@@ -103,7 +103,7 @@ pub fn generate(alg: SigningAlg) -> Result<GeneratedKey, KeyGenError> {
     Ok(GeneratedKey {
         alg,
         kid,
-        private_pem: zeroize::Zeroizing::new(private_pem.to_string()),
+        private_pem,
         public_pem,
         jwk,
     })
@@ -179,6 +179,35 @@ mod tests {
             let mut v = jsonwebtoken::Validation::new(alg.jwt_alg());
             v.required_spec_claims.clear();
             jsonwebtoken::decode::<serde_json::Value>(&t, &public.key, &v).unwrap();
+        }
+    }
+
+    /// OpenSSL 3.0's CLI, Node and Python's cryptography refuse a PKCS#8
+    /// v2 Ed25519 key (tests/keygen_interop.rs runs them); the files keep
+    /// the LF line endings of the keys written before aws-lc-rs.
+    #[test]
+    fn private_keys_are_pkcs8_v1_pem_with_lf_endings() {
+        for alg in SigningAlg::ALL {
+            let k = generate(alg).unwrap();
+            for (text, tag) in [
+                (k.private_pem.as_str(), "PRIVATE KEY"),
+                (k.public_pem.as_str(), "PUBLIC KEY"),
+            ] {
+                assert!(text.starts_with(&format!("-----BEGIN {tag}-----\n")), "{alg}: {text}");
+                assert!(text.ends_with(&format!("-----END {tag}-----\n")), "{alg}: {text}");
+                assert!(!text.contains('\r'), "{alg}");
+            }
+            let der = pem::parse(k.private_pem.as_bytes()).unwrap().into_contents();
+            // SEQUENCE { INTEGER version, ... }: version 0 is v1.
+            let body = match der[1] {
+                0x82 => &der[4..],
+                0x81 => &der[3..],
+                _ => &der[2..],
+            };
+            assert_eq!(&body[..3], &[0x02, 0x01, 0x00], "{alg}: PKCS#8 v1");
+            if alg == SigningAlg::EdDsa {
+                assert_eq!(der.len(), 48, "RFC 8410 §10.3 v1 without the public key");
+            }
         }
     }
 
