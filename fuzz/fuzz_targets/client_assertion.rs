@@ -30,7 +30,7 @@ fn keys() -> &'static KeyProvider {
         set.keys.push(PublicJwk {
             kid: None,
             alg: Algorithm::HS256,
-            key: DecodingKey::from_secret(SECRET),
+            key: DecodingKey::from_secret(SECRET).expect("SECRET"),
             json: Value::Null,
         });
         KeyProvider::Static(Arc::new(set))
@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
             let Ok(token) = jsonwebtoken::encode(
                 &Header::new(Algorithm::HS256),
                 &claims,
-                &EncodingKey::from_secret(SECRET),
+                &EncodingKey::from_secret(SECRET).expect("SECRET"),
             ) else {
                 return;
             };

@@ -1,8 +1,9 @@
-//! Login-session cookie decoding (`AuthServer::session`: the Cookie header,
-//! `gh_session=<payload>.<tag>`, HMAC tag check, base64url, JSON) and the
-//! CSRF double-submit check. Properties: a cookie the server did not sign
-//! is never accepted; one it signed (`start_session`) round-trips while it
-//! has not expired, and no longer once the session has ended.
+//! Login-session cookie decoding (`AuthServer::session`: the Cookie header
+//! parsed by the cookie crate, `gh_session` opened by its private jar,
+//! JSON) and the CSRF double-submit check. Properties: a cookie the server
+//! did not seal is never accepted; one it sealed (`start_session`)
+//! round-trips while it has not expired, and no longer once the session
+//! has ended.
 //!
 //! Input: a Cookie header; or a 0 byte, then two 4-byte offsets from a
 //! fixed clock (sign-in time, check time) and a subject, signed in by the
@@ -11,7 +12,8 @@
 
 mod common;
 
-use gatehouse::authz::session::{cookie, CSRF_COOKIE, SESSION_COOKIE};
+use gatehouse::authz::session::{CSRF_COOKIE, SESSION_COOKIE};
+use gatehouse::token::extract::cookie;
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
@@ -49,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(back, None, "an expired session was accepted");
             }
             // One changed character of the cookie value is refused (or
-            // decodes to the same bytes, for base64url's unused low bits).
+            // decodes to the same bytes, for base64's unused low bits).
             let (name, value) = pair.split_once('=').unwrap();
             if let Some(i) = rest.get(8).map(|b| *b as usize % value.len()) {
                 let mut v = value.as_bytes().to_vec();
@@ -59,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(got, s, "a tampered cookie was accepted as another session");
                 }
             }
-            // Once ended, the same (validly signed) cookie is refused.
+            // Once ended, the same (validly sealed) cookie is refused.
             common::block_on(server.end_session(&s)).expect("end_session");
             assert_eq!(
                 common::block_on(server.session(&h, signed_in)),
@@ -70,11 +72,11 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             let Ok(v) = HeaderValue::from_bytes(data) else { return };
             let h = headers(v);
-            // Nothing the fuzzer writes carries our HMAC tag.
+            // Nothing the fuzzer writes is sealed under our key.
             assert_eq!(
                 common::block_on(server.session(&h, NOW)),
                 None,
-                "an unsigned session cookie was accepted"
+                "an unsealed session cookie was accepted"
             );
             let _ = cookie(&h, SESSION_COOKIE);
             let form_token = cookie(&h, "form");

@@ -1,6 +1,7 @@
-//! The HMAC key that signs login-session cookies. Kept beside the signing
-//! keys (`[keys].dir/session.key`, 0600) so instances sharing the key
-//! directory share sessions, and created on first start.
+//! The secret behind login-session cookies, CSRF form tokens, sealed
+//! authorization requests and DPoP nonces. Kept beside the signing keys
+//! (`[keys].dir/session.key`, 0600) so instances sharing the key directory
+//! share sessions, and created on first start.
 
 use aws_lc_rs::hmac;
 use rand::RngCore;
@@ -8,6 +9,9 @@ use std::path::Path;
 
 pub struct SessionKey {
     key: hmac::Key,
+    /// The cookie crate's private-jar key, derived from the same secret
+    /// (HKDF) so no second file has to be shared between instances.
+    cookies: cookie::Key,
 }
 
 const FILE: &str = "session.key";
@@ -29,7 +33,13 @@ impl SessionKey {
         };
         Ok(SessionKey {
             key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+            // At least 32 bytes, checked above: derive_from panics on fewer.
+            cookies: cookie::Key::derive_from(&bytes),
         })
+    }
+
+    pub fn cookie_key(&self) -> &cookie::Key {
+        &self.cookies
     }
 
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {

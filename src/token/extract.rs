@@ -2,6 +2,7 @@
 //! `Bearer id_token="…"` form), a query parameter, or a cookie.
 
 use crate::config::TokenLocation;
+use cookie::Cookie;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::request::Parts;
 use std::borrow::Cow;
@@ -57,19 +58,24 @@ pub fn token<'a>(parts: &'a Parts, location: &TokenLocation) -> Found<'a> {
     }
 }
 
-/// The value of the first cookie named `name` (quotes removed).
+/// The first cookie named `name` in the request's `Cookie` headers; pairs
+/// that do not parse are skipped, as browsers send what scripts set.
+pub fn find_cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<Cookie<'a>> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+}
+
+/// The value of the first cookie named `name`, without the DQUOTEs that
+/// RFC 6265 §4.1.1 allows around it (what `Cookie::value_trimmed` drops,
+/// borrowed from the header rather than from the parsed cookie).
 pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    for h in headers.get_all(COOKIE) {
-        let Ok(h) = h.to_str() else { continue };
-        for pair in h.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=') {
-                if k == name {
-                    return Some(v.trim_matches('"'));
-                }
-            }
-        }
-    }
-    None
+    let raw = find_cookie(headers, name)?.value_raw()?;
+    Some(raw.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(raw))
 }
 
 /// `Bearer <token>` or `Bearer id_token="<token>"`; scheme is case-insensitive.
@@ -118,6 +124,22 @@ mod tests {
         assert!(matches!(token(&p, &TokenLocation::Query("access_token".into())), Found::Token(t) if t == "tok.1"));
         assert!(matches!(token(&p, &TokenLocation::Cookie("access_token".into())), Found::Token(t) if t == "c1"));
         assert!(matches!(token(&p, &TokenLocation::Cookie("nope".into())), Found::None));
+    }
+
+    #[test]
+    fn cookie_values_lose_their_quotes_and_bad_pairs_are_skipped() {
+        let p = parts(
+            "/x",
+            &[
+                ("cookie", "junk; access_token=\"c1\""),
+                ("cookie", "other=1;;  lone=\"x; access_token=c2"),
+            ],
+        );
+        let h = &p.headers;
+        assert_eq!(cookie(h, "access_token"), Some("c1"), "first header, quotes dropped");
+        assert_eq!(cookie(h, "other"), Some("1"));
+        assert_eq!(cookie(h, "lone"), Some("\"x"), "an unbalanced quote stays");
+        assert_eq!(cookie(h, "junk"), None, "a pair without '=' names no cookie");
     }
 
     #[test]
