@@ -297,15 +297,16 @@ async fn rp_initiated_logout_reaches_every_client_of_the_session() {
     assert!(sids.values().all(|s| *s == sid), "one session, one sid: {sids:?}");
     // The sid is opaque: not the session id the cookie carries, nor the
     // hash the store keys the session on.
+    // The cookie is sealed (the cookie crate's private jar, its key derived
+    // from session.key): opened here the way the server opens it.
     let cookie = session_cookie.expect("the login set a session cookie");
-    let payload = cookie.split_once('=').unwrap().1.split('.').next().unwrap();
-    use base64::Engine;
-    let payload: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let sealed = cookie::Cookie::parse(cookie.clone()).unwrap().into_owned();
+    let key = cookie::Key::derive_from(&std::fs::read(gh.dir.path().join("keys/session.key")).unwrap());
+    let opened = cookie::CookieJar::new()
+        .private(&key)
+        .decrypt(sealed)
+        .expect("the session cookie opens under session.key");
+    let payload: Value = serde_json::from_str(opened.value()).unwrap();
     let session_id = payload["sid"].as_str().unwrap();
     use sha2::Digest;
     let hash: String = sha2::Sha256::digest(session_id.as_bytes())
