@@ -24,6 +24,7 @@ pub mod failures;
 pub mod health;
 pub mod purge;
 pub mod pushed_requests;
+pub mod rate_counts;
 pub mod revocations;
 pub mod sessions;
 pub mod tokens;
@@ -47,6 +48,7 @@ pub use failures::{FailureStore, Failures};
 pub use health::HealthCheck;
 pub use purge::PurgeStore;
 pub use pushed_requests::{PushedRequest, PushedRequestStore};
+pub use rate_counts::{InstanceCount, RateCountStore, WindowCount};
 pub use revocations::RevocationStore;
 pub use sessions::{SessionRecord, SessionStore};
 pub use tokens::{Confirmation, Owner, TokenKind, TokenRecord, TokenStore};
@@ -58,7 +60,7 @@ pub use users::{User, UserStore};
 pub mod prelude {
     pub use super::{
         ChangeFeed, ClientStore, CodeStore, ConsentStore, DeviceCodeStore, FailureStore, HealthCheck, PurgeStore,
-        PushedRequestStore, RevocationStore, SessionStore, TokenStore, UsedIdStore, UserStore,
+        PushedRequestStore, RateCountStore, RevocationStore, SessionStore, TokenStore, UsedIdStore, UserStore,
     };
 }
 
@@ -119,6 +121,7 @@ pub trait Store:
     + ConsentStore
     + DeviceCodeStore
     + PushedRequestStore
+    + RateCountStore
     + PurgeStore
     + ChangeFeed
     + Send
@@ -140,6 +143,7 @@ impl<T> Store for T where
         + ConsentStore
         + DeviceCodeStore
         + PushedRequestStore
+        + RateCountStore
         + PurgeStore
         + ChangeFeed
         + Send

@@ -27,6 +27,7 @@ mod failures;
 mod health;
 mod purge;
 mod pushed_requests;
+mod rate_counts;
 mod revocations;
 mod schema;
 mod sessions;

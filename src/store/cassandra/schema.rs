@@ -65,6 +65,11 @@ const MIGRATIONS: &[&[&str]] = &[&[
     // And OIDC Back-Channel Logout: the clients a session issued codes or
     // tokens to. (Codes keep their `sid` in their JSON document.)
     "ALTER TABLE {ks}.sessions ADD clients set<text>",
+], &[
+    // Version 3: shared rate-limit windows (rate_counts.rs), one partition
+    // per key and window, a row per instance, gone by TTL.
+    "CREATE TABLE IF NOT EXISTS {ks}.rate_counts (key text, win bigint, instance text, admitted bigint, \
+     expires_at bigint, PRIMARY KEY ((key, win), instance))",
 ]];
 
 pub const VERSION: i32 = MIGRATIONS.len() as i32;

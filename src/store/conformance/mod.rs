@@ -14,6 +14,7 @@ mod failures;
 mod health;
 mod purge;
 mod pushed_requests;
+mod rate_counts;
 mod revocations;
 mod sessions;
 mod tokens;
@@ -260,6 +261,7 @@ macro_rules! backend_suite {
             consents { upsert_get_delete },
             device_codes { lifecycle, poll_interval_is_enforced, concurrent_poll_has_one_winner },
             pushed_requests { taken_once_by_its_client, concurrent_take_has_one_winner },
+            rate_counts { every_instance_is_read_own_rows_replaced, expired_rows_do_not_count },
             purge { removes_only_expired_rows },
         );
     };

@@ -13,6 +13,7 @@ mod failures;
 mod health;
 mod purge;
 mod pushed_requests;
+mod rate_counts;
 mod revocations;
 mod sessions;
 mod tokens;
@@ -22,6 +23,8 @@ mod users;
 use super::{AuthCode, ChangeFeed, Client, Consent, Failures, ListQuery, Owner, SessionRecord, TokenRecord, User};
 use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+type InstanceCounts = HashMap<String, (i64, i64)>;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -40,6 +43,8 @@ pub struct MemoryStore {
     device_codes: RwLock<HashMap<String, super::DeviceCode>>,
     /// Pushed authorization requests by request_uri hash.
     pushed_requests: RwLock<HashMap<String, super::PushedRequest>>,
+    /// Shared rate-limit windows: (key, window) → instance → (count, until).
+    rate_counts: RwLock<HashMap<(String, i64), InstanceCounts>>,
 }
 
 #[derive(Debug, Clone, Copy)]

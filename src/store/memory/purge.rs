@@ -18,6 +18,9 @@ impl PurgeStore for MemoryStore {
         let grace = now - crate::store::device_codes::PURGE_GRACE;
         let devices = purge_map(&self.device_codes, batch, |d| d.expires_at <= grace);
         let pushed = purge_map(&self.pushed_requests, batch, |r| r.expires_at <= now);
-        Ok(codes + tokens + revs + used + sessions + failures + devices + pushed)
+        let windows = purge_map(&self.rate_counts, batch, |rows| {
+            rows.values().all(|(_, until)| *until <= now)
+        });
+        Ok(codes + tokens + revs + used + sessions + failures + devices + pushed + windows)
     }
 }

@@ -39,6 +39,7 @@ mod health;
 pub mod postgres;
 mod purge;
 mod pushed_requests;
+mod rate_counts;
 mod revocations;
 mod sessions;
 pub mod sqlite;

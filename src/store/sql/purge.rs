@@ -20,9 +20,10 @@ impl<D: Db> PurgeStore for SqlStore<D> {
     }
 }
 
-const PURGED_TABLES: [&str; 7] = [
+const PURGED_TABLES: [&str; 8] = [
     "auth_codes",
     "pushed_requests",
+    "rate_counts",
     "tokens",
     "revocations",
     "used_ids",
