@@ -18,6 +18,7 @@ command -v npm >/dev/null || need_apt+=(nodejs npm)
 command -v curl >/dev/null || need_apt+=(curl)              # tests/tls.rs
 command -v openssl >/dev/null || need_apt+=(openssl)        # tests/tls.rs, tests/keygen_interop.rs
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # store conformance, tests/instances.rs
+[ -x /usr/bin/redis-server ] || need_apt+=(redis-server)   # tests/rate_limit_shared.rs
 # The tests build gatehouse with the `saml` feature: the samael crate binds
 # libxmlsec1 (SAML signatures) with bindgen, which needs libclang and its
 # headers (libclang-dev), and links OpenSSL (libssl-dev). The default build

@@ -141,6 +141,9 @@ pub enum GatewayError {
     },
     /// A CORS preflight the route's `cors` does not allow (403).
     CorsRefused(&'static str),
+    /// Shared rate limits cannot reach their store and
+    /// `rate_limit_fallback = "refuse"` (503).
+    RateLimitUnavailable,
 }
 
 pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -284,6 +287,7 @@ impl GatewayError {
             GatewayError::RateLimited { .. } => 8, // RESOURCE_EXHAUSTED
             GatewayError::Auth(AuthError::Unavailable)
             | GatewayError::UpstreamUnavailable
+            | GatewayError::RateLimitUnavailable
             | GatewayError::NoHealthyUpstream => 14, // UNAVAILABLE
             GatewayError::UpstreamTimeout => 4,    // DEADLINE_EXCEEDED
             GatewayError::NoRoute | GatewayError::MethodNotAllowed(_) => 12, // UNIMPLEMENTED
@@ -318,6 +322,7 @@ impl GatewayError {
             GatewayError::BodyTimeout => "the client paused too long while sending the request body",
             GatewayError::BadPath(why) | GatewayError::BadRequest(why) => why,
             GatewayError::UnsupportedTransferCoding => "only the chunked transfer coding is supported",
+            GatewayError::RateLimitUnavailable => "the shared rate-limit store is unavailable",
         }
     }
 }
@@ -378,6 +383,15 @@ impl IntoResponse for GatewayError {
                 r
             }
             GatewayError::CorsRefused(why) => json_error(StatusCode::FORBIDDEN, "cors_not_allowed", why),
+            GatewayError::RateLimitUnavailable => {
+                let mut r = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "rate_limit_unavailable",
+                    "the shared rate-limit store is unavailable",
+                );
+                r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                r
+            }
         }
     }
 }

@@ -572,6 +572,22 @@ fn check_refuses_bad_policy_settings_with_file_and_line() {
             "rate_limit_store",
         ),
         (
+            "[gateway]\nrate_limit_store = \"redis://[::1\"\n",
+            "rate_limit_store",
+        ),
+        (
+            "[gateway]\nrate_limit_store = \"store\"\nrate_limit_sync = \"1ms\"\n",
+            "rate_limit_sync must be",
+        ),
+        (
+            "[gateway]\nrate_limit_store = \"store\"\nrate_limit_fallback = \"open\"\n",
+            "rate_limit_fallback",
+        ),
+        (
+            "[gateway]\nrate_limit_store = \"store\"\n[[apis]]\npath = \"/a\"\nrate_limit = { requests = 5, per = \"1s\", burst = 2 }\nbackend = { mock = {} }\n",
+            "burst needs",
+        ),
+        (
             "[gateway]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
             "trusted_proxies",
         ),

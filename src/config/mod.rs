@@ -234,6 +234,11 @@ pub struct GatewaySettings {
     /// Proxies whose `X-Forwarded-For` names the client (rate limits by ip).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub rate_limit_store: RateLimitStore,
+    /// Shared limits: how often counts are synchronised.
+    pub rate_limit_sync: Duration,
+    /// Shared limits whose store is down: refuse (503) rather than count
+    /// per instance.
+    pub rate_limit_refuse_when_down: bool,
 }
 
 /// `[gateway] rate_limit_store`: where rate-limit budgets are counted.
@@ -241,6 +246,10 @@ pub struct GatewaySettings {
 pub enum RateLimitStore {
     /// Each instance counts its own requests.
     Local,
+    /// The shared `[store]` (SQL or Cassandra): limits hold across instances.
+    Store,
+    /// A Redis server (`redis://host:port[/db]`).
+    Redis(String),
 }
 
 #[derive(Debug, Clone)]

@@ -325,7 +325,8 @@ pub struct RateLimitSpec {
 /// Budgets this small or this slow are config mistakes, not limits.
 const MAX_WINDOW: Duration = Duration::from_secs(7 * 86400);
 
-pub fn rate_limit(src: &Source, raw: Option<RawRateLimit>) -> Result<Option<RateLimitSpec>, ConfigError> {
+/// `shared`: counted across instances (`rate_limit_store` not "local").
+pub fn rate_limit(src: &Source, raw: Option<RawRateLimit>, shared: bool) -> Result<Option<RateLimitSpec>, ConfigError> {
     let Some(r) = raw else { return Ok(None) };
     let at = span(&r.requests);
     let requests = *r.requests.get_ref();
@@ -366,6 +367,13 @@ pub fn rate_limit(src: &Source, raw: Option<RawRateLimit>) -> Result<Option<Rate
     };
     let burst = match &r.burst {
         None => requests,
+        Some(b) if shared && *b.get_ref() != requests => {
+            return Err(src.err(
+                span(b),
+                "rate_limit burst needs [gateway] rate_limit_store = \"local\": shared limits count sliding \
+                 windows, in which the whole budget may come at once",
+            ))
+        }
         Some(b) if *b.get_ref() >= 1 && *b.get_ref() <= 1_000_000_000 => *b.get_ref(),
         Some(b) => return Err(src.err(span(b), "rate_limit burst must be 1..=1000000000")),
     };

@@ -155,6 +155,10 @@ pub struct RawGateway {
     /// CIDRs whose `X-Forwarded-For` is believed (rate limits by ip).
     pub trusted_proxies: Option<Spanned<Vec<String>>>,
     pub rate_limit_store: Option<Spanned<String>>,
+    /// How often shared rate-limit counts are synchronised.
+    pub rate_limit_sync: Option<Spanned<Dur>>,
+    /// `local` | `refuse`: what shared limits do while their store is down.
+    pub rate_limit_fallback: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -290,12 +290,38 @@ pub fn parse(text: &str, label: &str, base: &Path, env_vars: &[(String, String)]
             None => RateLimitStore::Local,
             Some(s) => match s.get_ref().as_str() {
                 "local" => RateLimitStore::Local,
+                "store" => RateLimitStore::Store,
+                url if url.starts_with("redis://") => {
+                    // The URL's form is checked here; the server is asked
+                    // only at the first sync (it may start later).
+                    redis::Client::open(url)
+                        .map_err(|e| src.err(span(s), format!("[gateway] rate_limit_store: {e}")))?;
+                    RateLimitStore::Redis(url.to_string())
+                }
                 other => {
                     return Err(src.err(
                         span(s),
-                        format!(
-                        "[gateway] rate_limit_store {other:?}: this build counts limits per instance only (\"local\")"
-                    ),
+                        format!("[gateway] rate_limit_store {other:?} is not \"local\", \"store\" or a redis:// URL"),
+                    ))
+                }
+            },
+        },
+        rate_limit_sync: match &raw.gateway.rate_limit_sync {
+            None => Duration::from_millis(100),
+            Some(d) if d.get_ref().0 >= Duration::from_millis(10) && d.get_ref().0 <= Duration::from_secs(60) => {
+                d.get_ref().0
+            }
+            Some(d) => return Err(src.err(span(d), "[gateway] rate_limit_sync must be between 10ms and 60s")),
+        },
+        rate_limit_refuse_when_down: match &raw.gateway.rate_limit_fallback {
+            None => false,
+            Some(f) => match f.get_ref().as_str() {
+                "local" => false,
+                "refuse" => true,
+                other => {
+                    return Err(src.err(
+                        span(f),
+                        format!("[gateway] rate_limit_fallback {other:?} is not \"local\" or \"refuse\""),
                     ))
                 }
             },
@@ -944,7 +970,7 @@ fn api(
     let dpop_nonce = a.auth.as_ref().and_then(|r| r.dpop_nonce.clone());
     let hosts = super::policies::hosts(src, a.hosts)?;
     let cors = super::policies::cors(src, a.cors)?;
-    let rate_limit = super::policies::rate_limit(src, a.rate_limit)?;
+    let rate_limit = super::policies::rate_limit(src, a.rate_limit, gateway.rate_limit_store != RateLimitStore::Local)?;
     let mut rules = AuthRules::default();
     let auth = match a.auth {
         None => AuthSpec::None,

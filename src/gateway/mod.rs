@@ -30,6 +30,45 @@ use std::time::Instant;
 use tracing::{Instrument, Span};
 use upstream::Pools;
 
+/// The shared rate-limit counter `[gateway] rate_limit_store` asks for:
+/// the previous one if its settings did not change, else a new one (its
+/// sync task starts now), or None for "local" or a config without
+/// rate limits.
+fn shared_limits(
+    cfg: &Config,
+    own: Option<&Arc<OwnTokens>>,
+    previous: Option<&Arc<policy::rate_limit::shared::Shared>>,
+) -> Result<Option<Arc<policy::rate_limit::shared::Shared>>, String> {
+    use crate::config::RateLimitStore;
+    use policy::rate_limit::{redis::RedisSync, shared};
+    let g = &cfg.gateway;
+    if g.rate_limit_store == RateLimitStore::Local || cfg.apis.iter().all(|a| a.rate_limit.is_none()) {
+        return Ok(None);
+    }
+    let settings = format!(
+        "{:?} {:?} {}",
+        g.rate_limit_store, g.rate_limit_sync, g.rate_limit_refuse_when_down
+    );
+    if let Some(p) = previous.filter(|p| p.settings == settings) {
+        return Ok(Some(p.clone()));
+    }
+    let backend: Box<dyn shared::CountSync> = match &g.rate_limit_store {
+        RateLimitStore::Local => return Ok(None),
+        RateLimitStore::Store => Box::new(shared::StoreSync(
+            own.ok_or("rate_limit_store = \"store\" needs the authorization server's store")?
+                .store()
+                .clone(),
+        )),
+        RateLimitStore::Redis(url) => Box::new(RedisSync::new(url, g.connect_timeout)?),
+    };
+    Ok(Some(shared::Shared::start(
+        backend,
+        g.rate_limit_sync,
+        g.rate_limit_refuse_when_down,
+        settings,
+    )))
+}
+
 pub struct Route {
     pub name: Arc<str>,
     pub prefix: String,
@@ -44,6 +83,9 @@ pub struct Route {
 pub struct Gateway {
     routes: RouteTable,
     pools: Pools,
+    /// Kept across reloads that leave `rate_limit_store` as it was, with
+    /// its counts and its sync task.
+    shared_limits: Option<Arc<policy::rate_limit::shared::Shared>>,
 }
 
 /// The gateway in service. A config reload swaps it whole; a request keeps
@@ -56,7 +98,8 @@ impl Gateway {
     /// definition did not change are kept (connections, health state).
     pub fn build(cfg: &Config, own: Option<&Arc<OwnTokens>>, previous: Option<&Gateway>) -> Result<Self, String> {
         let tls = net::tls_config(cfg.gateway.ca_file.as_deref())?;
-        let cx = policy::BuildContext::new(cfg, own, &tls);
+        let mut cx = policy::BuildContext::new(cfg, own, &tls);
+        cx.shared_limits = shared_limits(cfg, own, previous.and_then(|g| g.shared_limits.as_ref()))?;
         let mut pools = Pools::default();
         let prev = previous.map(|g| &g.pools);
         for spec in &cfg.upstreams {
@@ -98,6 +141,7 @@ impl Gateway {
         Ok(Gateway {
             routes: RouteTable::new(routes),
             pools,
+            shared_limits: cx.shared_limits.clone(),
         })
     }
 

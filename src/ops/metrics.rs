@@ -170,6 +170,25 @@ pub fn rate_limited(route: &Arc<str>) {
     counter!("gatehouse_rate_limited_total", "route" => SharedString::from(route.clone())).increment(1);
 }
 
+/// One sync of shared rate-limit counts with its backend ("store",
+/// "redis"): whether it answered, and how long it took.
+pub fn rate_limit_sync(backend: &'static str, ok: bool, took: std::time::Duration) {
+    let outcome = if ok { "ok" } else { "error" };
+    counter!("gatehouse_rate_limit_syncs_total", "backend" => backend, "outcome" => outcome).increment(1);
+    histogram!("gatehouse_rate_limit_sync_duration_seconds", "backend" => backend).record(took.as_secs_f64());
+}
+
+/// 1 while shared rate limits reach their backend; 0 while each instance
+/// counts alone (or refuses, with `rate_limit_fallback = "refuse"`).
+pub fn rate_limit_shared_up(up: bool) {
+    ::metrics::gauge!("gatehouse_rate_limit_shared_up").set(if up { 1.0 } else { 0.0 });
+}
+
+/// How many other instances the last sync of shared rate limits saw.
+pub fn rate_limit_peers(n: u32) {
+    ::metrics::gauge!("gatehouse_rate_limit_peers").set(f64::from(n));
+}
+
 /// A shard of the local limiter forgot its keys (too many live at once).
 pub fn rate_limit_reset() {
     counter!("gatehouse_rate_limit_resets_total").increment(1);

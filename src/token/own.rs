@@ -43,6 +43,11 @@ pub struct OwnTokens {
 }
 
 impl OwnTokens {
+    /// The store these tokens live in (also what shared rate limits use).
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
     pub fn new(cfg: &Config, store: DynStore, keys: Arc<KeyRing>, nonces: super::dpop::Nonces) -> Self {
         let stale = cfg.store.revocation_staleness;
         let entries = cfg.store.cache_entries;

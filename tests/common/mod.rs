@@ -8,6 +8,7 @@ pub mod cassandra;
 pub mod jwcrypto;
 pub mod nginx;
 pub mod pg;
+pub mod redis;
 pub mod target;
 pub mod web;
 

@@ -72,6 +72,9 @@ pub struct BuildContext<'a> {
     pub cfg: &'a Config,
     pub own: Option<&'a Arc<OwnTokens>>,
     pub tls: &'a Arc<rustls::ClientConfig>,
+    /// Rate limits across instances (`[gateway] rate_limit_store`), or
+    /// None: each route counts on its own.
+    pub shared_limits: Option<Arc<rate_limit::shared::Shared>>,
     /// One fetcher per JWKS URL, shared by every route that trusts it.
     remotes: RefCell<HashMap<String, Arc<RemoteJwks>>>,
 }
@@ -82,6 +85,7 @@ impl<'a> BuildContext<'a> {
             cfg,
             own,
             tls,
+            shared_limits: None,
             remotes: RefCell::new(HashMap::new()),
         }
     }

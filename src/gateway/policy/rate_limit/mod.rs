@@ -6,10 +6,13 @@
 //! Answers carry the IETF `RateLimit-Policy` and `RateLimit` fields
 //! (draft-ietf-httpapi-ratelimit-headers: `q` quota, `w` window seconds;
 //! `r` remaining, `t` seconds until the quota is whole); a refusal is 429
-//! with `Retry-After`. Counting is per instance (`local.rs`, GCRA); a
-//! shared counter is another file beside it behind the same call.
+//! with `Retry-After`. Counting is per instance (`local.rs`, GCRA), or
+//! across instances (`shared.rs`: sliding windows synchronised in batches
+//! through the store or `redis.rs`).
 
 pub mod local;
+pub mod redis;
+pub mod shared;
 
 use super::{BuildContext, Exchange, Policy, Step, Stop};
 use crate::config::policies::{RateKey, RateLimitSpec};
@@ -18,21 +21,35 @@ use crate::error::GatewayError;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 use local::{Budget, Local};
+use shared::{Shared, Verdict};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 pub struct RateLimit {
     by: RateKey,
-    budget: Budget,
-    policy: HeaderValue,
-    /// Keys with budgets of their own, and their `RateLimit-Policy`.
-    overrides: Vec<(String, Budget, HeaderValue)>,
-    counter: Local,
+    limit: Limit,
+    /// Keys with budgets of their own.
+    overrides: Vec<(String, Limit)>,
+    per: Duration,
+    counter: Counter,
     trusted: Vec<ipnet::IpNet>,
     route: Arc<str>,
+}
+
+/// A budget, as each counter needs it, and its `RateLimit-Policy`.
+struct Limit {
+    requests: u64,
+    budget: Budget,
+    policy: HeaderValue,
+}
+
+enum Counter {
+    Local(Local),
+    Shared(Arc<Shared>),
 }
 
 pub fn build_before_auth(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Option<Arc<dyn Policy>>, String> {
@@ -61,20 +78,29 @@ fn build(api: &ApiSpec, cx: &BuildContext<'_>, after_auth: bool) -> Result<Optio
         burst,
         overrides,
     } = spec;
+    let limit = |n: u64, burst: u64| Limit {
+        requests: n,
+        budget: Budget::new(n, *per, burst),
+        policy: policy_field(n, *per),
+    };
     let overrides = overrides
         .iter()
         .map(|(k, n)| {
             // An override scales the burst with the budget.
             let b = (*burst as u128 * *n as u128 / *requests as u128).max(1) as u64;
-            (k.clone(), Budget::new(*n, *per, b), policy_field(*n, *per))
+            (k.clone(), limit(*n, b))
         })
         .collect();
+    let counter = match &cx.shared_limits {
+        Some(s) => Counter::Shared(s.clone()),
+        None => Counter::Local(Local::default()),
+    };
     Ok(Some(Arc::new(RateLimit {
         by: by.clone(),
-        budget: Budget::new(*requests, *per, *burst),
-        policy: policy_field(*requests, *per),
+        limit: limit(*requests, *burst),
         overrides,
-        counter: Local::default(),
+        per: *per,
+        counter,
         trusted: cx.cfg.gateway.trusted_proxies.clone(),
         route: api.name.clone(),
     })))
@@ -142,15 +168,23 @@ impl Policy for RateLimit {
         }
         let mut buf = String::new();
         let text = key_text(&self.by, req, cx, &mut buf);
-        let (budget, policy) = match self.overrides.iter().find(|(k, _, _)| k.as_bytes() == text) {
-            Some((_, b, p)) => (b, p),
-            None => (&self.budget, &self.policy),
+        let limit = match self.overrides.iter().find(|(k, _)| k.as_bytes() == text) {
+            Some((_, l)) => l,
+            None => &self.limit,
         };
-        let key = self.counter.key(text);
-        let d = self.counter.check(key, budget, self.counter.now_ns());
+        let d = match &self.counter {
+            Counter::Local(c) => c.check(c.key(text), &limit.budget, c.now_ns()),
+            Counter::Shared(s) => {
+                let key = shared::digest(&self.route, text);
+                match s.check(key, limit.requests, self.per, shared::now_ms()) {
+                    Verdict::Decided(d) => d,
+                    Verdict::Unavailable => return Step::Stop(Stop::Refuse(GatewayError::RateLimitUnavailable)),
+                }
+            }
+        };
         let secs = |ns: u64| ns.div_ceil(1_000_000_000);
         let field = format!("\"default\";r={};t={}", d.remaining, secs(d.reset_ns));
-        cx.answer_headers.push((RATELIMIT_POLICY.clone(), policy.clone()));
+        cx.answer_headers.push((RATELIMIT_POLICY.clone(), limit.policy.clone()));
         if let Ok(v) = HeaderValue::from_str(&field) {
             cx.answer_headers.push((RATELIMIT.clone(), v));
         }
