@@ -11,9 +11,19 @@
 #   d   gatehouse, `oauth2` route, opaque token in PostgreSQL (cache hit)   ds: HTTPS
 #   e   the same with 5000 tokens in rotation and a 100-entry cache, so
 #       nearly every request is a PostgreSQL lookup (cache miss)
+# Then route policies, each as a ratio to row f (the same oauth2 route and
+# token without the policy; target >= 0.95 local, >= 0.9 shared):
+#   g   f + rate_limit by client (local GCRA), never refused
+#   h   the same with rate_limit_store = "store" (the bench's PostgreSQL)
+#   i   the same with rate_limit_store on a redis-server started here
+#   j   f + cors (a preflight-checked origin on every request)
 # Then instructions per proxied request counted by valgrind's callgrind
 # (immune to noise) for nginx and for gatehouse's `none` and `jwt` routes,
-# one worker each (CALLGRIND=0 skips it).
+# one worker each (CALLGRIND=0 skips it). BASELINE=<git rev> adds the same
+# count for a release build of that revision (built under
+# target/bench-baseline, kept for the next run) and the difference in
+# percent: how a change moved the proxy path, e.g. BASELINE=079a8f3 for the
+# cost of the gateway's tracing spans with no [telemetry] configured.
 # 127.0.0.1 only; every process it starts is stopped on exit. DURATION and
 # RUNS shorten a run. PostgreSQL is a throw-away server from
 # tests/pg/cluster.sh (installed by ./test.sh).
@@ -23,6 +33,7 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
 RUNS="${RUNS:-3}"
 CALLGRIND="${CALLGRIND:-1}"
+BASELINE="${BASELINE:-}"
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -30,6 +41,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 [ "$CALLGRIND" = 0 ] || command -v valgrind >/dev/null || need+=(valgrind)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
@@ -39,6 +51,19 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 cargo build --release --locked --bin gatehouse
 GATEHOUSE="$(pwd)/target/release/gatehouse"
+if [ -n "$BASELINE" ] && [ "$CALLGRIND" != 0 ]; then
+  # A worktree of the revision, built into its own target dir so that neither
+  # build invalidates the other's artifacts.
+  BASE_SRC="$(pwd)/target/bench-baseline/src"
+  BASE_REV="$(git rev-parse --short "$BASELINE^{commit}")"
+  rm -rf "$BASE_SRC"
+  git worktree prune
+  git worktree add -q --detach "$BASE_SRC" "$BASE_REV"
+  (cd "$BASE_SRC" && CARGO_TARGET_DIR="$(pwd)/../target" cargo build --release --locked --bin gatehouse)
+  cp "$(pwd)/target/bench-baseline/target/release/gatehouse" "$(pwd)/target/bench-baseline/gatehouse-$BASE_REV"
+  git worktree remove --force "$BASE_SRC"
+  GATEHOUSE_BASE="$(pwd)/target/bench-baseline/gatehouse-$BASE_REV"
+fi
 
 BENCH_NAME=gatehouse-bench
 # shellcheck source=bench/common.sh
@@ -111,8 +136,9 @@ PG_URL="$(tests/pg/cluster.sh start --watch $$ 2>"$PG_LOG")" || { cat "$PG_LOG" 
 PG_DIR="$(tail -n 1 "$PG_LOG")"
 trap 'tests/pg/cluster.sh stop "$PG_DIR" 2>/dev/null || true; cleanup' EXIT INT TERM
 
-# gatehouse NAME PORT FORMAT CACHE TLS(0|1) [WORKERS]: routes /jwt, /open,
-# /oauth2 to the upstream; a client_credentials client "bench".
+# gatehouse NAME PORT FORMAT CACHE TLS(0|1) [WORKERS] [RATE_LIMIT_STORE]:
+# routes /jwt, /open, /oauth2, /rl (oauth2 + rate limit), /cors (oauth2 +
+# cors) to the upstream; a client_credentials client "bench".
 gatehouse() {
   local tls=""
   [ "$5" = 1 ] && tls="[tls]
@@ -140,6 +166,9 @@ level = "warn"
 # nginx beside it logs nothing either (access_log off).
 access = false
 
+[gateway]
+rate_limit_store = "${7:-local}"
+
 $tls
 
 [[clients]]
@@ -164,6 +193,22 @@ name = "oauth2"
 path = "/oauth2"
 auth = { kind = "oauth2", scopes = ["api"] }
 backend = { upstream = "http://127.0.0.1:$UP_PORT" }
+
+# Counted on every request, never refused: what a limit costs when it is
+# not the answer.
+[[apis]]
+name = "rl"
+path = "/rl"
+auth = { kind = "oauth2", scopes = ["api"] }
+rate_limit = { requests = 1000000000, per = "1s", by = "client" }
+backend = { upstream = "http://127.0.0.1:$UP_PORT" }
+
+[[apis]]
+name = "cors"
+path = "/cors"
+auth = { kind = "oauth2", scopes = ["api"] }
+cors = { origins = ["https://app.bench"], credentials = true }
+backend = { upstream = "http://127.0.0.1:$UP_PORT" }
 EOF
   "$GATEHOUSE" check --config "$WORK/$1/gatehouse.toml" >/dev/null
   "$GATEHOUSE" serve --config "$WORK/$1/gatehouse.toml" >"$WORK/$1/out" 2>"$WORK/$1/log" &
@@ -171,13 +216,21 @@ EOF
   eval "PID_$1=$!"
   wait_port "$2"
 }
+# Shared rate limits on Redis: a redis-server of the run's own.
+REDIS_PORT="$(free_port)"
+/usr/bin/redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+PIDS+=("$!")
+wait_port "$REDIS_PORT"
 GH_PORT="$(free_port)"; GHS_PORT="$(free_port)"
 PGH_PORT="$(free_port)"; PGS_PORT="$(free_port)"; PGM_PORT="$(free_port)"
+RLP_PORT="$(free_port)"; RLR_PORT="$(free_port)"
 gatehouse gh "$GH_PORT" jwt 100000 0        # the first one runs the migrations
 gatehouse ghs "$GHS_PORT" jwt 100000 1
 gatehouse pgh "$PGH_PORT" opaque 100000 0
 gatehouse pgs "$PGS_PORT" opaque 100000 1
 gatehouse pgm "$PGM_PORT" opaque 100 0
+gatehouse rlp "$RLP_PORT" jwt 100000 0 "" store
+gatehouse rlr "$RLR_PORT" jwt 100000 0 "" "redis://127.0.0.1:$REDIS_PORT"
 wait_port "$UP_PORT"; wait_port "$NGX_PORT"; wait_port "$NGXS_PORT"
 
 token() { # base url → a client_credentials access token
@@ -214,7 +267,7 @@ request = function()
 end
 EOF
 
-ROWS=(a as b bs c f fs d ds e)
+ROWS=(a as b bs c f fs d ds e g h i j)
 declare -A URL HDR NAME
 H="http://127.0.0.1"; S="https://127.0.0.1"
 URL[a]="$H:$NGX_PORT/hello";            HDR[a]="X-Bench: 1";                  NAME[a]="nginx reverse proxy, no auth"
@@ -227,12 +280,20 @@ URL[fs]="$S:$GHS_PORT/oauth2/hello";    HDR[fs]="Authorization: Bearer $JWT_AT";
 URL[d]="$H:$PGH_PORT/oauth2/hello";     HDR[d]="Authorization: Bearer $PG_TOKEN"; NAME[d]="gatehouse oauth2, opaque (PG, cached)"
 URL[ds]="$S:$PGS_PORT/oauth2/hello";    HDR[ds]="Authorization: Bearer $PG_TOKEN"; NAME[ds]="gatehouse oauth2, opaque, HTTPS"
 URL[e]="$H:$PGM_PORT/oauth2/hello";     HDR[e]="";                            NAME[e]="gatehouse oauth2, opaque, cache miss"
+URL[g]="$H:$GH_PORT/rl/hello";          HDR[g]="Authorization: Bearer $JWT_AT"; NAME[g]="f + rate_limit (local)"
+URL[h]="$H:$RLP_PORT/rl/hello";         HDR[h]="Authorization: Bearer $JWT_AT"; NAME[h]="f + rate_limit (store: PostgreSQL)"
+URL[i]="$H:$RLR_PORT/rl/hello";         HDR[i]="Authorization: Bearer $JWT_AT"; NAME[i]="f + rate_limit (Redis)"
+URL[j]="$H:$GH_PORT/cors/hello";        HDR[j]="Authorization: Bearer $JWT_AT"; NAME[j]="f + cors (allowed origin)"
+# A second header for some rows.
+declare -A HDR2
+HDR2[j]="Origin: https://app.bench"
 
 # Each row must actually answer `hello world` before it is measured.
 for row in "${ROWS[@]}"; do
   hdr="${HDR[$row]}"
   [ "$row" = e ] && hdr="Authorization: Bearer $(tail -n 1 "$WORK/tokens.txt")"
-  body="$(curl -sS -m 5 --cacert "$WORK/tls/ca.pem" -H "$hdr" "${URL[$row]}")"
+  extra=(); [ -n "${HDR2[$row]:-}" ] && extra=(-H "${HDR2[$row]}")
+  body="$(curl -sS -m 5 --cacert "$WORK/tls/ca.pem" -H "$hdr" "${extra[@]}" "${URL[$row]}")"
   [ "$body" = "hello world" ] || { echo "${NAME[$row]}: unexpected answer: $body" >&2; exit 1; }
 done
 code="$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$H:$GH_PORT/jwt/hello")"
@@ -243,7 +304,8 @@ run_wrk() { # row duration → "rps p50ms p99ms errors"
   if [ "$1" = e ]; then
     out="$(TOKENS="$WORK/tokens.txt" wrk -t2 -c64 -d"$2" --latency -s "$WORK/rotate.lua" "${URL[$1]}")"
   else
-    out="$(wrk -t2 -c64 -d"$2" --latency -H "${HDR[$1]}" "${URL[$1]}")"
+    local extra=(); [ -n "${HDR2[$1]:-}" ] && extra=(-H "${HDR2[$1]}")
+    out="$(wrk -t2 -c64 -d"$2" --latency -H "${HDR[$1]}" "${extra[@]}" "${URL[$1]}")"
   fi
   parse_wrk <<<"$out"
 }
@@ -269,13 +331,16 @@ echo
 printf '%-40s %10s %8s %9s %9s %7s\n' "row (wrk -t2 -c64 -d$DURATION, median of $RUNS)" "req/s" "ratio" "p50 ms" "p99 ms" "errors"
 read -r A_RPS _ <<<"$(median a)"
 read -r AS_RPS _ <<<"$(median as)"
+read -r F_RPS _ <<<"$(median f)"
 for row in "${ROWS[@]}"; do
   read -r rps p50 p99 errs <<<"$(median "$row")"
   base="$A_RPS"
-  case "$row" in *s) base="$AS_RPS" ;; esac
+  case "$row" in *s) base="$AS_RPS" ;; g | h | i | j) base="$F_RPS" ;; esac
+  [ "$row" = g ] && echo "-- route policies: ratios to row f (the same route and token without the policy)"
   printf '%-40s %10.0f %7.2fx %9s %9s %7s\n' "${NAME[$row]}" "$rps" "$(awk -v r="$rps" -v b="$base" 'BEGIN { print r / b }')" "$p50" "$p99" "$errs"
 done
-echo "(ratios: HTTP rows to nginx HTTP, HTTPS rows to nginx HTTPS; target >= 1.0 with p99 not above nginx's)"
+echo "(ratios: HTTP rows to nginx HTTP, HTTPS rows to nginx HTTPS; target >= 1.0 with p99 not above nginx's;"
+echo " policy rows to f: target >= 0.95 local, >= 0.9 shared)"
 awk -v i="$IDLE_RSS" -v p="$PEAK_RSS" 'BEGIN { printf "gatehouse RSS: after warm-up %.1f MiB, peak under load %.1f MiB\n", i / 1024, p / 1024 }'
 
 [ "$CALLGRIND" = 0 ] && exit 0
@@ -308,10 +373,19 @@ instructions() { # label url header command...
   kill "$vpid" 2>/dev/null || true
   wait "$vpid" 2>/dev/null || true
   awk -v l="$label" -v ir="$ir" -v n="$reqs" 'BEGIN { printf "  %-28s %9.0f instructions/request (%d requests)\n", l, ir / n, n }'
+  LAST_IPR="$(awk -v ir="$ir" -v n="$reqs" 'BEGIN { printf "%.0f", ir / n }')"
 }
 instructions "nginx proxy" "http://127.0.0.1:$cg_port/hello" "X-Bench: 1" \
   "$NGINX" -c "$WORK/cg/nginx.conf" -p "$WORK/cg"
 instructions "gatehouse auth = none" "http://127.0.0.1:$cg_gh_port/open/hello" "X-Bench: 1" \
   "$GATEHOUSE" serve --config "$WORK/cgh/gatehouse.toml"
+NONE_IPR="$LAST_IPR"
+if [ -n "$BASELINE" ]; then
+  # Same config, same port: the older binary reads it too (the route table
+  # and [server] keys are unchanged since long before the baselines of use).
+  instructions "auth = none at $BASE_REV" "http://127.0.0.1:$cg_gh_port/open/hello" "X-Bench: 1" \
+    "$GATEHOUSE_BASE" serve --config "$WORK/cgh/gatehouse.toml"
+  awk -v now="$NONE_IPR" -v base="$LAST_IPR" -v r="$BASE_REV" 'BEGIN { printf "  this tree vs %s on auth = none: %+.2f %%\n", r, (now - base) * 100 / base }'
+fi
 instructions "gatehouse jwt" "http://127.0.0.1:$cg_gh_port/jwt/hello" "Authorization: Bearer $TOKEN" \
   "$GATEHOUSE" serve --config "$WORK/cgh/gatehouse.toml"
