@@ -19,7 +19,8 @@
 #   j   f + cors (a preflight-checked origin on every request)
 # Then instructions per proxied request counted by valgrind's callgrind
 # (immune to noise) for nginx and for gatehouse's `none` and `jwt` routes,
-# one worker each (CALLGRIND=0 skips it). BASELINE=<git rev> adds the same
+# one worker each (CALLGRIND=0 skips it; THROUGHPUT=0 skips the wrk rows
+# and runs only this count). BASELINE=<git rev> adds the same
 # count for a release build of that revision (built under
 # target/bench-baseline, kept for the next run) and the difference in
 # percent: how a change moved the proxy path, e.g. BASELINE=079a8f3 for the
@@ -33,6 +34,7 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
 RUNS="${RUNS:-3}"
 CALLGRIND="${CALLGRIND:-1}"
+THROUGHPUT="${THROUGHPUT:-1}"
 BASELINE="${BASELINE:-}"
 
 need=()
@@ -56,13 +58,15 @@ if [ -n "$BASELINE" ] && [ "$CALLGRIND" != 0 ]; then
   # build invalidates the other's artifacts.
   BASE_SRC="$(pwd)/target/bench-baseline/src"
   BASE_REV="$(git rev-parse --short "$BASELINE^{commit}")"
-  rm -rf "$BASE_SRC"
-  git worktree prune
-  git worktree add -q --detach "$BASE_SRC" "$BASE_REV"
-  (cd "$BASE_SRC" && CARGO_TARGET_DIR="$(pwd)/../target" cargo build --release --locked --bin gatehouse)
-  cp "$(pwd)/target/bench-baseline/target/release/gatehouse" "$(pwd)/target/bench-baseline/gatehouse-$BASE_REV"
-  git worktree remove --force "$BASE_SRC"
   GATEHOUSE_BASE="$(pwd)/target/bench-baseline/gatehouse-$BASE_REV"
+  if [ ! -x "$GATEHOUSE_BASE" ]; then
+    rm -rf "$BASE_SRC"
+    git worktree prune
+    git worktree add -q --detach "$BASE_SRC" "$BASE_REV"
+    (cd "$BASE_SRC" && CARGO_TARGET_DIR="$(pwd)/../target" cargo build --release --locked --bin gatehouse)
+    cp "$(pwd)/target/bench-baseline/target/release/gatehouse" "$GATEHOUSE_BASE"
+    git worktree remove --force "$BASE_SRC"
+  fi
 fi
 
 BENCH_NAME=gatehouse-bench
@@ -310,6 +314,7 @@ run_wrk() { # row duration → "rps p50ms p99ms errors"
   parse_wrk <<<"$out"
 }
 
+if [ "$THROUGHPUT" != 0 ]; then
 echo "warming up…" >&2
 for row in "${ROWS[@]}"; do run_wrk "$row" 2s >/dev/null; done
 IDLE_RSS="$(awk '/^VmRSS/ {print $2}' "/proc/$PID_gh/status")"
@@ -342,6 +347,7 @@ done
 echo "(ratios: HTTP rows to nginx HTTP, HTTPS rows to nginx HTTPS; target >= 1.0 with p99 not above nginx's;"
 echo " policy rows to f: target >= 0.95 local, >= 0.9 shared)"
 awk -v i="$IDLE_RSS" -v p="$PEAK_RSS" 'BEGIN { printf "gatehouse RSS: after warm-up %.1f MiB, peak under load %.1f MiB\n", i / 1024, p / 1024 }'
+fi
 
 [ "$CALLGRIND" = 0 ] && exit 0
 
@@ -383,8 +389,12 @@ NONE_IPR="$LAST_IPR"
 if [ -n "$BASELINE" ]; then
   # Same config, same port: the older binary reads it too (the route table
   # and [server] keys are unchanged since long before the baselines of use).
+  # On a memory store: the shared database has migrations newer than that
+  # binary knows (it refuses to start on it), and `auth = none` asks no
+  # store anyway.
+  sed 's#^url = .*#url = "memory://"#' "$WORK/cgh/gatehouse.toml" >"$WORK/cgh/baseline.toml"
   instructions "auth = none at $BASE_REV" "http://127.0.0.1:$cg_gh_port/open/hello" "X-Bench: 1" \
-    "$GATEHOUSE_BASE" serve --config "$WORK/cgh/gatehouse.toml"
+    "$GATEHOUSE_BASE" serve --config "$WORK/cgh/baseline.toml"
   awk -v now="$NONE_IPR" -v base="$LAST_IPR" -v r="$BASE_REV" 'BEGIN { printf "  this tree vs %s on auth = none: %+.2f %%\n", r, (now - base) * 100 / base }'
 fi
 instructions "gatehouse jwt" "http://127.0.0.1:$cg_gh_port/jwt/hello" "Authorization: Bearer $TOKEN" \
