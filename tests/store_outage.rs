@@ -289,3 +289,61 @@ async fn outage(server: Server) {
         assert_eq!(r["active"], true, "a token answered 200 was lost: {r}");
     }
 }
+
+/// The browser's pages while the store is down: a 503 page with
+/// Retry-After (it was a 400, "this request cannot be completed", which
+/// tells the user their request was wrong), and the login page again once
+/// the store is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_page_answers_503_while_the_store_is_down() {
+    let server = pg::Private::start();
+    let db = pg::fresh_db(&server.base).await;
+    let keys = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        r#"listen = "127.0.0.1:0"
+issuer = "http://gatehouse.test"
+
+[store]
+url = "{db}"
+revocation_staleness = "1s"
+connect_timeout = "{CONNECT_TIMEOUT_MS}ms"
+statement_timeout = "2s"
+
+[keys]
+dir = "{keys}"
+
+[[clients]]
+id = "web"
+secret = "web-secret"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+grant_types = ["authorization_code"]
+scopes = ["openid"]
+"#,
+        keys = keys.path().display()
+    );
+    let gh = Gatehouse::start_full(&cfg);
+    let url = gh.url(
+        "/api/oauth/authorize?response_type=code&client_id=web&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb\
+         &scope=openid&state=s&code_challenge_method=S256&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
+    let r = common::client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the login page while the store is up");
+    server.down();
+    // Past the client cache's staleness bound.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = common::client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert!(r.text().await.unwrap().contains("temporarily unavailable"));
+    server.up();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = common::client().get(&url).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "the login page never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -189,6 +189,8 @@ fn carried(form: &Form) -> Vec<(String, String)> {
 pub enum AuthorizeError {
     /// Client or redirect URI cannot be trusted: show a page, never redirect.
     Page(&'static str),
+    /// The store did not answer: a 503 page (the request may be fine).
+    Unavailable,
     /// Sent back to the client's redirect URI (§4.1.2.1).
     Redirect {
         redirect_uri: String,
@@ -227,7 +229,7 @@ impl AuthServer {
         let client = self
             .client(client_id)
             .await
-            .map_err(|_| AuthorizeError::Page("The server is temporarily unavailable. Try again later."))?
+            .map_err(|_| AuthorizeError::Unavailable)?
             .ok_or(AuthorizeError::Page(
                 "The application is not registered here (unknown client_id).",
             ))?;
@@ -271,7 +273,7 @@ impl AuthServer {
                     .store
                     .take_pushed_request(&crate::store::hash_token(id), &client.id, crate::store::now())
                     .await
-                    .map_err(|_| AuthorizeError::Page("The server is temporarily unavailable. Try again later."))?;
+                    .map_err(|_| AuthorizeError::Unavailable)?;
                 (taken.ok_or_else(bad)?.params, Origin::Pushed)
             }
             (None, Some(jwt)) => match self.request_object(&client, jwt).await {
@@ -349,7 +351,7 @@ impl AuthServer {
         let client = self
             .client(client_id)
             .await
-            .map_err(|_| AuthorizeError::Page("The server is temporarily unavailable. Try again later."))?
+            .map_err(|_| AuthorizeError::Unavailable)?
             .ok_or(AuthorizeError::Page(
                 "The application is not registered here (unknown client_id).",
             ))?;

@@ -101,6 +101,20 @@ pub struct Device<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The page for a store (or other dependency) that does not answer: 503
+/// with `Retry-After`, never a 400 that would tell the user their request
+/// was wrong.
+pub fn unavailable_page() -> Response {
+    let mut r = Page::Error(ErrorPage {
+        title: "Try again later",
+        message: "The server is temporarily unavailable. Try again in a few seconds.",
+    })
+    .respond(StatusCode::SERVICE_UNAVAILABLE, None);
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
 pub enum Page<'a> {
     Login(Login<'a>),
     Device(Device<'a>),

@@ -68,6 +68,7 @@ impl AuthServer {
     fn authorize_error(&self, e: AuthorizeError) -> Response {
         match e {
             AuthorizeError::Page(msg) => error_page(msg),
+            AuthorizeError::Unavailable => web::unavailable_page(),
             AuthorizeError::Redirect {
                 redirect_uri,
                 mode,
@@ -249,7 +250,7 @@ impl Flow<'_> {
                         self.set_cookies.extend(cookie);
                         s
                     }
-                    Err(_) => return error_page("The server is temporarily unavailable. Try again later."),
+                    Err(_) => return web::unavailable_page(),
                 };
                 self.after_login(session, true).await
             }
@@ -263,7 +264,7 @@ impl Flow<'_> {
             Err(OAuthError::InvalidGrant(_)) => {
                 self.login_page(Some("Wrong username or password."), StatusCode::UNAUTHORIZED)
             }
-            Err(_) => error_page("The server is temporarily unavailable. Try again later."),
+            Err(_) => web::unavailable_page(),
         }
     }
 
@@ -271,7 +272,7 @@ impl Flow<'_> {
     async fn after_login(self, session: Session, just_signed_in: bool) -> Response {
         let remembered = match self.s.store.get_consent(&session.sub, &self.req.client.id).await {
             Ok(c) => c.is_some_and(|c| self.req.scopes.iter().all(|s| c.scopes.contains(s))),
-            Err(_) => return error_page("The server is temporarily unavailable. Try again later."),
+            Err(_) => return web::unavailable_page(),
         };
         if remembered && !self.req.prompt.consent {
             return self.finish(&session).await;
@@ -322,7 +323,7 @@ impl Flow<'_> {
             Some("allow") => {
                 let mut scopes = match self.s.store.get_consent(&session.sub, &self.req.client.id).await {
                     Ok(c) => c.map(|c| c.scopes).unwrap_or_default(),
-                    Err(_) => return error_page("The server is temporarily unavailable. Try again later."),
+                    Err(_) => return web::unavailable_page(),
                 };
                 scopes.extend(self.req.scopes.iter().cloned());
                 scopes.sort();
@@ -334,7 +335,7 @@ impl Flow<'_> {
                     granted_at: store::now(),
                 };
                 if self.s.store.put_consent(&consent).await.is_err() {
-                    return error_page("The server is temporarily unavailable. Try again later.");
+                    return web::unavailable_page();
                 }
                 self.finish(&session).await
             }

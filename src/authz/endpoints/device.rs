@@ -91,10 +91,7 @@ fn error_page(message: &str, status: StatusCode) -> Response {
 }
 
 fn unavailable() -> Response {
-    error_page(
-        "The server is temporarily unavailable. Try again later.",
-        StatusCode::SERVICE_UNAVAILABLE,
-    )
+    web::unavailable_page()
 }
 
 struct DevicePage<'a> {

@@ -32,11 +32,7 @@ fn error_page(message: &str) -> Response {
 }
 
 fn unavailable() -> Response {
-    Page::Error(web::ErrorPage {
-        title: "Try again later",
-        message: "The server is temporarily unavailable.",
-    })
-    .respond(StatusCode::SERVICE_UNAVAILABLE, None)
+    web::unavailable_page()
 }
 
 /// The ID token's audience: the client it was issued to.

@@ -76,6 +76,7 @@ async fn run(s: &AuthServer, headers: &HeaderMap, body: Body, peer: SocketAddr) 
         .await
         .map_err(|e| match e {
             AuthorizeError::Page(d) => OAuthError::InvalidRequest(d.trim_end_matches('.').to_lowercase()),
+            AuthorizeError::Unavailable => OAuthError::TemporarilyUnavailable,
             AuthorizeError::Redirect { error, description, .. } => {
                 OAuthError::AuthorizationRequest { error, description }
             }
