@@ -417,6 +417,7 @@ impl AuthSpec {
     pub fn forwarded_headers(&self) -> Vec<HeaderName> {
         match self {
             AuthSpec::Jwt(j) => j.forward_claims.iter().map(|(_, h)| h.clone()).collect(),
+            AuthSpec::Introspection(i) => i.forward_claims.iter().map(|(_, h)| h.clone()).collect(),
             _ => OWN_FORWARDED.iter().map(|(_, h)| HeaderName::from_static(h)).collect(),
         }
     }
@@ -427,6 +428,40 @@ pub enum AuthSpec {
     None,
     Jwt(JwtSpec),
     OAuth2 { scopes: Vec<String> },
+    Introspection(IntrospectionSpec),
+}
+
+/// `auth = { kind = "introspection" }`: another authorization server's
+/// tokens, asked about by RFC 7662.
+#[derive(Debug, Clone)]
+pub struct IntrospectionSpec {
+    pub url: String,
+    /// `aud` of private_key_jwt assertions: the other server's `issuer`.
+    pub assertion_audience: String,
+    pub client_id: String,
+    pub credential: IntrospectionCredential,
+    pub cache: Duration,
+    pub timeout: Duration,
+    pub forward_claims: Vec<(String, HeaderName)>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Clone)]
+pub enum IntrospectionCredential {
+    /// client_secret_basic.
+    Secret(String),
+    /// private_key_jwt: the PEM key (RSA → RS256, EC P-256 → ES256).
+    PrivateKey { pem: Vec<u8>, alg: jsonwebtoken::Algorithm },
+}
+
+impl std::fmt::Debug for IntrospectionCredential {
+    // Never a secret in a log line or a panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntrospectionCredential::Secret(_) => f.write_str("Secret(…)"),
+            IntrospectionCredential::PrivateKey { alg, .. } => write!(f, "PrivateKey({alg:?}, …)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -306,6 +306,14 @@ pub struct RawAuth {
     pub acr_values: Option<Spanned<Vec<String>>>,
     /// … and its `auth_time` at most this old.
     pub max_age: Option<Dur>,
+    // introspection
+    pub url: Option<Spanned<String>>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// A PEM private key file for private_key_jwt.
+    pub private_key: Option<Spanned<String>>,
+    pub cache: Option<Spanned<Dur>>,
+    pub timeout: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -977,6 +977,19 @@ fn api(
         Some(mut r) => {
             let at = span(&r.kind);
             rules = auth_rules(src, &at, &mut r)?;
+            let introspection_only = [
+                ("url", r.url.is_some()),
+                ("client_id", r.client_id.is_some()),
+                ("client_secret", r.client_secret.is_some()),
+                ("private_key", r.private_key.is_some()),
+                ("cache", r.cache.is_some()),
+                ("timeout", r.timeout.is_some()),
+            ];
+            if r.kind.get_ref() != "introspection" {
+                if let Some((k, _)) = introspection_only.iter().find(|(_, set)| *set) {
+                    return Err(src.err(at, format!("{k:?} is a key of auth kind \"introspection\" only")));
+                }
+            }
             match r.kind.get_ref().as_str() {
                 "none" => AuthSpec::None,
                 "oauth2" => {
@@ -1007,7 +1020,16 @@ fn api(
                     AuthSpec::OAuth2 { scopes: r.scopes }
                 }
                 "jwt" => AuthSpec::Jwt(jwt_spec(src, resolve, trusted, at, r)?),
-                k => return Err(src.err(at, format!("auth kind {k:?} is not \"none\", \"jwt\" or \"oauth2\""))),
+                "introspection" => {
+                    rules.audience = r.audience.take().map(StringOrList::into_vec).unwrap_or_default();
+                    AuthSpec::Introspection(introspection_spec(src, resolve, gateway, at, r)?)
+                }
+                k => {
+                    return Err(src.err(
+                        at,
+                        format!("auth kind {k:?} is not \"none\", \"jwt\", \"oauth2\" or \"introspection\""),
+                    ))
+                }
             }
         }
     };
@@ -1179,6 +1201,95 @@ fn auth_rules(src: &Source, at: &At, r: &mut RawAuth) -> Result<AuthRules, Confi
         clients: list(r.clients.take(), "clients")?,
         claims,
         max_age: r.max_age.take().map(|d| d.0),
+    })
+}
+
+/// `auth = { kind = "introspection", url, client_id, client_secret |
+/// private_key, cache, timeout, scopes, forward_claims }`.
+fn introspection_spec(
+    src: &Source,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    gateway: &GatewaySettings,
+    at: At,
+    r: RawAuth,
+) -> Result<IntrospectionSpec, ConfigError> {
+    let not_here = [
+        ("jwk", r.jwk.is_some()),
+        ("jwks", r.jwks.is_some()),
+        ("jwks_file", r.jwks_file.is_some()),
+        ("jwks_uri", r.jwks_uri.is_some()),
+        ("trusted_issuer", r.trusted_issuer.is_some()),
+        ("location", r.location.is_some()),
+        ("name", r.name.is_some()),
+        ("leeway", r.leeway.is_some()),
+        ("jwks_min_refresh", r.jwks_min_refresh.is_some()),
+        ("dpop_nonce", r.dpop_nonce.is_some()),
+    ];
+    if let Some((k, _)) = not_here.iter().find(|(_, set)| *set) {
+        return Err(src.err(at, format!("auth kind \"introspection\" does not take {k:?}")));
+    }
+    let Some(url) = &r.url else {
+        return Err(src.err(at, "auth kind \"introspection\" needs url (the RFC 7662 endpoint)"));
+    };
+    let parsed = url::Url::parse(url.get_ref())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.fragment().is_none());
+    if parsed.is_none() {
+        return Err(src.err(
+            span(url),
+            format!("introspection url {:?} is not an http(s) URL", url.get_ref()),
+        ));
+    }
+    let Some(client_id) = r.client_id.clone().filter(|c| !c.is_empty()) else {
+        return Err(src.err(at, "auth kind \"introspection\" needs client_id"));
+    };
+    let credential = match (&r.client_secret, &r.private_key) {
+        (Some(secret), None) => IntrospectionCredential::Secret(secret.clone()),
+        (None, Some(path)) => {
+            let file = resolve(path.get_ref());
+            let pem = std::fs::read(&file)
+                .map_err(|e| src.err(span(path), format!("private_key {}: {e}", file.display())))?;
+            let alg = if jsonwebtoken::EncodingKey::from_rsa_pem(&pem).is_ok() {
+                jsonwebtoken::Algorithm::RS256
+            } else if jsonwebtoken::EncodingKey::from_ec_pem(&pem).is_ok() {
+                jsonwebtoken::Algorithm::ES256
+            } else {
+                return Err(src.err(
+                    span(path),
+                    format!("private_key {}: not an RSA or P-256 private key in PEM", file.display()),
+                ));
+            };
+            IntrospectionCredential::PrivateKey { pem, alg }
+        }
+        _ => {
+            return Err(src.err(
+                at,
+                "auth kind \"introspection\" needs exactly one of client_secret and private_key",
+            ))
+        }
+    };
+    let cache = match &r.cache {
+        None => Duration::from_secs(30),
+        Some(c) if c.get_ref().0 <= Duration::from_secs(3600) => c.get_ref().0,
+        Some(c) => return Err(src.err(span(c), "introspection cache must be at most 1h")),
+    };
+    let mut forward_claims = Vec::new();
+    for (claim, header) in &r.forward_claims {
+        let h = HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes())
+            .map_err(|_| src.err(at.clone(), format!("forward_claims: bad header name {header:?}")))?;
+        forward_claims.push((claim.clone(), h));
+    }
+    Ok(IntrospectionSpec {
+        // The other server's issuer: what a private_key_jwt assertion is
+        // addressed to (RFC 7523 §3; the URL when not given).
+        assertion_audience: r.issuer.clone().unwrap_or_else(|| url.get_ref().clone()),
+        url: url.get_ref().clone(),
+        client_id,
+        credential,
+        cache,
+        timeout: r.timeout.map_or(gateway.timeout.min(Duration::from_secs(10)), |d| d.0),
+        forward_claims,
+        scopes: r.scopes,
     })
 }
 

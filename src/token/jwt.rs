@@ -251,40 +251,45 @@ impl JwtVerifier {
     }
 
     pub fn accept(&self, claims: Map<String, Value>) -> Verified {
-        // A NumericDate may have a fraction (RFC 7519 §2): rounded down, not
-        // read as "never", which would keep the token cached for good.
-        let exp = claims
-            .get("exp")
-            .and_then(|e| {
-                e.as_u64()
-                    .or_else(|| e.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-            })
-            .unwrap_or(u64::MAX);
-        let scopes = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
-                s.split_whitespace().map(str::to_owned).collect()
-            }
-            (None, Some(Value::Array(a))) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            _ => Vec::new(),
-        };
-        let forward = self
-            .forward
-            .iter()
-            .filter_map(|(claim, header)| {
-                let text = match claims.get(claim)? {
-                    Value::String(s) => s.clone(),
-                    Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
-                    other => other.to_string(),
-                };
-                Some((header.clone(), HeaderValue::from_str(&text).ok()?))
-            })
-            .collect();
-        Verified {
-            exp,
-            claims,
-            scopes,
-            forward,
+        verified(claims, &self.forward)
+    }
+}
+
+/// Accepted claims as a verdict: expiry, scopes (`scope` or `scp`) and the
+/// (claim, header) pairs of `forward` that the claims have.
+pub fn verified(claims: Map<String, Value>, forward: &[(String, HeaderName)]) -> Verified {
+    // A NumericDate may have a fraction (RFC 7519 §2): rounded down, not
+    // read as "never", which would keep the token cached for good.
+    let exp = claims
+        .get("exp")
+        .and_then(|e| {
+            e.as_u64()
+                .or_else(|| e.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        })
+        .unwrap_or(u64::MAX);
+    let scopes = match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
+            s.split_whitespace().map(str::to_owned).collect()
         }
+        (None, Some(Value::Array(a))) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    let forward = forward
+        .iter()
+        .filter_map(|(claim, header)| {
+            let text = match claims.get(claim)? {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+                other => other.to_string(),
+            };
+            Some((header.clone(), HeaderValue::from_str(&text).ok()?))
+        })
+        .collect();
+    Verified {
+        exp,
+        claims,
+        scopes,
+        forward,
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod dpop;
 pub mod extract;
+pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 pub mod own;

@@ -10,6 +10,7 @@
 //! full check. Adding a kind is one file and one arm in `build`.
 
 pub mod bound;
+pub mod introspection;
 pub mod jwt;
 pub mod oauth2;
 pub mod rules;
@@ -57,6 +58,7 @@ pub fn build(api: &ApiSpec, cx: &BuildContext<'_>) -> Result<Option<Arc<dyn Poli
     let (kind, scopes): (Box<dyn AuthKind>, &[String]) = match &api.auth {
         AuthSpec::None => return Ok(None),
         AuthSpec::Jwt(spec) => (Box::new(jwt::JwtAuth::new(spec, cx)), &spec.scopes),
+        AuthSpec::Introspection(spec) => (Box::new(introspection::IntrospectionAuth::new(spec, cx)?), &spec.scopes),
         AuthSpec::OAuth2 { scopes } => match cx.own {
             Some(own) => (Box::new(oauth2::OAuth2Auth::new(own.clone())), scopes),
             None => return Err("auth kind \"oauth2\" needs the authorization server".into()),
