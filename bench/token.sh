@@ -58,6 +58,7 @@
 # Cassandra (tests/cassandra/node.sh, cassandra-all from Maven Central)
 # runs one node beside PostgreSQL; CASSANDRA=0 skips its rows.
 # ONLY="g_dv g_te" measures only the rows named (ids as in add_row below).
+# GATEHOUSE_BIN=path measures that binary instead of building this tree.
 # DURATION / RUNS / WARMUP / OPENSSL_SECONDS / COLD_DURATION (0 skips the
 # cold run) override the defaults for a quick smoke run. Every process it
 # starts is stopped on exit.
@@ -92,8 +93,14 @@ python3 -c 'import cryptography' 2>/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography
 }
 
-cargo build --release --locked --bin gatehouse
-GATEHOUSE="$(pwd)/target/release/gatehouse"
+# GATEHOUSE_BIN=path measures another build (e.g. an older revision's,
+# bench/proxy.sh BASELINE= leaves one under target/bench-baseline/).
+if [ -n "${GATEHOUSE_BIN:-}" ]; then
+  GATEHOUSE="$(realpath "$GATEHOUSE_BIN")"
+else
+  cargo build --release --locked --bin gatehouse
+  GATEHOUSE="$(pwd)/target/release/gatehouse"
+fi
 GH_VERSION_TEXT="gatehouse $("$GATEHOUSE" --version 2>/dev/null | awk '{print $NF}') ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 
 BENCH_NAME=gatehouse-token-bench
