@@ -23,17 +23,7 @@ fn dead_port() -> u16 {
 }
 
 async fn token(gh: &Gatehouse) -> String {
-    let r: Value = client()
-        .post(gh.url("/api/oauth/token"))
-        .basic_auth("printer", Some("printer-secret"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().expect("a token").to_string()
+    gh.cc_token("printer", "printer-secret", "photos").await
 }
 
 async fn status(gh: &Gatehouse, path: &str, token: &str) -> u16 {

@@ -398,14 +398,7 @@ async fn rp_initiated_logout_reaches_every_client_of_the_session() {
     // after it was sent).
     let deadline = Instant::now() + Duration::from_secs(10);
     let metrics = loop {
-        let m = client()
-            .get(gh.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = gh.metrics().await;
         if m.contains(r#"gatehouse_backchannel_logout_total{outcome="delivered"} 4"#) || Instant::now() > deadline {
             break m;
         }

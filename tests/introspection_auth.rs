@@ -10,7 +10,7 @@ mod common;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use common::{client, serve, Gatehouse, PRELUDE};
+use common::{client, serve, Gatehouse};
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ async fn forward(State(p): State<Proxy>, headers: axum::http::HeaderMap, body: S
 }
 
 struct Setup {
-    _as: Gatehouse,
+    other: Gatehouse,
     gw: Gatehouse,
     proxy: Proxy,
     as_url: String,
@@ -110,7 +110,7 @@ backend = {{ mock = {{ body = "videos" }} }}
     ));
     let as_url = other.url("");
     Setup {
-        _as: other,
+        other,
         gw,
         proxy,
         as_url,
@@ -118,17 +118,7 @@ backend = {{ mock = {{ body = "videos" }} }}
 }
 
 async fn token(s: &Setup, id: &str, secret: &str, scope: &str) -> String {
-    let v: serde_json::Value = client()
-        .post(format!("{}/api/oauth/token", s.as_url))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap().to_string()
+    s.other.cc_token(id, secret, scope).await
 }
 
 async fn call(s: &Setup, path: &str, token: &str) -> reqwest::Response {
@@ -290,17 +280,7 @@ backend = {{ mock = {{ body = "photos" }} }}
         other.url("/api/oauth/introspect"),
         keys.join("private.pem").display()
     ));
-    let v: serde_json::Value = client()
-        .post(other.url("/api/oauth/token"))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let t = v["access_token"].as_str().unwrap();
+    let t = &other.cc_token("app", "app-secret", "photos").await;
     // Each call (the cache is 1 ms) carries a fresh assertion: a reused
     // jti would be refused by the other server, and the gateway say 503.
     for _ in 0..3 {
@@ -353,14 +333,9 @@ fn check_refuses_bad_introspection_settings() {
         ),
     ];
     for (auth, want) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gatehouse.toml");
-        let body = format!("{PRELUDE}[[apis]]\npath = \"/a\"\n{auth}\nbackend = {{ mock = {{}} }}\n");
-        std::fs::write(&path, &body).unwrap();
-        let out = common::run(&["check", "--config", path.to_str().unwrap()]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "accepted:\n{body}");
-        assert!(err.contains(want), "{body}\n→ {err}");
-        assert!(err.contains("gatehouse.toml:"), "no file:line for\n{body}\n→ {err}");
+        common::assert_check_refuses(
+            &format!("[[apis]]\npath = \"/a\"\n{auth}\nbackend = {{ mock = {{}} }}\n"),
+            want,
+        );
     }
 }

@@ -77,20 +77,7 @@ fn state_of(keys: &[Value], kid: &str) -> String {
 }
 
 async fn access_token(gh: &Gatehouse) -> String {
-    let r: Value = client()
-        .post(gh.url("/api/oauth/token"))
-        .basic_auth("printer", Some("printer-secret"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {r}"))
-        .to_string()
+    gh.cc_token("printer", "printer-secret", "photos").await
 }
 
 fn kid(token: &str) -> String {

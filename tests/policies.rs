@@ -593,14 +593,7 @@ fn check_refuses_bad_policy_settings_with_file_and_line() {
         ),
     ];
     for (body, want) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gatehouse.toml");
-        std::fs::write(&path, format!("{}{body}", common::PRELUDE)).unwrap();
-        let out = common::run(&["check", "--config", path.to_str().unwrap()]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "accepted:\n{body}");
-        assert!(err.contains(want), "{body}\n→ {err}");
-        assert!(err.contains("gatehouse.toml:"), "no file:line for\n{body}\n→ {err}");
+        common::assert_check_refuses(body, want);
     }
 }
 

@@ -74,7 +74,7 @@ async fn instances(n: usize, cfg: &str) -> (Vec<Gatehouse>, tempfile::TempDir) {
     let (all, keys) = start(n, cfg);
     let deadline = Instant::now() + Duration::from_secs(10);
     for gh in &all {
-        while n > 1 && metric(gh, "gatehouse_rate_limit_peers", "").await != (n - 1) as f64 {
+        while n > 1 && gh.metric("gatehouse_rate_limit_peers", "").await != (n - 1) as f64 {
             assert!(Instant::now() < deadline, "the instances never saw each other");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -143,22 +143,6 @@ async fn hammer(all: &[Gatehouse], who: &str, workers: usize, run: Duration) -> 
     (allowed.iter().map(|a| a.load(Ordering::Relaxed)).collect(), odd)
 }
 
-/// A counter or gauge of /metrics, summed over its label sets.
-async fn metric(gh: &Gatehouse, name: &str, labels: &str) -> f64 {
-    let text = client()
-        .get(gh.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 const LIMIT: u64 = 400;
 
 async fn two_instances_together_allow_the_limit(b: Backend) {
@@ -201,12 +185,12 @@ async fn two_instances_together_allow_the_limit(b: Backend) {
     assert_eq!(hit(&all[0], "client-b").await, StatusCode::OK);
     // Bounded work for the backend: two rounds per 100 ms per instance
     // (plus slack for start-up), whatever the request rate was.
-    let requests = metric(&all[0], "gatehouse_requests_total", "route=\"limited\"").await;
+    let requests = all[0].metric("gatehouse_requests_total", "route=\"limited\"").await;
     for gh in &all {
-        let syncs = metric(gh, "gatehouse_rate_limit_syncs_total", "outcome=\"ok\"").await;
+        let syncs = gh.metric("gatehouse_rate_limit_syncs_total", "outcome=\"ok\"").await;
         let bound = (elapsed.as_millis() as f64 / 100.0) * 2.0 * 1.5 + 20.0;
         assert!(syncs >= 5.0 && syncs <= bound, "{b:?}: {syncs} syncs, bound {bound}");
-        assert_eq!(metric(gh, "gatehouse_rate_limit_shared_up", "").await, 1.0);
+        assert_eq!(gh.metric("gatehouse_rate_limit_shared_up", "").await, 1.0);
     }
     assert!(
         requests > 10.0 * LIMIT as f64 / 2.0,
@@ -310,7 +294,7 @@ async fn redis_down_means_per_instance_limits_until_it_is_back() {
     redis.stop();
     let deadline = Instant::now() + Duration::from_secs(10);
     for gh in &all {
-        while metric(gh, "gatehouse_rate_limit_shared_up", "").await != 0.0 {
+        while gh.metric("gatehouse_rate_limit_shared_up", "").await != 0.0 {
             assert!(Instant::now() < deadline, "the gauge never showed the outage");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -328,7 +312,7 @@ async fn redis_down_means_per_instance_limits_until_it_is_back() {
     redis.resume();
     for gh in &all {
         let deadline = Instant::now() + Duration::from_secs(15);
-        while metric(gh, "gatehouse_rate_limit_shared_up", "").await != 1.0 {
+        while gh.metric("gatehouse_rate_limit_shared_up", "").await != 1.0 {
             assert!(Instant::now() < deadline, "never back");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

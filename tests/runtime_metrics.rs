@@ -9,14 +9,7 @@ use common::Gatehouse;
 use std::time::{Duration, Instant};
 
 async fn alive_tasks(gh: &Gatehouse) -> u64 {
-    let m = common::client()
-        .get(gh.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gh.metrics().await;
     m.lines()
         .find_map(|l| l.strip_prefix("gatehouse_runtime_alive_tasks "))
         .unwrap_or_else(|| panic!("no gatehouse_runtime_alive_tasks in:\n{m}"))

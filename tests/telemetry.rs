@@ -193,17 +193,7 @@ backend = {{ pool = "photo-servers" }}
 }
 
 async fn svc_token(gh: &Gatehouse) -> String {
-    let t: Value = common::client()
-        .post(gh.url("/api/oauth/token"))
-        .basic_auth("svc", Some("svc-secret-123"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "photos")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    t["access_token"].as_str().unwrap().to_string()
+    gh.cc_token("svc", "svc-secret-123", "photos").await
 }
 
 /// A proxied request: the server span continues the client's trace and

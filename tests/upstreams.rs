@@ -165,14 +165,7 @@ backend = {{ pool = "p" }}
     }
     let only = tally(&gh, 30, "/p/x").await;
     assert_eq!(only.keys().collect::<Vec<_>>(), vec!["a"], "{only:?}");
-    let metrics = client()
-        .get(gh.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gh.metrics().await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("gatehouse_upstream_healthy") && l.contains(&ts[1].url()))

@@ -56,6 +56,48 @@ impl Gatehouse {
             .unwrap()
     }
 
+    /// A client_credentials access token for `scope`, the client
+    /// authenticating with client_secret_basic.
+    pub async fn cc_token(&self, id: &str, secret: &str, scope: &str) -> String {
+        let v: serde_json::Value = client()
+            .post(self.url("/api/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {v}"))
+            .to_string()
+    }
+
+    /// The Prometheus text of /metrics.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// A counter or gauge of /metrics, summed over its label sets that
+    /// contain `labels` (`""`: all).
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -88,6 +130,18 @@ impl Drop for Gatehouse {
 }
 
 /// Runs the binary with `args` to completion.
+/// `gatehouse check` refuses PRELUDE + `body`, saying `want`, at file:line.
+pub fn assert_check_refuses(body: &str, want: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, format!("{PRELUDE}{body}")).unwrap();
+    let out = run(&["check", "--config", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted:\n{body}");
+    assert!(err.contains(want), "{body}\n→ {err}");
+    assert!(err.contains("gatehouse.toml:"), "no file:line for\n{body}\n→ {err}");
+}
+
 pub fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap()
 }
