@@ -20,7 +20,8 @@
 # Then instructions per proxied request counted by valgrind's callgrind
 # (immune to noise) for nginx and for gatehouse's `none` and `jwt` routes,
 # one worker each (CALLGRIND=0 skips it; THROUGHPUT=0 skips the wrk rows
-# and runs only this count). BASELINE=<git rev> adds the same
+# and runs only this count; ROWS_ONLY="j g" runs only those wrk rows beside
+# the yardsticks a, as and f). BASELINE=<git rev> adds the same
 # count for a release build of that revision (built under
 # target/bench-baseline, kept for the next run) and the difference in
 # percent: how a change moved the proxy path, e.g. BASELINE=079a8f3 for the
@@ -272,6 +273,11 @@ end
 EOF
 
 ROWS=(a as b bs c f fs d ds e g h i j)
+# ROWS_ONLY="j g" measures those rows and the yardsticks (a, as, f) only.
+if [ -n "${ROWS_ONLY:-}" ]; then
+  # shellcheck disable=SC2206
+  ROWS=(a as f $ROWS_ONLY)
+fi
 declare -A URL HDR NAME
 H="http://127.0.0.1"; S="https://127.0.0.1"
 URL[a]="$H:$NGX_PORT/hello";            HDR[a]="X-Bench: 1";                  NAME[a]="nginx reverse proxy, no auth"
@@ -341,7 +347,10 @@ for row in "${ROWS[@]}"; do
   read -r rps p50 p99 errs <<<"$(median "$row")"
   base="$A_RPS"
   case "$row" in *s) base="$AS_RPS" ;; g | h | i | j) base="$F_RPS" ;; esac
-  [ "$row" = g ] && echo "-- route policies: ratios to row f (the same route and token without the policy)"
+  case "$row" in g | h | i | j)
+    [ -z "${POLICY_HEAD:-}" ] && echo "-- route policies: ratios to row f (the same route and token without the policy)"
+    POLICY_HEAD=1 ;;
+  esac
   printf '%-40s %10.0f %7.2fx %9s %9s %7s\n' "${NAME[$row]}" "$rps" "$(awk -v r="$rps" -v b="$base" 'BEGIN { print r / b }')" "$p50" "$p99" "$errs"
 done
 echo "(ratios: HTTP rows to nginx HTTP, HTTPS rows to nginx HTTPS; target >= 1.0 with p99 not above nginx's;"

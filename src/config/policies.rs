@@ -204,6 +204,17 @@ impl CorsSpec {
     /// Whether `origin` (the request's `Origin` header) may read answers;
     /// returns it as the value to echo.
     pub fn allows(&self, origin: &[u8]) -> Option<HeaderValue> {
+        // The common case without parsing: a browser sends the origin
+        // serialised (RFC 6454 §6.2), so one equal to a listed origin's
+        // serialisation is that origin (serialising it again gives it back).
+        if let Some(list) = &self.origins {
+            if list
+                .iter()
+                .any(|p| matches!(p, OriginPattern::Exact(o) if o.as_bytes() == origin))
+            {
+                return HeaderValue::from_bytes(origin).ok();
+            }
+        }
         let text = std::str::from_utf8(origin).ok()?;
         let serialised = serialise_origin(text)?;
         let ok = match &self.origins {
