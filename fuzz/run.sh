@@ -36,7 +36,8 @@ echo "fuzz: built ${#targets[@]} targets in $(( $(date +%s) - t0 )) s"
 
 failed=()
 for t in "${targets[@]}"; do
-  mkdir -p "work/$t" "artifacts/$t"
+  # A target without committed seeds still runs (from an empty corpus).
+  mkdir -p "work/$t" "artifacts/$t" "corpus/$t"
   log="work/$t.log"
   s0=$(date +%s)
   set +e
@@ -44,7 +45,8 @@ for t in "${targets[@]}"; do
     -max_total_time="$secs" -timeout=25 -print_final_stats=1 >"$log" 2>&1
   status=$?
   set -e
-  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1)
+  # A run that died before its stats has none: not a reason to stop here.
+  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1 || true)
   echo "fuzz: $t: $(( $(date +%s) - s0 )) s, ${execs:-?} executions, exit $status"
   if [ "$status" -ne 0 ]; then
     failed+=("$t")
