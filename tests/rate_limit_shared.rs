@@ -111,12 +111,25 @@ async fn hit(gh: &Gatehouse, who: &str) -> StatusCode {
 /// can for `run`: how many each instance allowed, and any status other
 /// than 200/429.
 async fn hammer(all: &[Gatehouse], who: &str, workers: usize, run: Duration) -> (Vec<u64>, Vec<StatusCode>) {
+    hammer_after(all, who, workers, Duration::ZERO, run).await
+}
+
+/// `hammer`, counting only what is allowed after `warm`.
+async fn hammer_after(
+    all: &[Gatehouse],
+    who: &str,
+    workers: usize,
+    warm: Duration,
+    run: Duration,
+) -> (Vec<u64>, Vec<StatusCode>) {
     let stop = Arc::new(AtomicBool::new(false));
+    let counting = Arc::new(AtomicBool::new(warm.is_zero()));
     let mut tasks = Vec::new();
     let allowed: Vec<Arc<AtomicU64>> = all.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
     for (i, gh) in all.iter().enumerate() {
         for _ in 0..workers {
             let (url, stop, ok, who) = (gh.url("/limited/x"), stop.clone(), allowed[i].clone(), who.to_string());
+            let counting = counting.clone();
             tasks.push(tokio::spawn(async move {
                 let c = client();
                 let mut odd = Vec::new();
@@ -124,7 +137,9 @@ async fn hammer(all: &[Gatehouse], who: &str, workers: usize, run: Duration) -> 
                     let s = c.get(&url).header("x-client", &who).send().await.unwrap().status();
                     match s {
                         StatusCode::OK => {
-                            ok.fetch_add(1, Ordering::Relaxed);
+                            if counting.load(Ordering::Relaxed) {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         StatusCode::TOO_MANY_REQUESTS => {}
                         other => odd.push(other),
@@ -134,6 +149,8 @@ async fn hammer(all: &[Gatehouse], who: &str, workers: usize, run: Duration) -> 
             }));
         }
     }
+    tokio::time::sleep(warm).await;
+    counting.store(true, Ordering::Relaxed);
     tokio::time::sleep(run).await;
     stop.store(true, Ordering::Relaxed);
     let mut odd = Vec::new();
@@ -406,13 +423,18 @@ async fn a_refilling_budget_is_shared_too() {
     };
     let (one, _k1) = instances(1, &cfg(&redis)).await;
     let (two, _k2) = instances(2, &cfg(&redis2)).await;
+    // Counted once the key is known everywhere (a key new to a view starts
+    // with a small first cap on each instance: the first window of a
+    // fresh key is shared more slowly, by design), so that what is
+    // compared is how the refilling budget is shared.
+    let (warm, run) = (Duration::from_millis(1500), Duration::from_secs(5));
     let ((alone, _), (both, odd)) = tokio::join!(
-        hammer(&one, "solo", 4, Duration::from_secs(5)),
-        hammer(&two, "pair", 2, Duration::from_secs(5))
+        hammer_after(&one, "solo", 4, warm, run),
+        hammer_after(&two, "pair", 2, warm, run)
     );
     assert!(odd.is_empty(), "{odd:?}");
     let (a, b): (u64, u64) = (alone[0], both.iter().sum());
     eprintln!("refilling: one instance {a}, two instances {both:?} = {b}");
-    assert!((450..=650).contains(&a), "one instance: {a}");
+    assert!((450..=560).contains(&a), "one instance: {a}");
     assert!(b.abs_diff(a) * 100 <= a * 5, "two instances {both:?} = {b} vs one {a}");
 }

@@ -27,7 +27,15 @@
 //!   unseen, until the new caps apply (an instance idle for a period gives
 //!   its rest back; one whose write missed the read keeps it);
 //! - the rest shared in proportion to each instance's admissions in the
-//!   last period (+1, so a quiet one can start).
+//!   last period (+1, so a quiet one can start);
+//! - and as time goes on, what the previous window frees as it slides out
+//!   shared by the same proportions, each instance growing its own cap
+//!   without waiting for the next read. So a refilling budget reaches the
+//!   instances as it refills, a missed read (a stalled process, a slow
+//!   backend) costs nothing, and the caps still add up to the sliding
+//!   budget at every instant. At a window boundary the parts carry over
+//!   into the next window (the one ending holds at most the caps it
+//!   ended with), so no instance waits for a read there either.
 //!
 //! The caps of a view add up to the budget, so N instances together do
 //! not overshoot it, unless an instance idle for a whole period starts
@@ -130,11 +138,32 @@ struct Entry {
     /// The other instances' counts as of the last view.
     others_cur: u64,
     others_prev: u64,
-    /// How far `own_cur` may go in this window.
+    /// How far `own_cur` may go in this window at `grow_from_ms`; it
+    /// grows from there by `frac` of what the previous window frees as it
+    /// slides out (`grow_prev` requests over a whole window), so that
+    /// between two reads, or when a read is missed, every instance keeps
+    /// its part of the budget that time frees, and together they never
+    /// run ahead of it.
     cap: u64,
+    frac: f64,
+    grow_prev: u64,
+    grow_from_ms: u64,
+    /// The cap never goes below this (the first cap of a window entered
+    /// with a view of the previous one).
+    floor: u64,
     /// The last view of this window: each instance's count and cap.
     view: Vec<Seen>,
     last_seen_ms: u64,
+}
+
+/// `cap` grown by `frac` of what a previous window of `prev` frees from
+/// `from_ms` to `to_ms` (both in `window`).
+fn grown(cap: u64, frac: f64, prev: u64, from_ms: u64, to_ms: u64, per_ms: u64, window: i64) -> u64 {
+    let to = to_ms.min((window as u64 + 1).saturating_mul(per_ms));
+    if to <= from_ms || frac <= 0.0 {
+        return cap;
+    }
+    cap + (frac * prev as f64 * (to - from_ms) as f64 / per_ms as f64) as u64
 }
 
 impl Entry {
@@ -150,9 +179,41 @@ impl Entry {
             others_cur: 0,
             others_prev: 0,
             cap,
+            frac: 0.0,
+            grow_prev: 0,
+            grow_from_ms: now_ms,
+            floor: 0,
             view: Vec::new(),
             last_seen_ms: now_ms,
         }
+    }
+
+    /// This instance's cap at `now_ms`.
+    fn cap_at(&self, now_ms: u64) -> u64 {
+        let c = grown(
+            self.cap,
+            self.frac,
+            self.grow_prev,
+            self.grow_from_ms,
+            now_ms,
+            self.per_ms,
+            self.window,
+        );
+        c.max(self.floor)
+    }
+
+    /// A cap of `seen` (in this window's view) at `at_ms`.
+    fn seen_cap_at(&self, seen: &Seen, at_ms: u64) -> u64 {
+        let c = grown(
+            seen.cap,
+            seen.frac,
+            self.grow_prev,
+            self.grow_from_ms,
+            at_ms,
+            self.per_ms,
+            self.window,
+        );
+        c.max(self.floor)
     }
 
     /// Moves the windows on to the one `now_ms` is in.
@@ -161,6 +222,34 @@ impl Entry {
         if w == self.window {
             return;
         }
+        let start = (w as u64).saturating_mul(self.per_ms);
+        if w == self.window + 1 && !self.view.is_empty() {
+            // Into the next window with a view of this one: every
+            // instance that read it carries the same parts over. The
+            // window that becomes previous holds at most what each
+            // instance could admit in it, its cap at the end; of the
+            // budget that leaves now and of what it frees as it slides
+            // out, each gets its part, so no instance waits for a read
+            // in the new window before it may go on.
+            let end = start;
+            let bound: u64 = self
+                .view
+                .iter()
+                .map(|v| v.count.max(self.seen_cap_at(v, end)))
+                .sum::<u64>()
+                .max(self.own_cur + self.others_cur);
+            let left = self.limit.saturating_sub(bound);
+            for v in &mut self.view {
+                v.count = 0;
+                v.cap = (v.frac * left as f64) as u64;
+            }
+            let mine = self.view.iter().find(|v| v.mine).map_or((0, 0.0), |v| (v.cap, v.frac));
+            (self.cap, self.frac) = mine;
+            (self.grow_prev, self.grow_from_ms, self.floor) = (bound, start, first_cap);
+        } else {
+            self.view.clear();
+            (self.cap, self.frac, self.grow_prev, self.grow_from_ms, self.floor) = (first_cap, 0.0, 0, start, 0);
+        }
         if w == self.window + 1 {
             (self.own_prev, self.written_prev, self.others_prev) = (self.own_cur, self.written_cur, self.others_cur);
         } else {
@@ -168,8 +257,6 @@ impl Entry {
         }
         (self.own_cur, self.written_cur, self.others_cur) = (0, 0, 0);
         self.window = w;
-        self.view.clear();
-        self.cap = first_cap;
     }
 
     fn totals(&self, with_others: bool) -> (f64, f64) {
@@ -215,8 +302,12 @@ type Shard = HashMap<u128, Entry>;
 #[derive(Debug, Clone)]
 struct Seen {
     id: Arc<str>,
+    /// This instance.
+    mine: bool,
     count: u64,
     cap: u64,
+    /// Its part of what the window frees until the next view.
+    frac: f64,
 }
 
 /// One instance as a read shows it, for `caps`.
@@ -224,8 +315,9 @@ struct Seen {
 struct Row {
     id: Arc<str>,
     count: u64,
-    /// Its cap from the previous view, if there was one.
-    cap: Option<u64>,
+    /// Its cap from the previous view as of this read, and its part of
+    /// the growth, if there was one.
+    cap: Option<(u64, f64)>,
     /// What it admitted since the previous view.
     recent: u64,
     /// Its write for this read's boundary has not arrived: what it has
@@ -298,8 +390,11 @@ fn first_cap(limit: u64, peers: u64) -> u64 {
 
 /// Everybody's caps from one view, the same on every instance that reads
 /// it (rows in id order; `allowed`: the budget at the read; `first`: the
-/// cap of an instance that had none) → caps in the rows' order.
-fn caps(view: &[Row], allowed: u64, first: u64) -> Vec<u64> {
+/// cap of an instance that had none) → caps in the rows' order, with each
+/// one's part of what the window frees until the next view (they add up
+/// to at most 1: a late instance, which may not have this view, keeps its
+/// old part, and the others share the rest by the same weights).
+fn caps(view: &[Row], allowed: u64, first: u64) -> Vec<(u64, f64)> {
     let used: u64 = view.iter().map(|v| v.count).sum();
     // What each may be admitting unseen until the new caps apply: all of
     // its previous cap if it was admitting (or its write is late); none if
@@ -309,7 +404,7 @@ fn caps(view: &[Row], allowed: u64, first: u64) -> Vec<u64> {
         .iter()
         .map(|v| {
             if v.late || v.recent > 0 {
-                v.cap.unwrap_or(first).saturating_sub(v.count)
+                v.cap.map_or(first, |c| c.0).saturating_sub(v.count)
             } else {
                 0
             }
@@ -331,10 +426,30 @@ fn caps(view: &[Row], allowed: u64, first: u64) -> Vec<u64> {
         *s += 1;
         rest -= 1;
     }
+    let n = view.len().max(1) as f64;
+    let reserved: f64 = view
+        .iter()
+        .filter(|v| v.late)
+        .map(|v| v.cap.map_or(1.0 / n, |c| c.1))
+        .sum();
+    let free = (1.0 - reserved).max(0.0);
+    let busy_weight: u64 = view
+        .iter()
+        .filter(|v| !v.late)
+        .map(|v| v.recent + 1)
+        .sum::<u64>()
+        .max(1);
     view.iter()
         .zip(kept)
         .zip(shares)
-        .map(|((v, k), s)| v.count + k + s)
+        .map(|((v, k), s)| {
+            let frac = if v.late {
+                v.cap.map_or(1.0 / n, |c| c.1)
+            } else {
+                free * (v.recent + 1) as f64 / busy_weight as f64
+            };
+            (v.count + k + s, frac)
+        })
         .collect()
 }
 
@@ -422,12 +537,13 @@ impl Shared {
         // Down: this instance alone, the whole budget, as "local" would.
         let est = e.estimate(now_ms, up);
         let fits = est + 1.0 <= limit as f64;
-        let under_cap = !up || e.own_cur < e.cap;
+        let cap = e.cap_at(now_ms);
+        let under_cap = !up || e.own_cur < cap;
         let reset_ns = |e: &Entry| e.wait_ms(now_ms, 1, up).saturating_mul(1_000_000);
         if fits && under_cap {
             e.own_cur += 1;
             let left = (limit as f64 - est - 1.0).max(0.0) as u64;
-            let remaining = if up { left.min(e.cap - e.own_cur) } else { left };
+            let remaining = if up { left.min(cap - e.own_cur) } else { left };
             return Verdict::Decided(Decision {
                 allowed: true,
                 remaining,
@@ -571,8 +687,12 @@ impl Shared {
     }
 
     /// The second phase, half a period after `t`: everybody's counts as of
-    /// `t` in, and from them everybody's caps.
-    async fn read_phase(&self, t: u64, wrote: bool) {
+    /// `t` in, and from them everybody's caps. `wrote_late`: this
+    /// instance's write was answered so close to the reads that some peers
+    /// may have read before it landed and counted this one late: it then
+    /// counts itself late too, the view those peers made, since of the
+    /// two possible views that one gives it the least.
+    async fn read_phase(&self, t: u64, wrote: bool, wrote_late: bool) {
         let mut read = Vec::new();
         let mut asked: Vec<(u128, i64)> = Vec::new();
         for shard in &self.shards {
@@ -673,9 +793,8 @@ impl Shared {
                     ids.push((r.0.clone(), r.0 != self.instance));
                 }
             }
-            if !ids.iter().any(|(id, _)| *id == self.instance) {
-                ids.push((self.instance.clone(), false));
-            }
+            ids.retain(|(id, _)| *id != self.instance);
+            ids.push((self.instance.clone(), wrote_late));
             ids.sort();
             let first = first_cap(e.limit, ids.len() as u64 - 1);
             let view: Vec<Row> = ids
@@ -688,7 +807,7 @@ impl Shared {
                     let count = if late { row.max(was) } else { row };
                     Row {
                         recent: count.saturating_sub(was),
-                        cap: before.map(|v| v.cap),
+                        cap: before.map(|v| (e.seen_cap_at(v, at), v.frac)),
                         id,
                         count,
                         late,
@@ -702,14 +821,16 @@ impl Shared {
             e.view = view
                 .into_iter()
                 .zip(caps)
-                .map(|(v, cap)| Seen {
+                .map(|(v, (cap, frac))| Seen {
+                    mine: v.id == self.instance,
                     id: v.id,
                     count: v.count,
                     cap,
+                    frac,
                 })
                 .collect();
-            if let Some(mine) = e.view.iter().find(|v| v.id == self.instance) {
-                e.cap = mine.cap;
+            if let Some(mine) = e.view.iter().find(|v| v.mine) {
+                (e.cap, e.frac, e.grow_prev, e.grow_from_ms, e.floor) = (mine.cap, mine.frac, prev_total, at, 0);
             }
         }
     }
@@ -732,12 +853,14 @@ async fn sync_loop(shared: Weak<Shared>, every: Duration) {
         let wrote = now_ms() < t + p * 2 / 5 && s.write_phase(t).await;
         drop(s);
         let now = now_ms();
+        // Peers read from t + P/2 on (by their clocks, a little apart).
+        let wrote_late = now + p / 10 >= t + p / 2;
         if t + p / 2 > now {
             tokio::time::sleep(Duration::from_millis(t + p / 2 - now)).await;
         }
         let Some(s) = shared.upgrade() else { return };
         if wrote && now_ms() < t + p * 9 / 10 {
-            s.read_phase(t, wrote).await;
+            s.read_phase(t, wrote, wrote_late).await;
         }
     }
 }
@@ -754,10 +877,14 @@ mod tests {
         Row {
             id: id(name),
             count,
-            cap,
+            cap: cap.map(|c| (c, 0.5)),
             recent,
             late,
         }
+    }
+
+    fn caps(view: &[Row], allowed: u64, first: u64) -> Vec<u64> {
+        super::caps(view, allowed, first).into_iter().map(|c| c.0).collect()
     }
 
     #[test]
@@ -788,6 +915,61 @@ mod tests {
         let c = caps(&late, 1000, 1);
         assert!((300..310).contains(&c[1]), "all of its cap kept, little more: {c:?}");
         assert_eq!(c.iter().sum::<u64>(), 1000);
+    }
+
+    #[test]
+    fn parts_of_the_growth_add_up_to_one_and_a_late_peer_keeps_its_own() {
+        let busy = vec![row("a", 10, Some(20), 10, false), row("b", 10, Some(20), 30, false)];
+        let f: Vec<f64> = super::caps(&busy, 100, 1).into_iter().map(|c| c.1).collect();
+        assert!((f.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{f:?}");
+        assert!((f[1] / f[0] - 31.0 / 11.0).abs() < 1e-9, "by demand: {f:?}");
+        // b is late and had half: a may only have the other half.
+        let late = vec![row("a", 10, Some(20), 10, false), row("b", 10, Some(20), 0, true)];
+        let f: Vec<f64> = super::caps(&late, 100, 1).into_iter().map(|c| c.1).collect();
+        assert_eq!(f, vec![0.5, 0.5]);
+    }
+
+    fn seen(name: &str, mine: bool, count: u64, cap: u64, frac: f64) -> Seen {
+        Seen {
+            id: id(name),
+            mine,
+            count,
+            cap,
+            frac,
+        }
+    }
+
+    #[test]
+    fn caps_grow_as_the_previous_window_slides_out_and_carry_into_the_next() {
+        // 100 per second, two busy instances with half each; the previous
+        // window was full, so the budget is only what it frees.
+        let mut e = Entry::new(1000, 100, 10_000, 3);
+        e.own_prev = 50;
+        e.others_prev = 50;
+        (e.own_cur, e.others_cur) = (25, 25);
+        e.view = vec![seen("a", true, 25, 25, 0.5), seen("b", false, 25, 25, 0.5)];
+        (e.cap, e.frac, e.grow_prev, e.grow_from_ms, e.floor) = (25, 0.5, 100, 10_500, 0);
+        assert_eq!(e.cap_at(10_500), 25);
+        // 200 ms later the previous window freed 20 more: 10 each, with no
+        // read in between.
+        assert_eq!(e.cap_at(10_700), 35);
+        // Never past the window's end.
+        assert_eq!(e.cap_at(10_999), 49);
+        assert_eq!(e.cap_at(12_000), 50);
+        // Into the next window: this one holds at most 50 + 50 = 100, so
+        // nothing is left at its start, and each grows by half of what it
+        // frees from there, without waiting for a read.
+        e.roll(11_000, 3);
+        assert_eq!((e.own_prev, e.own_cur), (25, 0));
+        assert_eq!(e.view.len(), 2);
+        assert_eq!(e.cap_at(11_000), 3, "the floor, as before a view");
+        assert_eq!(e.cap_at(11_300), 15);
+        let together: u64 = e.view.iter().map(|v| e.seen_cap_at(v, 11_300)).sum();
+        assert_eq!(together, 30, "what 0.3 of a full window frees");
+        // Two windows on: nothing carried.
+        e.roll(13_500, 3);
+        assert!(e.view.is_empty());
+        assert_eq!(e.cap_at(13_900), 3);
     }
 
     #[test]
