@@ -188,25 +188,11 @@ impl Entry {
         }
     }
 
-    /// This instance's cap at `now_ms`.
-    fn cap_at(&self, now_ms: u64) -> u64 {
+    /// A cap of this window's view (`cap` with its part `frac`) at `at_ms`.
+    fn cap_of(&self, cap: u64, frac: f64, at_ms: u64) -> u64 {
         let c = grown(
-            self.cap,
-            self.frac,
-            self.grow_prev,
-            self.grow_from_ms,
-            now_ms,
-            self.per_ms,
-            self.window,
-        );
-        c.max(self.floor)
-    }
-
-    /// A cap of `seen` (in this window's view) at `at_ms`.
-    fn seen_cap_at(&self, seen: &Seen, at_ms: u64) -> u64 {
-        let c = grown(
-            seen.cap,
-            seen.frac,
+            cap,
+            frac,
             self.grow_prev,
             self.grow_from_ms,
             at_ms,
@@ -214,6 +200,16 @@ impl Entry {
             self.window,
         );
         c.max(self.floor)
+    }
+
+    /// This instance's cap at `now_ms`.
+    fn cap_at(&self, now_ms: u64) -> u64 {
+        self.cap_of(self.cap, self.frac, now_ms)
+    }
+
+    /// A cap of `seen` (in this window's view) at `at_ms`.
+    fn seen_cap_at(&self, seen: &Seen, at_ms: u64) -> u64 {
+        self.cap_of(seen.cap, seen.frac, at_ms)
     }
 
     /// Moves the windows on to the one `now_ms` is in.
@@ -231,11 +227,10 @@ impl Entry {
             // budget that leaves now and of what it frees as it slides
             // out, each gets its part, so no instance waits for a read
             // in the new window before it may go on.
-            let end = start;
             let bound: u64 = self
                 .view
                 .iter()
-                .map(|v| v.count.max(self.seen_cap_at(v, end)))
+                .map(|v| v.count.max(self.seen_cap_at(v, start)))
                 .sum::<u64>()
                 .max(self.own_cur + self.others_cur);
             let left = self.limit.saturating_sub(bound);
